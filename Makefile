@@ -1,0 +1,71 @@
+# Every target sets up what it needs (virtualenv, Python packages, Kafka jars, Debian packages),
+# idempotently: a second run reuses what the first one installed.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+PY        := $(VENV)/bin/python
+CLI       := $(VENV)/bin/kpi-pipeline
+DEPS_HASH := $(shell cat pyproject.toml | sha1sum | cut -c1-12)
+PY_STAMP  := $(VENV)/.installed-$(DEPS_HASH)
+KAFKA_DIR := .cache/kafka
+KAFKA_STAMP := $(KAFKA_DIR)/libs/.complete-$(shell cat deploy/kafka/pom.xml 2>/dev/null | sha1sum | cut -c1-12)
+
+.PHONY: help setup demo test test-unit test-integration lint typecheck format generate check-generated kafka-start kafka-stop clean
+
+help:  ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+setup: $(PY_STAMP) $(KAFKA_STAMP) system-packages  ## install everything the demo and the tests need (cached)
+
+$(PY_STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+$(KAFKA_STAMP): deploy/kafka/pom.xml
+	mvn -q -B -f deploy/kafka/pom.xml dependency:copy-dependencies -DoutputDirectory=$(abspath $(KAFKA_DIR))/libs
+	@rm -f $(KAFKA_DIR)/libs/.complete-* && touch $@
+
+.PHONY: system-packages
+system-packages:  ## Debian packages: prometheus, promtool, alertmanager, kcat (skipped when present)
+	@bash deploy/install-system-packages.sh
+
+demo: setup  ## live demo: local Kafka, worker, simulator with an injected regression, KPIs in the terminal
+	$(CLI) demo
+
+test: setup lint typecheck check-generated  ## the whole test run: lint, types, generated files, unit and integration tests
+	$(PY) -m pytest -q
+
+test-unit: setup  ## unit tests only (no broker)
+	$(PY) -m pytest -q tests/unit
+
+test-integration: setup  ## integration tests only (starts its own broker)
+	$(PY) -m pytest -q tests/integration
+
+lint: $(PY_STAMP)  ## ruff lint and format check
+	$(VENV)/bin/ruff check pipeline tests bench
+	$(VENV)/bin/ruff format --check pipeline tests bench
+
+format: $(PY_STAMP)  ## apply ruff fixes and formatting
+	$(VENV)/bin/ruff check --fix pipeline tests bench
+	$(VENV)/bin/ruff format pipeline tests bench
+
+typecheck: $(PY_STAMP)  ## mypy (strict) on the package
+	$(VENV)/bin/mypy
+
+generate: $(PY_STAMP)  ## regenerate generated files (JSON Schemas)
+	$(CLI) schemas generate
+
+check-generated: $(PY_STAMP)  ## fail when a generated file drifts from its source
+	$(CLI) schemas check
+
+kafka-start: $(PY_STAMP) $(KAFKA_STAMP)  ## start a local single-node KRaft broker on 127.0.0.1:9092
+	$(CLI) kafka start
+
+kafka-stop: $(PY_STAMP)  ## stop the local broker
+	$(CLI) kafka stop
+
+clean:  ## remove the virtualenv, caches and local broker data
+	rm -rf $(VENV) .cache var .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,5 @@
+"""Streaming KPI pipeline for service operations."""
+
+__all__ = ["__version__"]
+
+__version__ = "0.1.0"

@@ -1,0 +1,100 @@
+"""The ``kpi-pipeline`` command line: one entry point with a sub-command per job."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from pipeline.config import Settings, load_settings
+
+__all__ = ["main"]
+
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Settings file (YAML or JSON). Env vars prefixed KPI_ (nested with __, e.g. "
+    "KPI_KAFKA__BOOTSTRAP_SERVERS) override it.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Streaming KPI pipeline for service operations.
+
+    Ticket lifecycle and survey events in Kafka become event-time windowed KPIs (FCR, response
+    and resolution times, SLA compliance, CSAT, NPS, ...) per service, team, channel and
+    priority, exported on /metrics for Prometheus and as final window records on kpi-windows.
+    """
+
+
+@main.command()
+@CONFIG_OPTION
+@click.option("--bootstrap", default=None, help="Kafka bootstrap servers (host:port).")
+@click.option("--web-port", type=int, default=None, help="Port of /metrics (default 6066).")
+@click.option("--loglevel", default=None, help="debug, info, warning or error.")
+def worker(
+    config_path: Path | None, bootstrap: str | None, web_port: int | None, loglevel: str | None
+) -> None:
+    """Run a worker: consume tickets and surveys, compute KPIs, serve /metrics.
+
+    /metrics binds to 127.0.0.1 unless KPI_WEB__BIND says otherwise. Stop with Ctrl-C (SIGINT)
+    or SIGTERM; state survives in the table changelog topics.
+    """
+    from pipeline.worker.run import run_worker
+
+    settings = _settings(config_path, bootstrap=bootstrap, web_port=web_port, loglevel=loglevel)
+    sys.exit(run_worker(settings))
+
+
+@main.group()
+def schemas() -> None:
+    """JSON Schema files of the event and output contracts (in schemas/)."""
+
+
+@schemas.command("generate")
+def schemas_generate() -> None:
+    """Write the JSON Schema files from the pydantic models."""
+    from pipeline.schemas.export import generate
+
+    for path in generate():
+        click.echo(f"wrote {path.name}")
+
+
+@schemas.command("check")
+def schemas_check() -> None:
+    """Fail when a JSON Schema file differs from what the models generate."""
+    from pipeline.schemas.export import check
+
+    stale = check()
+    if stale:
+        raise click.ClickException(
+            f"out of date: {', '.join(stale)}; run `make generate` and commit the result"
+        )
+    click.echo("schemas are up to date")
+
+
+def _settings(config_path: Path | None, **cli: object) -> Settings:
+    overrides: dict[str, object] = {}
+    settings = load_settings(config_path)
+    if cli.get("bootstrap"):
+        overrides["kafka"] = settings.kafka.model_copy(update={"bootstrap_servers": cli["bootstrap"]})
+    if cli.get("web_port") is not None:
+        overrides["web"] = settings.web.model_copy(update={"port": cli["web_port"]})
+    if cli.get("loglevel"):
+        overrides["log_level"] = cli["loglevel"]
+    return settings.model_copy(update=overrides)
+
+
+def _attach_optional_commands() -> None:
+    from pipeline.kafka.cli import kafka
+    from pipeline.simulate.cli import simulate
+
+    main.add_command(kafka)
+    main.add_command(simulate)
+
+
+_attach_optional_commands()

@@ -1,0 +1,118 @@
+"""Settings: one env prefix (``KPI_``), nested with ``__``, or a YAML/JSON file.
+
+Settings are built once by the CLI and passed into every factory; nothing reads them from a
+module global.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pipeline.core.durations import parse_duration
+
+__all__ = [
+    "KafkaSettings",
+    "Settings",
+    "TimeSettings",
+    "TopicSettings",
+    "WebSettings",
+    "WindowSetting",
+    "load_settings",
+]
+
+
+class KafkaSettings(BaseModel):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+
+
+class TopicSettings(BaseModel):
+    tickets: str = "tickets"
+    surveys: str = "surveys"
+    dlq: str = "events-dlq"
+    windows: str = "kpi-windows"
+    alerts: str = "kpi-alerts"
+    # Input topics and the worker's table changelogs must be co-partitioned.
+    partitions: int = Field(default=4, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+
+
+class WindowSetting(BaseModel):
+    name: str
+    size: str
+    step: str
+
+    @field_validator("size", "step")
+    @classmethod
+    def _valid_duration(cls, value: str) -> str:
+        if parse_duration(value) <= 0:
+            raise ValueError("must be a positive duration such as 5m, 1h or 24h")
+        return value
+
+
+def _default_windows() -> list[WindowSetting]:
+    return [
+        WindowSetting(name="1h", size="1h", step="5m"),
+        WindowSetting(name="24h", size="24h", step="1h"),
+    ]
+
+
+class TimeSettings(BaseModel):
+    windows: list[WindowSetting] = Field(default_factory=_default_windows)
+    allowed_lateness: str = "10m"
+    # Events of a key are released to the lifecycle in event-time order once the watermark
+    # passes them; releasing in ticks batches table writes.
+    release_tick: str = "1m"
+
+    @field_validator("allowed_lateness", "release_tick")
+    @classmethod
+    def _valid_duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class WebSettings(BaseModel):
+    bind: str = "127.0.0.1"
+    port: int = Field(default=6066, ge=0, le=65535)
+    # Faust's table and router views expose table contents: off unless asked for.
+    tables_enabled: bool = False
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="KPI_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    app_id: str = "kpi-pipeline"
+    data_dir: Path = Path("var")
+    store: str = "memory://"
+    log_level: str = "info"
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    topics: TopicSettings = Field(default_factory=TopicSettings)
+    time: TimeSettings = Field(default_factory=TimeSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    breakdowns: list[str] = Field(
+        default_factory=lambda: ["all", "service", "service_team", "service_channel",
+                                 "service_priority"]
+    )
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from an optional YAML/JSON file, then env vars, then explicit overrides."""
+    file_values: dict[str, Any] = {}
+    if path is not None:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ValueError(f"{path}: the settings file must hold a mapping at the top level")
+        file_values = loaded or {}
+    env_settings = Settings()
+    merged = {**file_values, **env_settings.model_dump(exclude_unset=True), **overrides}
+    return Settings(**merged)

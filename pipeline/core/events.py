@@ -1,0 +1,83 @@
+"""The core's own event: a compact, framework-free record of one validated input event.
+
+The adapters turn contract events (pydantic models) into these; the core never sees bytes or
+pydantic. ``sort_key`` fixes the processing order of events with the same timestamp, so that
+results never depend on arrival order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["SURVEY_KINDS", "Event", "event_from_record", "event_to_record"]
+
+SURVEY_KINDS = frozenset({"csat", "nps"})
+
+# Same-timestamp events are processed in lifecycle order (a ticket is created before it is replied
+# to, replied to before it is resolved); surveys last.
+_KIND_RANK = {
+    "created": 0,
+    "assigned": 1,
+    "reassigned": 2,
+    "agent_reply": 3,
+    "customer_reply": 4,
+    "escalated": 5,
+    "resolved": 6,
+    "reopened": 7,
+    "closed": 8,
+    "csat": 9,
+    "nps": 9,
+}
+
+
+@dataclass(slots=True, frozen=True)
+class Event:
+    event_id: str
+    ts: float
+    kind: str  # ticket type (created, resolved, ...) or survey kind (csat, nps)
+    key: str  # the record key: ticket_id, else the survey's own id
+    ticket_id: str | None = None
+    service: str | None = None
+    team: str | None = None
+    channel: str | None = None
+    priority: str | None = None
+    handle_seconds: float | None = None
+    cost: float | None = None
+    score: int | None = None
+    # Where the record came from, so a rejection found later can point at the original.
+    offset: int = -1
+
+    @property
+    def is_survey(self) -> bool:
+        return self.kind in SURVEY_KINDS
+
+    @property
+    def sort_key(self) -> tuple[float, int, str]:
+        return (self.ts, _KIND_RANK[self.kind], self.event_id)
+
+
+_FIELDS = (
+    "event_id",
+    "ts",
+    "kind",
+    "key",
+    "ticket_id",
+    "service",
+    "team",
+    "channel",
+    "priority",
+    "handle_seconds",
+    "cost",
+    "score",
+    "offset",
+)
+
+
+def event_to_record(event: Event) -> list[Any]:
+    """A positional list: compact in table state, where many pending events are stored."""
+    return [getattr(event, name) for name in _FIELDS]
+
+
+def event_from_record(record: list[Any]) -> Event:
+    return Event(*record)

@@ -1,0 +1,121 @@
+"""Prometheus view of the pipeline, read from the runtime at scrape time.
+
+Nothing is copied into gauges as events flow: each scrape reads the newest closed windows, the
+backlog and the health counters that the runtime already keeps, so a partition handed to another
+worker disappears from this worker's output at once, and nothing is exported twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from pipeline.core.scopes import DIMENSIONS
+from pipeline.core.source import NEVER
+from pipeline.worker.runtime import PipelineRuntime
+
+__all__ = ["PipelineCollector"]
+
+_SCOPE_LABELS = ["breakdown", *DIMENSIONS]
+
+
+class PipelineCollector(Collector):
+    def __init__(self, runtime: PipelineRuntime) -> None:
+        self.runtime = runtime
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._kpis()
+        yield from self._health()
+
+    def _kpis(self) -> Iterator[Metric]:
+        rt = self.runtime
+        value = GaugeMetricFamily(
+            "kpi_value",
+            "KPI value of the newest closed window (unit per KPI: seconds, ratio 0..1, score, "
+            "tickets, currency)",
+            labels=["kpi", "stat", "window", *_SCOPE_LABELS],
+        )
+        sample = GaugeMetricFamily(
+            "kpi_sample_size",
+            "Sample size behind kpi_value: the denominator, or the count for quantiles",
+            labels=["kpi", "window", *_SCOPE_LABELS],
+        )
+        window_end = GaugeMetricFamily(
+            "kpi_window_end_timestamp_seconds",
+            "End (event time) of the newest closed window exported in kpi_value",
+            labels=["window"],
+        )
+        for window, results in rt.closer.latest.items():
+            if results:
+                window_end.add_metric([window], results[0].end)
+            for r in results:
+                scope = [r.scope.labels()[name] for name in _SCOPE_LABELS]
+                if r.value is not None:
+                    value.add_metric([r.kpi, r.stat, window, *scope], r.value)
+                if r.stat in ("value", "mean"):  # one sample size per KPI
+                    sample.add_metric([r.kpi, window, *scope], r.sample_size)
+        backlog = GaugeMetricFamily(
+            "kpi_backlog_tickets",
+            "Open tickets (created or reopened, not resolved or closed) at the watermark",
+            labels=_SCOPE_LABELS,
+        )
+        for scope, count in sorted(rt.backlog().items(), key=lambda kv: kv[0].encode()):
+            labels = scope.labels()
+            backlog.add_metric([labels[name] for name in _SCOPE_LABELS], count)
+        yield from (value, sample, window_end, backlog)
+
+    def _health(self) -> Iterator[Metric]:
+        rt = self.runtime
+        received = CounterMetricFamily(
+            "kpi_events_received", "Records read from the input topics", labels=["source"]
+        )
+        for source, n in sorted(rt.received.items()):
+            received.add_metric([source], n)
+        rejected = CounterMetricFamily(
+            "kpi_events_rejected",
+            "Records sent to the dead-letter topic, by reason (late events included)",
+            labels=["reason"],
+        )
+        for reason, n in sorted(rt.rejected.items()):
+            rejected.add_metric([reason], n)
+        duplicates = CounterMetricFamily(
+            "kpi_events_duplicate",
+            "Redelivered events (same event id) that were not counted again",
+            labels=["source"],
+        )
+        for source, n in sorted(rt.duplicates.items()):
+            duplicates.add_metric([source], n)
+        watermark = GaugeMetricFamily(
+            "kpi_watermark_timestamp_seconds",
+            "Event-time watermark of each input partition (newest event time minus lateness)",
+            labels=["source", "partition"],
+        )
+        lag = GaugeMetricFamily(
+            "kpi_consumer_lag_records",
+            "Records in the input partition not yet processed by this worker",
+            labels=["source", "partition"],
+        )
+        pending = GaugeMetricFamily(
+            "kpi_pending_events", "Accepted events waiting for the watermark (reorder buffer)"
+        )
+        tickets = GaugeMetricFamily("kpi_tickets_tracked", "Tickets whose lifecycle is in state")
+        for (source, partition), core in sorted(rt.cores.items()):
+            if core.has_data:
+                watermark.add_metric([source, str(partition)], core.watermark)
+        for tp in sorted(rt.assigned):
+            end = rt.end_offsets.get(tp)
+            if end is not None:
+                lag.add_metric([tp[0], str(tp[1])], max(0, end - rt.next_offsets.get(tp, 0)))
+        pending.add_metric([], sum(c.pending_count for c in rt.cores.values()))
+        tickets.add_metric([], sum(c.open_tickets for c in rt.cores.values()))
+        closed = GaugeMetricFamily(
+            "kpi_windows_closed_through_timestamp_seconds",
+            "Every window of this spec ending at or before this event time is final",
+            labels=["window"],
+        )
+        for window, through in sorted(rt.closer.closed_through.items()):
+            if through != NEVER:
+                closed.add_metric([window], through)
+        yield from (received, rejected, duplicates, watermark, lag, pending, tickets, closed)

@@ -1,0 +1,23 @@
+"""Settings -> the core's context (windows, lateness, breakdowns)."""
+
+from __future__ import annotations
+
+from pipeline.config import Settings
+from pipeline.core.context import CoreContext
+from pipeline.core.durations import parse_duration
+from pipeline.core.windows import WindowSpec
+
+__all__ = ["core_context"]
+
+
+def core_context(settings: Settings) -> CoreContext:
+    windows = tuple(
+        WindowSpec(w.name, int(parse_duration(w.size)), int(parse_duration(w.step)))
+        for w in settings.time.windows
+    )
+    return CoreContext(
+        windows=windows,
+        allowed_lateness=parse_duration(settings.time.allowed_lateness),
+        release_tick=parse_duration(settings.time.release_tick),
+        breakdowns=tuple(settings.breakdowns),
+    )

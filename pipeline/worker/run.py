@@ -1,0 +1,39 @@
+"""Running a worker process: make sure the topics exist, then hand over to Faust's worker
+(which installs signal handlers and runs until stopped)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import faust
+
+from pipeline.config import Settings
+from pipeline.kafka.local_broker import ensure_topics
+from pipeline.worker.app import create_app
+
+__all__ = ["run_worker"]
+
+log = logging.getLogger(__name__)
+
+
+def run_worker(settings: Settings) -> int:
+    topics = settings.topics
+    asyncio.run(
+        ensure_topics(
+            settings.kafka.bootstrap_servers,
+            [topics.tickets, topics.surveys, topics.dlq, topics.windows],
+            topics.partitions,
+            topics.replication_factor,
+        )
+    )
+    worker_app = create_app(settings)
+    worker = faust.Worker(
+        worker_app.app,
+        loglevel=settings.log_level,
+        web_port=settings.web.port,
+        web_bind=settings.web.bind,
+        web_host=settings.web.bind,
+    )
+    worker.execute_from_commandline()
+    return 0

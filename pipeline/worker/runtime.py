@@ -1,0 +1,182 @@
+"""The pipeline's processing loop without a framework: bytes in, DLQ records and closed windows
+out. The Faust agent (live) and replay both drive it; only their I/O differs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from pipeline.core.closer import WindowCloser, frontier_of
+from pipeline.core.context import CoreContext
+from pipeline.core.events import Event
+from pipeline.core.results import WindowResult
+from pipeline.core.source import NEVER, Accepted, SourceCore
+from pipeline.core.store import StateStore
+from pipeline.schemas.decode import DecodeError, decode_survey, decode_ticket
+
+__all__ = ["DlqRecord", "Outputs", "PipelineRuntime", "Source"]
+
+Source = str  # "tickets" or "surveys": the logical input, independent of topic names
+TP = tuple[Source, int]
+_DECODERS: dict[Source, Callable[[bytes], Event]] = {
+    "tickets": decode_ticket,
+    "surveys": decode_survey,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DlqRecord:
+    """A rejected record: its original bytes (or, for rejections found when the event was
+    released in event-time order, the decoded event as JSON) and where it came from."""
+
+    key: bytes | None
+    value: bytes
+    reason: str
+    detail: str
+    topic: str
+    partition: int
+    offset: int
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return [
+            ("dlq.reason", self.reason.encode()),
+            ("dlq.detail", self.detail.encode()[:1000]),
+            ("dlq.topic", self.topic.encode()),
+            ("dlq.partition", str(self.partition).encode()),
+            ("dlq.offset", str(self.offset).encode()),
+        ]
+
+
+@dataclass(slots=True)
+class Outputs:
+    dlq: list[DlqRecord] = field(default_factory=list)
+    windows: list[WindowResult] = field(default_factory=list)
+
+
+class PipelineRuntime:
+    def __init__(
+        self,
+        ctx: CoreContext,
+        store: StateStore,
+        topics: dict[Source, str],
+        stored_items: Callable[[], Iterable[tuple[str, Any]]] = lambda: (),
+    ) -> None:
+        self.ctx = ctx
+        self.store = store
+        self.topics = topics
+        self._stored_items = stored_items
+        self.cores: dict[TP, SourceCore] = {}
+        self.closer = WindowCloser(ctx)
+        self.assigned: set[TP] = set()
+        self.end_offsets: dict[TP, int] = {}
+        self.next_offsets: dict[TP, int] = {}
+        self.received: Counter[Source] = Counter()
+        self.rejected: Counter[str] = Counter()
+        self.duplicates: Counter[Source] = Counter()
+        self._recovered = False
+
+    # --- partitions -----------------------------------------------------------------------------
+
+    def assign(self, tps: Iterable[TP]) -> None:
+        """The input partitions this runtime owns now; state of the others is dropped (it lives
+        on in the table changelog for whoever owns them next)."""
+        self.assigned = set(tps)
+        for tp in [tp for tp in self.cores if tp not in self.assigned]:
+            del self.cores[tp]
+        self._recovered = False
+
+    def _core(self, tp: TP) -> SourceCore:
+        core = self.cores.get(tp)
+        if core is None:
+            core = self.cores[tp] = SourceCore(tp[0], tp[1], self.ctx, self.store)
+            core.restore(self._stored_items())
+        return core
+
+    def _recover(self) -> None:
+        """Rebuild every assigned partition's state from the store before the first event, and
+        resume closing where the previous owner stopped."""
+        for tp in self.assigned:
+            self._core(tp)
+        self._recovered = True
+        frontier = frontier_of(self.cores.values())
+        if frontier > NEVER and self.closer.frontier == NEVER:
+            self.closer.start_at(frontier)
+
+    # --- processing -----------------------------------------------------------------------------
+
+    def handle(
+        self, source: Source, partition: int, offset: int, key: bytes | None, raw: bytes
+    ) -> Outputs:
+        if not self._recovered:
+            self._recover()
+        out = Outputs()
+        tp = (source, partition)
+        self.assigned.add(tp)
+        self.next_offsets[tp] = offset + 1
+        self.received[source] += 1
+        topic = self.topics[source]
+        try:
+            event = dataclasses.replace(_DECODERS[source](raw), offset=offset)
+        except DecodeError as err:
+            self._reject(out, DlqRecord(key, raw, err.reason, err.detail, topic, partition, offset))
+            return out
+        core = self._core(tp)
+        frontier = self.closer.frontier
+        outcome = core.accept(event, frontier)
+        if outcome is Accepted.DUPLICATE:
+            self.duplicates[source] += 1
+        elif outcome is Accepted.LATE:
+            detail = f"event time {event.ts:.0f} is behind the watermark {core.watermark:.0f}"
+            self._reject(out, DlqRecord(key, raw, "late", detail, topic, partition, offset))
+        before = core.released_through
+        for rejection in core.release(frontier):
+            ev = rejection.event
+            value = orjson.dumps(dataclasses.asdict(ev))
+            self._reject(
+                out,
+                DlqRecord(ev.key.encode(), value, rejection.reason, rejection.detail, topic,
+                          partition, ev.offset),
+            )
+        if core.released_through != before:
+            out.windows = self.close_windows()
+        return out
+
+    def _reject(self, out: Outputs, record: DlqRecord) -> None:
+        self.rejected[record.reason] += 1
+        out.dlq.append(record)
+
+    def _blocking_empty(self) -> int:
+        """Assigned partitions without data that still have unread records (or whose end is not
+        known yet): their first events may be older than everything seen so far."""
+        blocking = 0
+        for tp in self.assigned:
+            core = self.cores.get(tp)
+            if core is not None and core.has_data:
+                continue
+            end = self.end_offsets.get(tp)
+            if end is None or self.next_offsets.get(tp, 0) < end:
+                blocking += 1
+        return blocking
+
+    def close_windows(self) -> list[WindowResult]:
+        cores = [self.cores[tp] for tp in sorted(self.cores) if tp in self.assigned]
+        frontier = frontier_of(cores, self._blocking_empty())
+        return self.closer.close(cores, frontier)
+
+    # --- reading --------------------------------------------------------------------------------
+
+    @property
+    def watermarks(self) -> dict[TP, float]:
+        return {tp: core.watermark for tp, core in self.cores.items() if core.has_data}
+
+    def backlog(self) -> Counter[Any]:
+        total: Counter[Any] = Counter()
+        for core in self.cores.values():
+            total.update(core.backlog)
+        return total
