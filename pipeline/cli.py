@@ -91,9 +91,11 @@ def _settings(config_path: Path | None, **cli: object) -> Settings:
 
 def _attach_optional_commands() -> None:
     from pipeline.kafka.cli import kafka
-    from pipeline.simulate.cli import simulate
-
     main.add_command(kafka)
+    try:
+        from pipeline.simulate.cli import simulate
+    except ImportError:
+        return
     main.add_command(simulate)
 
 

@@ -7,14 +7,29 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["KpiWindowRecord"]
+__all__ = ["KpiEntry", "KpiWindowRecord"]
+
+
+class KpiEntry(BaseModel):
+    """One KPI in a closed window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(description="Version of the KPI's definition.")
+    class_: Literal["service", "process"] = Field(alias="class")
+    unit: str = Field(description="seconds, ratio (0..1), score, tickets or currency.")
+    sample_size: int = Field(ge=0, description="The denominator, or the count for quantiles.")
+    stats: dict[str, float | None] = Field(
+        description="value; or mean, p50 and p90 for time KPIs. null when the sample is empty."
+    )
 
 
 class KpiWindowRecord(BaseModel):
-    """Final value of one statistic of one KPI over one closed window in one scope.
+    """Final KPI values of one closed window in one scope (one record per window and scope).
 
-    Record key: ``window|window_end|breakdown/dimension values|kpi|stat|v<kpi_version>``, stable
-    across restarts and replays, so consumers can de-duplicate (at-least-once delivery).
+    Record key: ``window|window_end_epoch|breakdown/dimension values|v<catalogue_version>``,
+    stable across restarts and replays, so consumers can de-duplicate (delivery is
+    at-least-once).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -29,10 +44,4 @@ class KpiWindowRecord(BaseModel):
     team: str
     channel: str
     priority: str
-    kpi: str
-    kpi_version: int
-    kpi_class: Literal["service", "process"]
-    unit: str
-    stat: str = Field(description="value, or mean/p50/p90 for time KPIs.")
-    value: float | None = Field(description="null when the sample is empty.")
-    sample_size: int = Field(ge=0, description="The denominator, or the count for quantiles.")
+    kpis: dict[str, KpiEntry] = Field(description="Every KPI of the catalogue, by name.")

@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 
 from pipeline.config import Settings
 from pipeline.core.context import CoreContext
+from pipeline.core.results import window_records
 from pipeline.metrics.collector import PipelineCollector
 from pipeline.worker.context import core_context
 from pipeline.worker.runtime import Outputs, PipelineRuntime
@@ -55,6 +56,8 @@ class WorkerApp:
     def __init__(self, settings: Settings, ctx: CoreContext | None = None) -> None:
         self.settings = settings
         topics = settings.topics
+        datadir = settings.data_dir / "faust"
+        datadir.mkdir(parents=True, exist_ok=True)
         self.app = faust.App(
             settings.app_id,
             broker=f"kafka://{settings.kafka.bootstrap_servers}",
@@ -75,7 +78,7 @@ class WorkerApp:
             # Windows are ours (event time); Faust's wall-clock table cleanup has nothing to do.
             table_cleanup_interval=3600.0,
             broker_commit_interval=1.0,
-            datadir=str(settings.data_dir / "faust"),
+            datadir=str(datadir),
             **_security_options(settings),
         )
         self.input = self.app.topic(
@@ -91,8 +94,9 @@ class WorkerApp:
             value_serializer="raw", partitions=topics.partitions,
         )
         self.table = self.app.Table(
+            # bytes key and value types make Faust use its raw codec: we encode values ourselves.
             "kpi-state", default=None, key_type=bytes, value_type=bytes,
-            key_serializer="raw", value_serializer="raw", partitions=topics.partitions,
+            partitions=topics.partitions,
         )
         self.store = TableStore(self.table)
         self.sources = {topics.tickets: "tickets", topics.surveys: "surveys"}
@@ -148,15 +152,16 @@ class WorkerApp:
 
         @app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:
-            return web.bytes(generate_latest(self.registry), content_type=CONTENT_TYPE_LATEST)
+            # aiohttp refuses a charset in content_type=, so the full header goes in headers=.
+            return web.bytes(
+                generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+            )
 
     async def _send(self, out: Outputs) -> None:
         for record in out.dlq:
             await self.dlq.send(key=record.key, value=record.value, headers=record.headers())
-        for result in out.windows:
-            await self.windows.send(
-                key=result.record_key.encode(), value=orjson.dumps(result.to_record())
-            )
+        for key, record in window_records(out.windows):
+            await self.windows.send(key=key, value=orjson.dumps(record))
 
 
 def _security_options(settings: Settings) -> dict[str, Any]:

@@ -28,12 +28,7 @@ def run_worker(settings: Settings) -> int:
         )
     )
     worker_app = create_app(settings)
-    worker = faust.Worker(
-        worker_app.app,
-        loglevel=settings.log_level,
-        web_port=settings.web.port,
-        web_bind=settings.web.bind,
-        web_host=settings.web.bind,
-    )
+    # Web bind/port come from the app's settings (127.0.0.1 unless configured).
+    worker = faust.Worker(worker_app.app, loglevel=settings.log_level)
     worker.execute_from_commandline()
     return 0
