@@ -81,7 +81,9 @@ def _settings(config_path: Path | None, **cli: object) -> Settings:
     overrides: dict[str, object] = {}
     settings = load_settings(config_path)
     if cli.get("bootstrap"):
-        overrides["kafka"] = settings.kafka.model_copy(update={"bootstrap_servers": cli["bootstrap"]})
+        overrides["kafka"] = settings.kafka.model_copy(
+            update={"bootstrap_servers": cli["bootstrap"]}
+        )
     if cli.get("web_port") is not None:
         overrides["web"] = settings.web.model_copy(update={"port": cli["web_port"]})
     if cli.get("loglevel"):
@@ -91,6 +93,7 @@ def _settings(config_path: Path | None, **cli: object) -> Settings:
 
 def _attach_optional_commands() -> None:
     from pipeline.kafka.cli import kafka
+
     main.add_command(kafka)
     try:
         from pipeline.simulate.cli import simulate

@@ -87,9 +87,7 @@ class WebSettings(BaseModel):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="KPI_", env_nested_delimiter="__", extra="forbid"
-    )
+    model_config = SettingsConfigDict(env_prefix="KPI_", env_nested_delimiter="__", extra="forbid")
 
     app_id: str = "kpi-pipeline"
     data_dir: Path = Path("var")
@@ -100,8 +98,13 @@ class Settings(BaseSettings):
     time: TimeSettings = Field(default_factory=TimeSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     breakdowns: list[str] = Field(
-        default_factory=lambda: ["all", "service", "service_team", "service_channel",
-                                 "service_priority"]
+        default_factory=lambda: [
+            "all",
+            "service",
+            "service_team",
+            "service_channel",
+            "service_priority",
+        ]
     )
 
 

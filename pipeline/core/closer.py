@@ -8,7 +8,6 @@ It keeps the newest closed window of each window spec for /metrics.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 
 from pipeline.core.aggregate import Aggregate
@@ -46,8 +45,9 @@ class WindowCloser:
     def start_at(self, frontier: float) -> None:
         """After recovery: windows up to ``frontier`` were closed before the restart."""
         for spec in self._grid.specs:
-            self.closed_through[spec.name] = spec.last_end_at(frontier) if frontier > NEVER \
-                else NEVER
+            self.closed_through[spec.name] = (
+                spec.last_end_at(frontier) if frontier > NEVER else NEVER
+            )
 
     def close(self, cores: Sequence[SourceCore], frontier: float) -> list[WindowResult]:
         """Results of every window that ``frontier`` makes final, oldest first per spec."""
@@ -90,10 +90,18 @@ class WindowCloser:
                 value = kpi.compute(agg)
                 for stat in kpi.stats:
                     results.append(
-                        WindowResult(spec.name, start, end, scope, kpi.name, kpi.version,
-                                     kpi.kpi_class.value, kpi.unit, stat,
-                                     value.stats.get(stat), value.sample_size)
+                        WindowResult(
+                            spec.name,
+                            start,
+                            end,
+                            scope,
+                            kpi.name,
+                            kpi.version,
+                            kpi.kpi_class.value,
+                            kpi.unit,
+                            stat,
+                            value.stats.get(stat),
+                            value.sample_size,
+                        )
                     )
         return results
-
-

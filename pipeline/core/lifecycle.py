@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from pipeline.core.events import Event
-from pipeline.core.observations import Dims, ObsKind, Observation
+from pipeline.core.observations import Dims, Observation, ObsKind
 
 __all__ = ["Rejection", "TicketState", "apply_survey", "apply_ticket_event"]
 
@@ -99,8 +99,13 @@ def apply_ticket_event(
         if state.resolutions == 0:
             state.agent_replies += 1
         observations.append(
-            Observation(ObsKind.INTERACTION, event.ts, dims, cost=event.cost,
-                        handle_seconds=event.handle_seconds)
+            Observation(
+                ObsKind.INTERACTION,
+                event.ts,
+                dims,
+                cost=event.cost,
+                handle_seconds=event.handle_seconds,
+            )
         )
     elif kind == "reassigned":
         if state.resolutions == 0:
@@ -113,12 +118,20 @@ def apply_ticket_event(
         if not state.open:
             raise Rejection("invalid_transition", f"ticket {event.ticket_id} is already resolved")
         first = state.resolutions == 0 and not state.reopened
-        fcr = first and state.agent_replies <= 1 and state.reassignments == 0 and not state.escalated
+        fcr = (
+            first and state.agent_replies <= 1 and state.reassignments == 0 and not state.escalated
+        )
         state.open = False
         state.resolutions += 1
         observations.append(
-            Observation(ObsKind.RESOLVED, event.ts, dims, value=event.ts - state.created_ts,
-                        first_resolution=first, fcr=fcr)
+            Observation(
+                ObsKind.RESOLVED,
+                event.ts,
+                dims,
+                value=event.ts - state.created_ts,
+                first_resolution=first,
+                fcr=fcr,
+            )
         )
     elif kind == "reopened":
         if state.open:

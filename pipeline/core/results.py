@@ -37,7 +37,6 @@ class WindowResult:
     sample_size: int
 
 
-
 def window_records(results: Iterable[WindowResult]) -> Iterator[tuple[bytes, dict[str, Any]]]:
     """``kpi-windows`` records: one per closed window and scope, holding every KPI of the
     catalogue with its statistics and sample size. The key (window, end, scope, catalogue
@@ -51,17 +50,25 @@ def window_records(results: Iterable[WindowResult]) -> Iterator[tuple[bytes, dic
         for r in rows:
             entry = kpis.setdefault(
                 r.kpi,
-                {"version": r.kpi_version, "class": r.kpi_class, "unit": r.unit,
-                 "sample_size": r.sample_size, "stats": {}},
+                {
+                    "version": r.kpi_version,
+                    "class": r.kpi_class,
+                    "unit": r.unit,
+                    "sample_size": r.sample_size,
+                    "stats": {},
+                },
             )
             entry["stats"][r.stat] = r.value
         key = "|".join([window, str(end), scope_key.replace(_SEP, "/"), f"v{CATALOGUE_VERSION}"])
-        yield key.encode(), {
-            "schema": WINDOW_RECORD_SCHEMA,
-            "catalogue_version": CATALOGUE_VERSION,
-            "window": window,
-            "window_start": iso(first.start),
-            "window_end": iso(end),
-            **first.scope.labels(),
-            "kpis": kpis,
-        }
+        yield (
+            key.encode(),
+            {
+                "schema": WINDOW_RECORD_SCHEMA,
+                "catalogue_version": CATALOGUE_VERSION,
+                "window": window,
+                "window_start": iso(first.start),
+                "window_end": iso(end),
+                **first.scope.labels(),
+                "kpis": kpis,
+            },
+        )

@@ -67,8 +67,12 @@ class QuantileSketch:
         raise AssertionError("unreachable: rank is below count")
 
     def to_json(self) -> dict[str, Any]:
-        return {"b": {str(k): n for k, n in self.bins.items()}, "z": self.zeros,
-                "n": self.count, "s": self.total}
+        return {
+            "b": {str(k): n for k, n in self.bins.items()},
+            "z": self.zeros,
+            "n": self.count,
+            "s": self.total,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> QuantileSketch:

@@ -222,12 +222,12 @@ class SourceCore:
         for full_key, value in items:
             if not full_key.startswith(prefix):
                 continue
-            kind, _, rest = full_key[len(prefix):].partition("|")
+            kind, _, rest = full_key[len(prefix) :].partition("|")
             if kind == "k":
                 self.keys[rest] = _KeyState.from_json(value)
             elif kind == f"p{CATALOGUE_VERSION}":
-                start, _, scope = rest.partition("|")
-                self.panes.setdefault(int(start), {})[Scope.decode(scope)] = (
+                start, _, scope_text = rest.partition("|")
+                self.panes.setdefault(int(start), {})[Scope.decode(scope_text)] = (
                     Aggregate.from_json(value)
                 )
             elif kind == "m":

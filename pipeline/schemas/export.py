@@ -50,6 +50,5 @@ def check(directory: Path = SCHEMA_DIR) -> list[str]:
     return [
         name
         for name, text in rendered().items()
-        if not (directory / name).exists()
-        or (directory / name).read_text(encoding="utf-8") != text
+        if not (directory / name).exists() or (directory / name).read_text(encoding="utf-8") != text
     ]

@@ -82,20 +82,35 @@ class WorkerApp:
             **_security_options(settings),
         )
         self.input = self.app.topic(
-            topics.tickets, topics.surveys,
-            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+            topics.tickets,
+            topics.surveys,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
         )
         self.dlq = self.app.topic(
-            topics.dlq, key_type=bytes, value_type=bytes, key_serializer="raw",
-            value_serializer="raw", partitions=topics.partitions,
+            topics.dlq,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=topics.partitions,
         )
         self.windows = self.app.topic(
-            topics.windows, key_type=bytes, value_type=bytes, key_serializer="raw",
-            value_serializer="raw", partitions=topics.partitions,
+            topics.windows,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=topics.partitions,
         )
         self.table = self.app.Table(
             # bytes key and value types make Faust use its raw codec: we encode values ourselves.
-            "kpi-state", default=None, key_type=bytes, value_type=bytes,
+            "kpi-state",
+            default=None,
+            key_type=bytes,
+            value_type=bytes,
             partitions=topics.partitions,
         )
         self.store = TableStore(self.table)
@@ -125,8 +140,11 @@ class WorkerApp:
                 message = event.message
                 started = time.perf_counter()
                 out = runtime.handle(
-                    self.sources[message.topic], message.partition, message.offset,
-                    message.key, message.value,
+                    self.sources[message.topic],
+                    message.partition,
+                    message.offset,
+                    message.key,
+                    message.value,
                 )
                 await self._send(out)
                 self.latency.observe(time.perf_counter() - started)
@@ -139,16 +157,21 @@ class WorkerApp:
             if not tps:
                 return
             ends = await app.consumer.highwaters(*tps)
-            runtime.end_offsets = {(self.sources[tp.topic], tp.partition): off
-                                   for tp, off in ends.items() if off is not None}
+            runtime.end_offsets = {
+                (self.sources[tp.topic], tp.partition): off
+                for tp, off in ends.items()
+                if off is not None
+            }
             await self._send(Outputs(windows=runtime.close_windows()))
 
-        @app.on_partitions_assigned.connect
-        async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
             owned = app.consumer.assignment()
-            runtime.assign((self.sources[tp.topic], tp.partition)
-                           for tp in owned if tp.topic in self.sources)
+            runtime.assign(
+                (self.sources[tp.topic], tp.partition) for tp in owned if tp.topic in self.sources
+            )
             log.info("input partitions owned: %s", sorted(runtime.assigned))
+
+        app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
 
         @app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:
@@ -160,8 +183,8 @@ class WorkerApp:
     async def _send(self, out: Outputs) -> None:
         for record in out.dlq:
             await self.dlq.send(key=record.key, value=record.value, headers=record.headers())
-        for key, record in window_records(out.windows):
-            await self.windows.send(key=key, value=orjson.dumps(record))
+        for key, window in window_records(out.windows):
+            await self.windows.send(key=key, value=orjson.dumps(window))
 
 
 def _security_options(settings: Settings) -> dict[str, Any]:

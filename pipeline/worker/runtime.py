@@ -140,8 +140,15 @@ class PipelineRuntime:
             value = orjson.dumps(dataclasses.asdict(ev))
             self._reject(
                 out,
-                DlqRecord(ev.key.encode(), value, rejection.reason, rejection.detail, topic,
-                          partition, ev.offset),
+                DlqRecord(
+                    ev.key.encode(),
+                    value,
+                    rejection.reason,
+                    rejection.detail,
+                    topic,
+                    partition,
+                    ev.offset,
+                ),
             )
         if core.released_through != before:
             out.windows = self.close_windows()

@@ -28,17 +28,20 @@ def context(**overrides: object) -> CoreContext:
 def ticket(kind: str, ticket_id: str, ts: float, **fields: object) -> Event:
     if kind == "created":
         defaults: dict[str, object] = {
-            "service": "email", "team": "email-l1", "channel": "email", "priority": "P3"
+            "service": "email",
+            "team": "email-l1",
+            "channel": "email",
+            "priority": "P3",
         }
         defaults.update(fields)
         fields = defaults
     event_id = str(fields.pop("event_id", f"e{next(_ids)}"))
-    return Event(event_id=event_id, ts=ts, kind=kind, key=ticket_id, ticket_id=ticket_id,
-                 **fields)  # type: ignore[arg-type]
+    return Event(event_id=event_id, ts=ts, kind=kind, key=ticket_id, ticket_id=ticket_id, **fields)  # type: ignore[arg-type]
 
 
 def survey(kind: str, score: int, ts: float, service: str = "email", **fields: object) -> Event:
     event_id = str(fields.pop("event_id", f"s{next(_ids)}"))
     key = str(fields.pop("ticket_id", event_id))
-    return Event(event_id=event_id, ts=ts, kind=kind, key=key, service=service, score=score,
-                 **fields)  # type: ignore[arg-type]
+    return Event(
+        event_id=event_id, ts=ts, kind=kind, key=key, service=service, score=score, **fields
+    )  # type: ignore[arg-type]

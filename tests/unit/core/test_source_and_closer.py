@@ -29,12 +29,25 @@ def run(events: list[Event], partitions: int = 1) -> tuple[list[WindowResult], l
     return results, cores
 
 
-def value(results: list[WindowResult], kpi: str, stat: str = "value", window: str = "1h",
-          end: float | None = None, breakdown: str = "all", service: str | None = None
-          ) -> float | None:
-    found = [r for r in results if r.kpi == kpi and r.stat == stat and r.window == window
-             and r.scope.breakdown == breakdown and (end is None or r.end == end)
-             and r.scope.service == service]
+def value(
+    results: list[WindowResult],
+    kpi: str,
+    stat: str = "value",
+    window: str = "1h",
+    end: float | None = None,
+    breakdown: str = "all",
+    service: str | None = None,
+) -> float | None:
+    found = [
+        r
+        for r in results
+        if r.kpi == kpi
+        and r.stat == stat
+        and r.window == window
+        and r.scope.breakdown == breakdown
+        and (end is None or r.end == end)
+        and r.scope.service == service
+    ]
     assert len(found) == 1, found
     return found[0].value
 
@@ -59,14 +72,18 @@ def test_window_values_by_hand() -> None:
     end = T0 + HOUR
     assert value(results, "tickets_created", end=end) == 2
     assert value(results, "tickets_resolved", end=end) == 2
-    assert value(results, "resolution_time", "mean", end=end) == pytest.approx(1770.0)  # 19m and 40m
+    assert value(results, "resolution_time", "mean", end=end) == pytest.approx(
+        1770.0
+    )  # 19m and 40m
     assert value(results, "resolution_time", "p50", end=end) == pytest.approx(1140, rel=0.01)
     assert value(results, "csat", end=end) == 0.5
     assert value(results, "csat_mean", end=end) == 4.0
     assert value(results, "tickets_created", end=end, breakdown="service", service="network") == 1
     assert value(results, "csat", end=end, breakdown="service", service="email") == 0.5
-    assert value(results, "resolution_time", "mean", end=end, breakdown="service",
-                 service="network") == 2400.0
+    assert (
+        value(results, "resolution_time", "mean", end=end, breakdown="service", service="network")
+        == 2400.0
+    )
 
 
 def test_results_do_not_depend_on_arrival_order_within_lateness() -> None:
@@ -78,7 +95,7 @@ def test_results_do_not_depend_on_arrival_order_within_lateness() -> None:
     head = shuffled[:-1]
     rng.shuffle(head)
     # every event of the head is within 10 minutes of the max seen so far? keep order bounded
-    reordered, _ = run(sorted(head, key=lambda e: e.ts - rng.uniform(0, 500)) + [events[-1]])
+    reordered, _ = run([*sorted(head, key=lambda e: e.ts - rng.uniform(0, 500)), events[-1]])
     assert sorted(map(_row, baseline)) == sorted(map(_row, reordered))
     # watermark T0+65m: the sliding 1h windows ending T0+5m .. T0+65m are final
     assert {r.end for r in baseline if r.window == "1h"} == {T0 + k * 5 * MIN for k in range(1, 14)}

@@ -1,0 +1,176 @@
+"""The walking skeleton end to end, on a real broker: a seeded simulated stream (with disorder,
+late events and invalid records of every kind) goes through the real worker process; every KPI of
+every closed window on ``kpi-windows`` and on /metrics must equal the independent reference, and
+every bad record must be in the DLQ with the right reason."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from pipeline.kafka import LocalBroker
+from pipeline.simulate import ProducerOptions, SimConfig, generate, produce
+from tests import reference as ref
+from tests.integration.harness import read_topic, running_worker, wait_until
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 4
+LATENESS = 600.0
+TICK = 60.0
+WINDOWS = {"1h": (3600, 300), "24h": (86400, 3600)}
+BREAKDOWNS = ("all", "service", "service_team", "service_channel", "service_priority")
+QUANTILE_ERROR = 0.01  # the sketch's relative accuracy
+
+
+@pytest.fixture(scope="module")
+def simulated() -> list[Any]:
+    config = SimConfig(
+        seed=20261121,
+        start=datetime(2026, 3, 2, tzinfo=UTC),
+        duration=timedelta(hours=14),
+        tickets_per_hour=110,
+        disorder_seconds=240,
+        late_fraction=0.02,
+        invalid_fraction=0.02,
+    )
+    return list(generate(config))
+
+
+def test_stream_through_real_worker_matches_reference(
+    kafka_broker: LocalBroker, simulated: list[Any], tmp_path: Path
+) -> None:
+    prefix = "e2e"
+    bootstrap = kafka_broker.bootstrap_servers
+    topics = {"tickets": f"{prefix}-tickets", "surveys": f"{prefix}-surveys"}
+    stats = asyncio.run(
+        produce(
+            simulated,
+            ProducerOptions(bootstrap_servers=bootstrap, topics=topics, partitions=PARTITIONS),
+        )
+    )
+    expected_reasons = Counter(r.expect for r in simulated if r.expect is not None)
+    assert stats.total == len(simulated) > 5000
+    assert len(expected_reasons) >= 7, expected_reasons  # late + six kinds of invalid record
+
+    # --- the reference ------------------------------------------------------------------------
+    produced = [ref.Produced(r.topic, r.key, r.value, r.expect) for r in simulated]
+    events, highest = ref.counted_events(produced, PARTITIONS, LATENESS)
+    observations = ref.observations(events)
+    frontier = ref.frontier(highest, LATENESS, TICK)
+    expected = {
+        name: ref.closed_windows(observations, size, step, frontier, BREAKDOWNS)
+        for name, (size, step) in WINDOWS.items()
+    }
+    per_topic = Counter(r.topic for r in simulated)
+
+    with running_worker(bootstrap, prefix, tmp_path / "worker", PARTITIONS) as worker:
+
+        def caught_up() -> bool:
+            s = worker.scrape()
+            got = {
+                src: s.get(("kpi_events_received_total", (("source", src),)), 0)
+                for src in ("tickets", "surveys")
+            }
+            closed = s.get(("kpi_windows_closed_through_timestamp_seconds", (("window", "1h"),)))
+            return got == per_topic and closed == ref_last_end(frontier, 300)
+
+        wait_until(caught_up, timeout=240, what="the worker to process every record", worker=worker)
+        metrics_text = worker.scrape_text()
+        samples = worker.scrape()
+
+    # --- health counters ------------------------------------------------------------------------
+    for reason, count in expected_reasons.items():
+        key = ("kpi_events_rejected_total", (("reason", reason),))
+        assert samples.get(key) == count, reason
+    rejected = {k[1][0][1] for k in samples if k[0] == "kpi_events_rejected_total"}
+    assert rejected == set(expected_reasons), "no other rejections (unknown_ticket, ...)"
+
+    # --- every invalid or late record is in the DLQ with its reason and original bytes ----------
+    dlq = read_topic(bootstrap, f"{prefix}-events-dlq")
+    got_dlq = Counter((key, value, headers["dlq.reason"].decode()) for key, value, headers in dlq)
+    want_dlq = Counter((r.key, r.value, r.expect) for r in simulated if r.expect is not None)
+    assert got_dlq == want_dlq
+
+    # --- every closed window on kpi-windows equals the reference --------------------------------
+    records = [
+        orjson.loads(value) for _, value, _ in read_topic(bootstrap, f"{prefix}-kpi-windows")
+    ]
+    got_windows = {}
+    for rec in records:
+        scope = ref.scope_key(
+            rec["breakdown"],
+            {d: rec[d] or None for d in ("service", "team", "channel", "priority")},
+        )
+        end = int(datetime.fromisoformat(rec["window_end"]).timestamp())
+        got_windows[(rec["window"], end, scope)] = rec["kpis"]
+    want_keys = {(w, end, scope) for w, closed in expected.items() for end, scope in closed}
+    assert set(got_windows) == want_keys
+    compared = 0
+    for (window, end, scope), kpis in got_windows.items():
+        for name, (stats, sample_size) in expected[window][(end, scope)].items():
+            entry = kpis[name]
+            assert entry["sample_size"] == sample_size, (window, end, scope, name)
+            for stat, want in stats.items():
+                assert_close(stat, entry["stats"][stat], want, (window, end, scope, name))
+                compared += 1
+    assert compared > 100_000
+    n_windows = len({(w, e) for w, e, _ in got_windows})
+    print(
+        f"compared {compared} KPI values in {len(got_windows)} window x scope records "
+        f"({n_windows} windows)"
+    )
+
+    # --- /metrics shows the newest closed window of each spec -----------------------------------
+    for window, (size, step) in WINDOWS.items():
+        last_end = ref_last_end(frontier, step)
+        assert samples[("kpi_window_end_timestamp_seconds", (("window", window),))] == last_end
+        for (end, scope), kpis in expected[window].items():
+            if end != last_end:
+                continue
+            labels = dict(zip(("breakdown", *ref.BREAKDOWNS[scope[0]]), scope, strict=True))
+            for name, (stats, _) in kpis.items():
+                for stat, want in stats.items():
+                    key_labels = {
+                        "kpi": name,
+                        "stat": stat,
+                        "window": window,
+                        "service": "",
+                        "team": "",
+                        "channel": "",
+                        "priority": "",
+                        **labels,
+                    }
+                    got = samples[("kpi_value", tuple(sorted(key_labels.items())))]
+                    assert_close(stat, got, want, (window, scope, name))
+
+    # --- the exposition passes promtool's lint --------------------------------------------------
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is installed by `make setup`"
+    lint = subprocess.run(
+        [promtool, "check", "metrics"],
+        input=metrics_text.encode(),
+        capture_output=True,
+        check=False,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def ref_last_end(frontier: float, step: int) -> float:
+    return float(int(frontier // step) * step)
+
+
+def assert_close(stat: str, got: float | None, want: float, where: object) -> None:
+    assert got is not None, where
+    if stat in ("p50", "p90"):
+        assert abs(got - want) <= QUANTILE_ERROR * want + 1e-9, (where, stat, got, want)
+    else:
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-9), (where, stat, got, want)
