@@ -130,7 +130,7 @@ def test_stream_through_real_worker_matches_reference(
     )
 
     # --- /metrics shows the newest closed window of each spec -----------------------------------
-    for window, (size, step) in WINDOWS.items():
+    for window, (_size, step) in WINDOWS.items():
         last_end = ref_last_end(frontier, step)
         assert samples[("kpi_window_end_timestamp_seconds", (("window", window),))] == last_end
         for (end, scope), kpis in expected[window].items():

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipeline.core.closer import WindowCloser, frontier_of
+from pipeline.core.results import window_records
+from pipeline.core.source import SourceCore
+from pipeline.core.store import DictStore
+from pipeline.schemas.export import SCHEMA_DIR, check, generate, rendered
+from pipeline.schemas.records import KpiWindowRecord
+from tests.unit.core.factories import HOUR, T0, context, survey, ticket
+
+
+def test_committed_schema_files_match_the_models() -> None:
+    assert check(SCHEMA_DIR) == []
+
+
+def test_check_reports_a_drifted_or_missing_file(tmp_path: Path) -> None:
+    generate(tmp_path)
+    assert check(tmp_path) == []
+    victim = tmp_path / "ticket-event.v1.schema.json"
+    victim.write_text(victim.read_text().replace('"P4"', '"P5"'))
+    (tmp_path / "kpi-window.v1.schema.json").unlink()
+    assert sorted(check(tmp_path)) == ["kpi-window.v1.schema.json", "ticket-event.v1.schema.json"]
+
+
+def test_generated_files_say_they_are_generated() -> None:
+    for text in rendered().values():
+        assert "Do not edit" in json.loads(text)["$comment"]
+
+
+def test_window_records_follow_the_exported_contract() -> None:
+    ctx = context()
+    core = SourceCore("tickets", 0, ctx, DictStore())
+    closer = WindowCloser(ctx)
+    for ev in (ticket("created", "a", T0), ticket("resolved", "a", T0 + 60),
+               survey("nps", 10, T0 + 90), ticket("created", "b", T0 + 2 * HOUR)):
+        core.accept(ev)
+        core.release()
+    results = closer.close([core], frontier_of([core]))
+    records = list(window_records(results))
+    assert records
+    keys = set()
+    for key, record in records:
+        parsed = KpiWindowRecord.model_validate(record)
+        keys.add(key)
+        assert parsed.kpis["tickets_created"].stats["value"] is not None
+    assert len(keys) == len(records), "one record per window and scope"
