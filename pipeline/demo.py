@@ -1,0 +1,185 @@
+"""``kpi-pipeline demo``: the whole pipeline on this machine, live.
+
+Starts (or reuses) a local Kafka broker, a worker process, and the simulator with a regression
+injected (one service's first contact resolution falls), then shows the KPIs per service in the
+terminal until Ctrl-C, and stops what it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from rich.console import Console
+from rich.live import Live
+
+from pipeline.kafka import LocalBroker
+from pipeline.live_view import render, scrape
+from pipeline.simulate import ProducerOptions, Regression, SimConfig, produce_simulation
+
+__all__ = ["DemoOptions", "run_demo"]
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    data_dir: Path = Path("var/demo")
+    kafka_port: int = 9092
+    web_port: int = 6066
+    history: timedelta = timedelta(hours=24)  # event time simulated before "now"
+    speed: float = 600.0  # event seconds per wall second
+    tickets_per_hour: float = 300.0
+    regression_service: str = "network"
+    # FCR is anchored on resolution: the fall shows about a resolution time after this.
+    regression_after: timedelta = timedelta(hours=2)
+    regression_fcr: float = 0.45
+    run_for: float | None = None  # wall seconds; None = until Ctrl-C
+    plain: bool = False  # print snapshots instead of a live view (logs, CI)
+
+
+def run_demo(options: DemoOptions, console: Console | None = None) -> int:
+    console = console or Console()
+    options.data_dir.mkdir(parents=True, exist_ok=True)
+    broker = LocalBroker.for_data_dir(options.data_dir / "kafka", port=options.kafka_port)
+    started_broker = not broker.is_running()
+    console.print(f"[bold]Kafka[/] 3.9 (KRaft) on {broker.bootstrap_servers} ...")
+    broker.start()
+    try:
+        with _worker(options, broker.bootstrap_servers) as (worker, log):
+            console.print(f"[bold]worker[/] pid {worker.pid}, log {log}")
+            start = _aligned_now() - options.history
+            regression = Regression(
+                options.regression_service,
+                start + options.regression_after,
+                fcr_rate=options.regression_fcr,
+            )
+            console.print(
+                f"[bold]simulator[/]: event time from {start:%Y-%m-%d %H:%M} UTC at "
+                f"{options.speed:.0f}x; [red]regression[/]: {regression.service} FCR falls to "
+                f"{regression.fcr_rate:.0%} at {regression.start:%Y-%m-%d %H:%M} UTC"
+            )
+            config = SimConfig(
+                seed=int(time.time()) % 100_000,
+                start=start,
+                duration=None,
+                tickets_per_hour=options.tickets_per_hour,
+                regressions=(regression,),
+                disorder_seconds=120,
+                invalid_fraction=0.005,
+            )
+            producer = _background(
+                produce_simulation(
+                    config,
+                    ProducerOptions(bootstrap_servers=broker.bootstrap_servers,
+                                    speed=options.speed),
+                )
+            )
+            url = f"http://127.0.0.1:{options.web_port}/metrics"
+            _print_where_to_look(console, url, broker.bootstrap_servers)
+            _watch(console, url, options, worker)
+            producer.cancel()
+    finally:
+        if started_broker:
+            broker.stop()
+    return 0
+
+
+def _aligned_now() -> datetime:
+    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+@contextlib.contextmanager
+def _worker(options: DemoOptions, bootstrap: str) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    log = options.data_dir / "worker.log"
+    env = dict(os.environ)
+    env.update(
+        KPI_KAFKA__BOOTSTRAP_SERVERS=bootstrap,
+        KPI_WEB__PORT=str(options.web_port),
+        KPI_DATA_DIR=str(options.data_dir / "worker"),
+        KPI_APP_ID=f"kpi-demo-{int(time.time())}",  # a fresh consumer group and state per demo
+    )
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "worker"], env=env, stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield process, log
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+class _Background:
+    """Runs a coroutine on its own event loop in a daemon thread."""
+
+    def __init__(self, coro: object) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.task: asyncio.Task[object] | None = None
+
+        def run() -> None:
+            asyncio.set_event_loop(self.loop)
+            self.task = self.loop.create_task(coro)  # type: ignore[arg-type]
+            with contextlib.suppress(asyncio.CancelledError):
+                self.loop.run_until_complete(self.task)
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.loop.call_soon_threadsafe(self.task.cancel)
+        self.thread.join(timeout=10)
+
+
+def _background(coro: object) -> _Background:
+    return _Background(coro)
+
+
+def _print_where_to_look(console: Console, url: str, bootstrap: str) -> None:
+    console.print(
+        f"[bold]metrics[/]: {url}   (try: curl -s {url} | grep 'kpi_value{{kpi=\"fcr_rate\"')\n"
+        f"[bold]closed windows[/]: kcat -b {bootstrap} -C -t kpi-windows -o end\n"
+        f"[bold]rejected records[/]: kcat -b {bootstrap} -C -t events-dlq -f '%h %s\\n'\n"
+        "Ctrl-C stops the demo (simulator, worker and the broker it started)."
+    )
+
+
+def _watch(
+    console: Console, url: str, options: DemoOptions, worker: subprocess.Popen[bytes]
+) -> None:
+    deadline = None if options.run_for is None else time.monotonic() + options.run_for
+    title = "KPIs per service"
+    try:
+        if options.plain:
+            while deadline is None or time.monotonic() < deadline:
+                time.sleep(10)
+                _check_alive(worker)
+                with contextlib.suppress(OSError):
+                    console.print(render(scrape(url), title))
+            return
+        with Live(console=console, refresh_per_second=1, screen=False) as live:
+            while deadline is None or time.monotonic() < deadline:
+                _check_alive(worker)
+                with contextlib.suppress(OSError):
+                    live.update(render(scrape(url), title))
+                time.sleep(2)
+    except KeyboardInterrupt:
+        console.print("stopping ...")
+
+
+def _check_alive(worker: subprocess.Popen[bytes]) -> None:
+    if worker.poll() is not None:
+        raise SystemExit(f"the worker exited with code {worker.returncode}; see its log")
