@@ -51,25 +51,54 @@ def worker(
 
 
 @main.command()
-@click.option("--data-dir", type=click.Path(path_type=Path), default=Path("var/demo"),
-              show_default=True, help="Where the broker, worker state and logs go.")
-@click.option("--kafka-port", type=int, default=9092, show_default=True,
-              help="Port of the local broker (reused when one already runs there).")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=Path("var/demo"),
+    show_default=True,
+    help="Where the broker, worker state and logs go.",
+)
+@click.option(
+    "--kafka-port",
+    type=int,
+    default=9092,
+    show_default=True,
+    help="Port of the local broker (reused when one already runs there).",
+)
 @click.option("--web-port", type=int, default=6066, show_default=True, help="Port of /metrics.")
-@click.option("--speed", type=float, default=600.0, show_default=True,
-              help="Event-time seconds simulated per wall second.")
-@click.option("--run-for", type=float, default=None,
-              help="Stop after this many wall seconds (default: run until Ctrl-C).")
+@click.option(
+    "--speed",
+    type=float,
+    default=600.0,
+    show_default=True,
+    help="Event-time seconds simulated per wall second.",
+)
+@click.option(
+    "--run-for",
+    type=float,
+    default=None,
+    help="Stop after this many wall seconds (default: run until Ctrl-C).",
+)
 @click.option("--plain", is_flag=True, help="Print a table every 10 s instead of a live view.")
-def demo(data_dir: Path, kafka_port: int, web_port: int, speed: float, run_for: float | None,
-         plain: bool) -> None:
-    """Live demo: local Kafka, a worker, the simulator with an injected regression (network's
-    first contact resolution falls to 45% for tickets created after the second event hour), and the KPIs per service in the
-    terminal. Red marks a 1h value more than 10% worse than the service's 24h value."""
+def demo(
+    data_dir: Path, kafka_port: int, web_port: int, speed: float, run_for: float | None, plain: bool
+) -> None:
+    """Live demo: local Kafka, a worker, the simulator with an injected regression, and the KPIs
+    per service in the terminal.
+
+    The regression: network's first contact resolution falls to 45% for tickets created after
+    the second event hour. Red marks a 1h value more than 10% worse than the service's 24h value.
+    """
     from pipeline.demo import DemoOptions, run_demo
 
-    options = DemoOptions(data_dir=data_dir, kafka_port=kafka_port, web_port=web_port,
-                          speed=speed, run_for=run_for, plain=plain)
+    options = DemoOptions(
+        data_dir=data_dir,
+        kafka_port=kafka_port,
+        web_port=web_port,
+        speed=speed,
+        run_for=run_for,
+        plain=plain,
+    )
     sys.exit(run_demo(options))
 
 

@@ -79,8 +79,9 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
             producer = _background(
                 produce_simulation(
                     config,
-                    ProducerOptions(bootstrap_servers=broker.bootstrap_servers,
-                                    speed=options.speed),
+                    ProducerOptions(
+                        bootstrap_servers=broker.bootstrap_servers, speed=options.speed
+                    ),
                 )
             )
             url = f"http://127.0.0.1:{options.web_port}/metrics"
@@ -109,7 +110,9 @@ def _worker(options: DemoOptions, bootstrap: str) -> Iterator[tuple[subprocess.P
     )
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "pipeline", "worker"], env=env, stdout=out,
+            [sys.executable, "-m", "pipeline", "worker"],
+            env=env,
+            stdout=out,
             stderr=subprocess.STDOUT,
         )
     try:

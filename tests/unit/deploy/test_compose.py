@@ -839,3 +839,68 @@ def test_the_recording_rules_compute_what_their_names_say(tmp_path: Path) -> Non
     )
     result = promtool("test", "rules", str(tests))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def documented_queries(markdown: str) -> list[str]:
+    """The PromQL queries of the ```promql blocks: each follows its own `#` comment line."""
+    queries: list[str] = []
+    for block in re.findall(r"```promql\n(.*?)```", markdown, flags=re.DOTALL):
+        current: list[str] = []
+        for line in [*block.splitlines(), "#"]:
+            if line.startswith("#") or not line.strip():
+                if current:
+                    queries.append(" ".join(current))
+                current = []
+            else:
+                current.append(line.strip())
+    return queries
+
+
+def exported_metric_names() -> set[str]:
+    """Series names the worker exports (read from the collector's source: building a runtime
+    to scrape is the integration tests' job) and those the recording rules create."""
+    source = (REPO / "pipeline" / "metrics" / "collector.py").read_text(encoding="utf-8")
+    names = set()
+    for kind, name in re.findall(r"(Counter|Gauge)MetricFamily\(\s*\"(\w+)\"", source):
+        names.add(name + "_total" if kind == "Counter" else name)
+    for rule_file in RULE_FILES:
+        for group in load_yaml(rule_file.read_text(encoding="utf-8"))["groups"]:
+            names.update(rule["record"] for rule in group["rules"] if "record" in rule)
+    return names
+
+
+def query_metric_names(query: str) -> set[str]:
+    # Label values are quoted; label names of this project never start with kpi_ nor hold ':'.
+    unquoted = re.sub(r'"[^"]*"', '""', query)
+    return set(re.findall(r"\b(kpi_\w+|\w+:[\w:]+)", unquoted))
+
+
+def test_the_documented_queries_name_exported_series() -> None:
+    queries = documented_queries((REPO / "docs" / "docker.md").read_text(encoding="utf-8"))
+    assert len(queries) >= 2
+    known = exported_metric_names()
+    assert {"kpi_value", "kpi_sample_size", "kpi_events_received_total"} <= known
+    for query in queries:
+        assert query_metric_names(query) <= known, query
+    assert not query_metric_names('kpi_valu{kpi="x"}') <= known
+
+
+@needs_promtool
+def test_the_documented_queries_parse(tmp_path: Path) -> None:
+    queries = documented_queries((REPO / "docs" / "docker.md").read_text(encoding="utf-8"))
+    # promtool has no offline query parser; a rule file with the queries as expressions is one.
+    rules = {"groups": [{"name": "docs", "rules": []}]}
+    for i, query in enumerate(queries):
+        rules["groups"][0]["rules"].append({"record": f"docs:query_{i}", "expr": query})
+    rule_file = tmp_path / "docs.yml"
+    rule_file.write_text(yaml.safe_dump(rules), encoding="utf-8")
+    result = promtool("check", "rules", str(rule_file))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_recording_rules_read_exported_series() -> None:
+    known = exported_metric_names()
+    for rule_file in RULE_FILES:
+        for group in load_yaml(rule_file.read_text(encoding="utf-8"))["groups"]:
+            for rule in group["rules"]:
+                assert query_metric_names(rule["expr"]) <= known, rule

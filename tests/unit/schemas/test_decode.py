@@ -9,12 +9,25 @@ import pytest
 from pipeline.schemas.decode import DecodeError, decode_survey, decode_ticket
 
 CREATED = {
-    "schema_version": 1, "event_id": "e1", "ts": "2026-03-02T10:00:00+01:00", "type": "created",
-    "ticket_id": "T1", "service": "email", "team": "email-l1", "channel": "chat",
+    "schema_version": 1,
+    "event_id": "e1",
+    "ts": "2026-03-02T10:00:00+01:00",
+    "type": "created",
+    "ticket_id": "T1",
+    "service": "email",
+    "team": "email-l1",
+    "channel": "chat",
     "priority": "P2",
 }
-CSAT = {"schema_version": 1, "event_id": "s1", "ts": "2026-03-02T10:00:00Z", "kind": "csat",
-        "score": 4, "service": "email", "ticket_id": "T1"}
+CSAT = {
+    "schema_version": 1,
+    "event_id": "s1",
+    "ts": "2026-03-02T10:00:00Z",
+    "kind": "csat",
+    "score": 4,
+    "service": "email",
+    "ticket_id": "T1",
+}
 
 
 def encode(event: dict[str, object], **changes: object) -> bytes:
@@ -29,8 +42,17 @@ def test_valid_created_decodes_with_event_time_in_utc_seconds() -> None:
 
 
 def test_later_ticket_events_need_no_dimensions_and_unknown_fields_are_ignored() -> None:
-    raw = encode({"schema_version": 1, "event_id": "e2", "ts": "2026-03-02T10:00:00Z",
-                  "type": "reassigned", "ticket_id": "T1", "team": "email-l2", "extra": [1]})
+    raw = encode(
+        {
+            "schema_version": 1,
+            "event_id": "e2",
+            "ts": "2026-03-02T10:00:00Z",
+            "type": "reassigned",
+            "ticket_id": "T1",
+            "team": "email-l2",
+            "extra": [1],
+        }
+    )
     event = decode_ticket(raw)
     assert event.team == "email-l2" and event.service is None
 

@@ -34,8 +34,12 @@ def test_window_records_follow_the_exported_contract() -> None:
     ctx = context()
     core = SourceCore("tickets", 0, ctx, DictStore())
     closer = WindowCloser(ctx)
-    for ev in (ticket("created", "a", T0), ticket("resolved", "a", T0 + 60),
-               survey("nps", 10, T0 + 90), ticket("created", "b", T0 + 2 * HOUR)):
+    for ev in (
+        ticket("created", "a", T0),
+        ticket("resolved", "a", T0 + 60),
+        survey("nps", 10, T0 + 90),
+        ticket("created", "b", T0 + 2 * HOUR),
+    ):
         core.accept(ev)
         core.release()
     results = closer.close([core], frontier_of([core]))
