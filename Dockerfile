@@ -12,7 +12,8 @@ FROM python:3.11.13-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
 
 # The compiled dependencies (faust-streaming, aiokafka, orjson) ship manylinux wheels for
 # CPython 3.11 on amd64, so no compiler is installed (on another platform without wheels, add

@@ -45,12 +45,12 @@ test-integration: setup  ## integration tests only (starts its own broker)
 	$(PY) -m pytest -q tests/integration
 
 lint: $(PY_STAMP)  ## ruff lint and format check
-	$(VENV)/bin/ruff check pipeline tests bench
-	$(VENV)/bin/ruff format --check pipeline tests bench
+	$(VENV)/bin/ruff check pipeline tests
+	$(VENV)/bin/ruff format --check pipeline tests
 
 format: $(PY_STAMP)  ## apply ruff fixes and formatting
-	$(VENV)/bin/ruff check --fix pipeline tests bench
-	$(VENV)/bin/ruff format pipeline tests bench
+	$(VENV)/bin/ruff check --fix pipeline tests
+	$(VENV)/bin/ruff format pipeline tests
 
 typecheck: $(PY_STAMP)  ## mypy (strict) on the package
 	$(VENV)/bin/mypy

@@ -5,6 +5,7 @@ out. The Faust agent (live) and replay both drive it; only their I/O differs.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from pipeline.core.store import StateStore
 from pipeline.schemas.decode import DecodeError, decode_survey, decode_ticket
 
 __all__ = ["DlqRecord", "Outputs", "PipelineRuntime", "Source"]
+
+log = logging.getLogger(__name__)
 
 Source = str  # "tickets" or "surveys": the logical input, independent of topic names
 TP = tuple[Source, int]
@@ -111,6 +114,28 @@ class PipelineRuntime:
     # --- processing -----------------------------------------------------------------------------
 
     def handle(
+        self, source: Source, partition: int, offset: int, key: bytes | None, raw: bytes
+    ) -> Outputs:
+        """Process one input record. Never raises: a record that breaks processing goes to the
+        DLQ as ``processing_error`` (and is logged with its traceback), and the worker goes on."""
+        try:
+            return self._handle(source, partition, offset, key, raw)
+        except Exception as exc:
+            log.exception("processing %s/%d@%d failed", source, partition, offset)
+            out = Outputs()
+            record = DlqRecord(
+                key,
+                raw,
+                "processing_error",
+                f"{type(exc).__name__}: {exc}",
+                self.topics[source],
+                partition,
+                offset,
+            )
+            self._reject(out, record)
+            return out
+
+    def _handle(
         self, source: Source, partition: int, offset: int, key: bytes | None, raw: bytes
     ) -> Outputs:
         if not self._recovered:

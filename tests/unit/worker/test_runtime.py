@@ -1,0 +1,79 @@
+"""The runtime without Kafka: bytes in, DLQ records and closed windows out."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from pipeline.core.store import DictStore
+from pipeline.worker.runtime import PipelineRuntime
+from tests.unit.core.factories import context
+
+TOPICS = {"tickets": "t-topic", "surveys": "s-topic"}
+
+
+def created(ticket_id: str, ts: str, event_id: str) -> bytes:
+    return orjson.dumps(
+        {
+            "schema_version": 1,
+            "event_id": event_id,
+            "ts": ts,
+            "type": "created",
+            "ticket_id": ticket_id,
+            "service": "email",
+            "team": "l1",
+            "channel": "web",
+            "priority": "P4",
+        }
+    )
+
+
+def test_bad_records_go_to_the_dlq_with_where_they_came_from() -> None:
+    rt = PipelineRuntime(context(), DictStore(), TOPICS)
+    out = rt.handle("tickets", 2, 41, b"k", b"{oops")
+    (dlq,) = out.dlq
+    assert (dlq.reason, dlq.topic, dlq.partition, dlq.offset, dlq.value) == (
+        "malformed_json",
+        "t-topic",
+        2,
+        41,
+        b"{oops",
+    )
+    headers = dict(dlq.headers())
+    assert headers["dlq.reason"] == b"malformed_json" and headers["dlq.offset"] == b"41"
+    assert rt.rejected == {"malformed_json": 1} and rt.received == {"tickets": 1}
+
+
+def test_late_and_duplicate_events() -> None:
+    rt = PipelineRuntime(context(), DictStore(), TOPICS)
+    assert not rt.handle("tickets", 0, 0, b"a", created("a", "2026-03-02T12:00:00Z", "e1")).dlq
+    assert not rt.handle("tickets", 0, 1, b"a", created("a", "2026-03-02T12:00:00Z", "e1")).dlq
+    assert rt.duplicates == {"tickets": 1}
+    late = rt.handle("tickets", 0, 2, b"b", created("b", "2026-03-02T11:49:59Z", "e2"))
+    assert [d.reason for d in late.dlq] == ["late"]
+    # the same time in another partition is not late: watermarks are per partition
+    assert not rt.handle("tickets", 1, 0, b"b", created("b", "2026-03-02T11:49:59Z", "e2")).dlq
+
+
+def test_a_record_that_breaks_processing_is_dead_lettered_not_raised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rt = PipelineRuntime(context(), DictStore(), TOPICS)
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(rt, "_core", broken)
+    out = rt.handle("tickets", 0, 7, b"a", created("a", "2026-03-02T12:00:00Z", "e1"))
+    assert [(d.reason, d.detail) for d in out.dlq] == [("processing_error", "RuntimeError: boom")]
+    assert rt.rejected == {"processing_error": 1}
+
+
+def test_windows_close_only_when_every_assigned_partition_is_accounted_for() -> None:
+    rt = PipelineRuntime(context(), DictStore(), TOPICS)
+    rt.assign([("tickets", 0), ("tickets", 1)])
+    for i, ts in enumerate(["2026-03-02T10:00:00Z", "2026-03-02T13:00:00Z"]):
+        out = rt.handle("tickets", 0, i, b"a", created(f"a{i}", ts, f"e{i}"))
+    assert out.windows == []  # partition 1: end offset unknown, might hold older events
+    rt.end_offsets = {("tickets", 0): 2, ("tickets", 1): 0}  # partition 1 is empty
+    assert rt.close_windows()
