@@ -7,7 +7,7 @@ import pytest
 from pipeline.core.aggregate import Aggregate
 from pipeline.core.kpis import KpiConfig, catalogue
 from pipeline.core.lifecycle import Rejection, TicketState, apply_ticket_event
-from pipeline.core.observations import ObsKind, Observation
+from pipeline.core.observations import Observation, ObsKind
 from tests.unit.core.factories import HOUR, MIN, T0, ticket
 
 
