@@ -68,14 +68,15 @@ def _default_windows() -> list[WindowSetting]:
 class TimeSettings(BaseModel):
     windows: list[WindowSetting] = Field(default_factory=_default_windows)
     allowed_lateness: str = "10m"
-    # Events of a key are released to the lifecycle in event-time order once the watermark
-    # passes them; releasing in ticks batches table writes.
-    release_tick: str = "1m"
+    # Events are released to the lifecycle in event-time order once the watermark passes them,
+    # in ticks that batch table writes; default one pane (the gcd of window sizes and steps).
+    release_tick: str | None = None
 
     @field_validator("allowed_lateness", "release_tick")
     @classmethod
-    def _valid_duration(cls, value: str) -> str:
-        parse_duration(value)
+    def _valid_duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
         return value
 
 

@@ -16,7 +16,9 @@ __all__ = ["CoreContext"]
 class CoreContext:
     windows: tuple[WindowSpec, ...]
     allowed_lateness: float = 600.0
-    release_tick: float = 60.0
+    # How far the watermark moves between releases; None = one pane. Windows end on pane
+    # boundaries, so a pane-long tick closes them no later, and writes each pane once per tick.
+    release_tick: float | None = None
     breakdowns: tuple[str, ...] = ("all", "service")
     kpi_config: KpiConfig = field(default_factory=KpiConfig)
 
@@ -25,10 +27,14 @@ class CoreContext:
         if self.allowed_lateness < 0:
             raise ValueError("allowed lateness must be >= 0")
         pane = self.grid.pane
-        if self.release_tick <= 0 or pane % self.release_tick:
+        if self.release_tick is not None and (self.release_tick <= 0 or pane % self.release_tick):
             raise ValueError(
                 f"release tick {self.release_tick}s must divide the pane length {pane}s"
             )
+
+    @property
+    def tick(self) -> float:
+        return self.release_tick if self.release_tick is not None else float(self.grid.pane)
 
     @property
     def grid(self) -> PaneGrid:

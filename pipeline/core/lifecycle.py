@@ -7,7 +7,7 @@ order was.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from pipeline.core.events import Event
@@ -45,12 +45,16 @@ class TicketState:
     def dims(self) -> Dims:
         return Dims(self.service, self.team, self.channel, self.priority)
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+    def to_json(self) -> list[Any]:
+        # Positional: this is written to the changelog on every event of the ticket.
+        return [getattr(self, name) for name in _TICKET_FIELDS]
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> TicketState:
-        return cls(**data)
+    def from_json(cls, data: list[Any]) -> TicketState:
+        return cls(*data)
+
+
+_TICKET_FIELDS = tuple(f.name for f in fields(TicketState))
 
 
 def _update_dims(state: TicketState, event: Event) -> None:

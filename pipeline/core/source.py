@@ -5,7 +5,8 @@ Events are accepted into a per-key pending list and released to the lifecycle in
 once this partition's watermark passes them. Any event accepted later must lie at or above the
 watermark (else it is late), so released events can never be preceded by a new one: results do not
 depend on arrival order within the allowed lateness. Releases happen in ticks (every
-``release_tick`` of watermark progress) so that a pane is written once per tick, not per event.
+``release_tick`` of watermark progress) so that a pane is written once per tick, not per event. The tick is one pane by default: windows end on pane
+boundaries, so that closes them as early as any finer tick would.
 
 State is kept in memory and written through to a ``StateStore`` under keys prefixed with this
 partition's tag, so a Faust table changelog of the same partition can restore it.
@@ -77,7 +78,7 @@ class SourceCore:
         self.tag = f"{source}:{partition}"
         self.store = store
         self._lateness = ctx.allowed_lateness
-        self._tick = ctx.release_tick
+        self._tick = ctx.tick
         self._grid = ctx.grid
         self._breakdowns = ctx.breakdowns
         self._listeners = ctx.kpis_by_observation

@@ -18,6 +18,8 @@ def core_context(settings: Settings) -> CoreContext:
     return CoreContext(
         windows=windows,
         allowed_lateness=parse_duration(settings.time.allowed_lateness),
-        release_tick=parse_duration(settings.time.release_tick),
+        release_tick=(
+            parse_duration(settings.time.release_tick) if settings.time.release_tick else None
+        ),
         breakdowns=tuple(settings.breakdowns),
     )

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 PARTITIONS = 4
 LATENESS = 600.0
-TICK = 60.0
+TICK = 300.0  # the default release tick: one pane
 WINDOWS = {"1h": (3600, 300), "24h": (86400, 3600)}
 BREAKDOWNS = ("all", "service", "service_team", "service_channel", "service_priority")
 QUANTILE_ERROR = 0.01  # the sketch's relative accuracy
