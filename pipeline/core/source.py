@@ -4,9 +4,9 @@ the ticket lifecycle and the partial pane aggregates.
 Events are accepted into a per-key pending list and released to the lifecycle in event-time order
 once this partition's watermark passes them. Any event accepted later must lie at or above the
 watermark (else it is late), so released events can never be preceded by a new one: results do not
-depend on arrival order within the allowed lateness. Releases happen in ticks (every
-``release_tick`` of watermark progress) so that a pane is written once per tick, not per event. The tick is one pane by default: windows end on pane
-boundaries, so that closes them as early as any finer tick would.
+depend on arrival order within the allowed lateness. Releases happen in ticks of watermark
+progress so that a pane is written once per tick, not per event. The tick is one pane by default:
+windows end on pane boundaries, so that closes them as early as any finer tick would.
 
 State is kept in memory and written through to a ``StateStore`` under keys prefixed with this
 partition's tag, so a Faust table changelog of the same partition can restore it.
