@@ -20,12 +20,15 @@ setup: $(PY_STAMP) $(KAFKA_STAMP) system-packages  ## install everything the dem
 
 $(PY_STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@echo "installing Python packages into $(VENV) (log: $(VENV)/pip.log)"
+	@$(PY) -m pip install --disable-pip-version-check --upgrade pip > $(VENV)/pip.log 2>&1 \
+	  && $(PY) -m pip install --disable-pip-version-check -e '.[dev]' >> $(VENV)/pip.log 2>&1 \
+	  || { tail -40 $(VENV)/pip.log; exit 1; }
 	@rm -f $(VENV)/.installed-* && touch $@
 
 $(KAFKA_STAMP): deploy/kafka/pom.xml
-	mvn -q -B -f deploy/kafka/pom.xml dependency:copy-dependencies -DoutputDirectory=$(abspath $(KAFKA_DIR))/libs
+	@echo "downloading Apache Kafka jars into $(KAFKA_DIR)/libs"
+	@mvn -q -B -f deploy/kafka/pom.xml dependency:copy-dependencies -DoutputDirectory=$(abspath $(KAFKA_DIR))/libs
 	@rm -f $(KAFKA_DIR)/libs/.complete-* && touch $@
 
 .PHONY: system-packages

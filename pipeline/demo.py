@@ -166,7 +166,8 @@ def _watch(
     deadline = None if options.run_for is None else time.monotonic() + options.run_for
     title = "KPIs per service"
     try:
-        if options.plain:
+        # A live display needs a terminal; in a pipe or a log, print a table every 10 s.
+        if options.plain or not console.is_terminal:
             while deadline is None or time.monotonic() < deadline:
                 time.sleep(10)
                 _check_alive(worker)
