@@ -17,6 +17,7 @@ from pipeline.core.durations import parse_duration
 
 __all__ = [
     "KafkaSettings",
+    "KpiSettings",
     "Settings",
     "TimeSettings",
     "TopicSettings",
@@ -43,6 +44,14 @@ class TopicSettings(BaseModel):
     # Input topics and the worker's table changelogs must be co-partitioned.
     partitions: int = Field(default=4, ge=1)
     replication_factor: int = Field(default=1, ge=1)
+    # Input records carry event time as their timestamp, and Kafka's time-based retention
+    # judges by record timestamps: history (imports, simulations, replays) would be deleted
+    # within minutes under a 7-day retention. Input topics created by the pipeline keep records
+    # forever unless this says otherwise (milliseconds; -1 = no time limit).
+    input_retention_ms: int = -1
+
+    def input_topic_configs(self) -> dict[str, str]:
+        return {"retention.ms": str(self.input_retention_ms)}
 
 
 class WindowSetting(BaseModel):
@@ -80,6 +89,43 @@ class TimeSettings(BaseModel):
         return value
 
 
+class KpiSettings(BaseModel):
+    """Parameters of the KPI definitions (see docs/kpis.md)."""
+
+    sla: dict[str, str] = Field(
+        default_factory=lambda: {"P1": "4h", "P2": "8h", "P3": "24h", "P4": "72h"},
+        description="Resolution-time objective per priority, for sla_compliance.",
+    )
+    channel_hourly_rates: dict[str, float] = Field(
+        default_factory=lambda: {
+            "phone": 40.0,
+            "email": 30.0,
+            "chat": 30.0,
+            "web": 30.0,
+            "self_service": 0.0,
+            "social": 30.0,
+        },
+        description="Cost of an hour of agent effort per channel, for cost_per_interaction.",
+    )
+
+    @field_validator("sla")
+    @classmethod
+    def _valid_sla(cls, value: dict[str, str]) -> dict[str, str]:
+        for priority, duration in value.items():
+            if priority not in ("P1", "P2", "P3", "P4"):
+                raise ValueError(f"unknown priority {priority!r} (expected P1..P4)")
+            parse_duration(duration)
+        return value
+
+    @field_validator("channel_hourly_rates")
+    @classmethod
+    def _valid_rates(cls, value: dict[str, float]) -> dict[str, float]:
+        negative = [channel for channel, rate in value.items() if rate < 0]
+        if negative:
+            raise ValueError(f"hourly rates must be >= 0: {negative}")
+        return value
+
+
 class WebSettings(BaseModel):
     bind: str = "127.0.0.1"
     port: int = Field(default=6066, ge=0, le=65535)
@@ -98,6 +144,7 @@ class Settings(BaseSettings):
     topics: TopicSettings = Field(default_factory=TopicSettings)
     time: TimeSettings = Field(default_factory=TimeSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    kpi: KpiSettings = Field(default_factory=KpiSettings)
     breakdowns: list[str] = Field(
         default_factory=lambda: [
             "all",

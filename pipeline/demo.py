@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -48,6 +49,9 @@ class DemoOptions:
 
 def run_demo(options: DemoOptions, console: Console | None = None) -> int:
     console = console or Console()
+    # aiokafka logs transient retries (a leader not elected yet on a new topic) as warnings;
+    # they would scroll the live view. Errors still show.
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
     options.data_dir.mkdir(parents=True, exist_ok=True)
     broker = LocalBroker.for_data_dir(options.data_dir / "kafka", port=options.kafka_port)
     started_broker = not broker.is_running()

@@ -242,3 +242,45 @@ def closed_windows(
 
 def frontier(highest: dict[tuple[str, int], float], lateness: float, tick: float) -> float:
     return min(math.floor((ts - lateness) / tick) * tick for ts in highest.values())
+
+
+def backlog(
+    events: list[dict[str, Any]],
+    partitions: int,
+    highest: dict[tuple[str, int], float],
+    lateness: float,
+    tick: float,
+    breakdowns: Iterable[str],
+) -> dict[tuple[str, ...], int]:
+    """Open tickets per scope once each partition has applied the events before its released
+    progress: created or reopened and not yet resolved or closed, in the ticket's current
+    dimensions."""
+    released = {tp: math.floor((ts - lateness) / tick) * tick for tp, ts in highest.items()}
+    by_ticket: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for e in events:
+        if e["_topic"] == "tickets":
+            by_ticket[e["ticket_id"]].append(e)
+    counts: dict[tuple[str, ...], int] = defaultdict(int)
+    for ticket_id, history in by_ticket.items():
+        limit = released[("tickets", partition_of(ticket_id.encode(), partitions))]
+        history.sort(key=lambda e: (e["_ts"], LIFECYCLE_ORDER.index(e["type"]), e["event_id"]))
+        dims: dict[str, str | None] = {}
+        is_open = False
+        for e in history:
+            if e["_ts"] >= limit:
+                break
+            for d in ("service", "team", "channel", "priority"):
+                if e.get(d) is not None:
+                    dims[d] = e[d]
+            if e["type"] in ("created", "reopened"):
+                is_open = True
+            elif e["type"] in ("resolved", "closed"):
+                is_open = False
+        if is_open:
+            for b in breakdowns:
+                key = scope_key(
+                    b, {d: dims.get(d) for d in ("service", "team", "channel", "priority")}
+                )
+                if key is not None:
+                    counts[key] += 1
+    return dict(counts)

@@ -215,6 +215,10 @@ class LocalBroker:
             # The 128 MiB default buffer would be an eighth of the heap for compacted topics
             # that hold a few thousand keys at most.
             "log.cleaner.dedupe.buffer.size": str(16 * 1024 * 1024),
+            # Record timestamps are event times: imported or simulated history is older than
+            # any time-based retention, and Kafka would delete it within minutes. A development
+            # broker keeps everything; production topics set their own retention.
+            "log.retention.ms": "-1",
         }
         config.update(self.extra_config)
         return config
@@ -623,8 +627,11 @@ async def ensure_topics(
     partitions: int,
     replication_factor: int = 1,
     timeout: float = 30.0,
+    configs: Mapping[str, str] | None = None,
 ) -> None:
     """Create the topics in ``names`` that do not exist yet, and wait until they have leaders.
+
+    ``configs`` are topic settings for the topics created here (e.g. ``retention.ms``).
 
     Existing topics are left as they are (even with another partition count). Waiting for the
     leaders spares producers that start right after a burst of LEADER_NOT_AVAILABLE retries.
@@ -635,7 +642,10 @@ async def ensure_topics(
         existing = set(await admin.list_topics())
         missing = [name for name in names if name not in existing]
         if missing:
-            new_topics = [NewTopic(name, partitions, replication_factor) for name in missing]
+            new_topics = [
+                NewTopic(name, partitions, replication_factor, topic_configs=dict(configs or {}))
+                for name in missing
+            ]
             response = await admin.create_topics(new_topics, timeout_ms=int(timeout * 1000))
             _raise_topic_errors(response.to_object()["topic_errors"])
         await _wait_for_leaders(admin, names, timeout)

@@ -338,6 +338,7 @@ def _produce(
         topics=topics,
         partitions=partitions or settings.topics.partitions,
         replication_factor=settings.topics.replication_factor,
+        topic_configs=settings.topics.input_topic_configs(),
         speed=speed,
         max_rate=max_rate,
         progress=sys.stderr.isatty() if progress is None else progress,

@@ -60,6 +60,9 @@ class ProducerOptions:
     partitions: int = 4
     replication_factor: int = 1
     create_topics: bool = True
+    # Settings of topics created here. Record timestamps are event times, so history must not
+    # fall under a time-based retention (see TopicSettings.input_retention_ms).
+    topic_configs: Mapping[str, str] = field(default_factory=lambda: {"retention.ms": "-1"})
     speed: float | None = None  # event seconds per wall second; None = as fast as possible
     max_rate: float | None = None  # records per wall second; None = no cap
     progress: bool = False
@@ -331,6 +334,7 @@ async def produce(
             list(names.values()),
             options.partitions,
             options.replication_factor,
+            configs=options.topic_configs,
         )
     producer = AIOKafkaProducer(
         bootstrap_servers=options.bootstrap_servers,

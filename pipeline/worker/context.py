@@ -5,6 +5,7 @@ from __future__ import annotations
 from pipeline.config import Settings
 from pipeline.core.context import CoreContext
 from pipeline.core.durations import parse_duration
+from pipeline.core.kpis import KpiConfig
 from pipeline.core.windows import WindowSpec
 
 __all__ = ["core_context"]
@@ -22,4 +23,8 @@ def core_context(settings: Settings) -> CoreContext:
             parse_duration(settings.time.release_tick) if settings.time.release_tick else None
         ),
         breakdowns=tuple(settings.breakdowns),
+        kpi_config=KpiConfig(
+            sla_seconds={p: parse_duration(d) for p, d in settings.kpi.sla.items()},
+            channel_hourly_rates=dict(settings.kpi.channel_hourly_rates),
+        ),
     )

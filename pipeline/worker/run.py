@@ -17,16 +17,23 @@ __all__ = ["run_worker"]
 log = logging.getLogger(__name__)
 
 
+async def _ensure_topics(settings: Settings) -> None:
+    topics, bootstrap = settings.topics, settings.kafka.bootstrap_servers
+    await ensure_topics(
+        bootstrap,
+        [topics.tickets, topics.surveys],
+        topics.partitions,
+        topics.replication_factor,
+        configs=topics.input_topic_configs(),
+    )
+    await ensure_topics(
+        bootstrap, [topics.dlq, topics.windows], topics.partitions, topics.replication_factor
+    )
+
+
 def run_worker(settings: Settings) -> int:
     topics = settings.topics
-    asyncio.run(
-        ensure_topics(
-            settings.kafka.bootstrap_servers,
-            [topics.tickets, topics.surveys, topics.dlq, topics.windows],
-            topics.partitions,
-            topics.replication_factor,
-        )
-    )
+    asyncio.run(_ensure_topics(settings))
     worker_app = create_app(settings)
     # Web bind/port come from the app's settings (127.0.0.1 unless configured).
     worker = faust.Worker(worker_app.app, loglevel=settings.log_level)

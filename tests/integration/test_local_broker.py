@@ -109,3 +109,28 @@ async def test_start_is_idempotent_and_data_survives_restart(own_broker: LocalBr
     assert again.controller_port == own_broker.controller_port
     assert await _partition_count(bootstrap, "survivor") == 3
     assert sorted(await _consume(bootstrap, "survivor", count=10)) == values
+
+
+async def test_topics_keep_old_event_time_records(kafka_broker: LocalBroker) -> None:
+    """Input records carry event time as their timestamp; history must not be deleted by a
+    time-based retention (Kafka judges retention by record timestamps)."""
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    from pipeline.config import TopicSettings
+
+    bootstrap = kafka_broker.bootstrap_servers
+    await ensure_topics(
+        bootstrap, ["history"], partitions=1, configs=TopicSettings().input_topic_configs()
+    )
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, "history")]
+        )
+        # (name, value, read_only, config source, is_sensitive, ...); source 1 = set on the topic
+        entries = {e[0]: (e[1], e[3]) for e in described[0].resources[0][4]}
+    finally:
+        await admin.close()
+    # set on the topic itself, not inherited from this development broker's default
+    assert entries["retention.ms"] == ("-1", 1)
