@@ -32,7 +32,6 @@ async def _ensure_topics(settings: Settings) -> None:
 
 
 def run_worker(settings: Settings) -> int:
-    topics = settings.topics
     asyncio.run(_ensure_topics(settings))
     worker_app = create_app(settings)
     # Web bind/port come from the app's settings (127.0.0.1 unless configured).
