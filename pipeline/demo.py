@@ -47,8 +47,20 @@ class DemoOptions:
     plain: bool = False  # print snapshots instead of a live view (logs, CI)
 
 
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM (a closed terminal, a supervisor) stops the demo like Ctrl-C does, so the broker
+    and worker it started are stopped too."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGHUP, handler)
+
+
 def run_demo(options: DemoOptions, console: Console | None = None) -> int:
     console = console or Console()
+    _interrupt_on_sigterm()
     # aiokafka logs transient retries (a leader not elected yet on a new topic) as warnings;
     # they would scroll the live view. Errors still show.
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
@@ -90,8 +102,12 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
             )
             url = f"http://127.0.0.1:{options.web_port}/metrics"
             _print_where_to_look(console, url, broker.bootstrap_servers)
-            _watch(console, url, options, worker)
-            producer.cancel()
+            try:
+                _watch(console, url, options, worker)
+            finally:
+                producer.cancel()
+    except KeyboardInterrupt:
+        console.print("stopping ...")
     finally:
         if started_broker:
             broker.stop()
@@ -169,23 +185,20 @@ def _watch(
 ) -> None:
     deadline = None if options.run_for is None else time.monotonic() + options.run_for
     title = "KPIs per service"
-    try:
-        # A live display needs a terminal; in a pipe or a log, print a table every 10 s.
-        if options.plain or not console.is_terminal:
-            while deadline is None or time.monotonic() < deadline:
-                time.sleep(10)
-                _check_alive(worker)
-                with contextlib.suppress(OSError):
-                    console.print(render(scrape(url), title))
-            return
-        with Live(console=console, refresh_per_second=1, screen=False) as live:
-            while deadline is None or time.monotonic() < deadline:
-                _check_alive(worker)
-                with contextlib.suppress(OSError):
-                    live.update(render(scrape(url), title))
-                time.sleep(2)
-    except KeyboardInterrupt:
-        console.print("stopping ...")
+    # A live display needs a terminal; in a pipe or a log, print a table every 10 s.
+    if options.plain or not console.is_terminal:
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(10)
+            _check_alive(worker)
+            with contextlib.suppress(OSError):
+                console.print(render(scrape(url), title))
+        return
+    with Live(console=console, refresh_per_second=1, screen=False) as live:
+        while deadline is None or time.monotonic() < deadline:
+            _check_alive(worker)
+            with contextlib.suppress(OSError):
+                live.update(render(scrape(url), title))
+            time.sleep(2)
 
 
 def _check_alive(worker: subprocess.Popen[bytes]) -> None:

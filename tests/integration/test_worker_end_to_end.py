@@ -59,7 +59,7 @@ def test_hundred_thousand_events_every_window_kpi_and_breakdown(
     """The full catalogue at scale: three days of traffic, over 100,000 events."""
     simulated = simulate(hours=72, tickets_per_hour=330, seed=7)
     assert len(simulated) >= 100_000
-    run_and_compare(kafka_broker, simulated, "e2e100k", tmp_path, min_compared=1_000_000)
+    run_and_compare(kafka_broker, simulated, "e2e100k", tmp_path, min_compared=500_000)
 
 
 def run_and_compare(
@@ -147,11 +147,11 @@ def run_and_compare(
             for stat, want in stats.items():
                 assert_close(stat, entry["stats"][stat], want, (window, end, scope, name))
                 compared += 1
-    assert compared > 100_000
+    assert compared > min_compared
     n_windows = len({(w, e) for w, e, _ in got_windows})
     print(
-        f"compared {compared} KPI values in {len(got_windows)} window x scope records "
-        f"({n_windows} windows)"
+        f"\n{len(simulated)} records ({len(events)} counted): compared {compared} KPI values "
+        f"in {len(got_windows)} window x scope records ({n_windows} windows)"
     )
 
     # --- /metrics shows the newest closed window of each spec -----------------------------------
