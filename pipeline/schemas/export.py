@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from pipeline.schemas.events import SurveyEvent, TicketEvent
-from pipeline.schemas.records import KpiWindowRecord
+from pipeline.schemas.records import KpiAlertRecord, KpiWindowRecord
 
 __all__ = ["SCHEMA_DIR", "check", "generate", "rendered"]
 
@@ -23,6 +23,7 @@ def rendered() -> dict[str, str]:
         "ticket-event.v1.schema.json": TypeAdapter(TicketEvent).json_schema(),
         "survey-event.v1.schema.json": TypeAdapter(SurveyEvent).json_schema(),
         "kpi-window.v1.schema.json": KpiWindowRecord.model_json_schema(by_alias=True),
+        "kpi-alert.v1.schema.json": KpiAlertRecord.model_json_schema(by_alias=True),
     }
     files = {}
     for name, schema in sources.items():

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["KpiEntry", "KpiWindowRecord"]
+__all__ = ["AlertObjective", "KpiAlertRecord", "KpiEntry", "KpiWindowRecord"]
 
 
 class KpiEntry(BaseModel):
@@ -45,3 +45,42 @@ class KpiWindowRecord(BaseModel):
     channel: str
     priority: str
     kpis: dict[str, KpiEntry] = Field(description="Every KPI of the catalogue, by name.")
+
+
+class AlertObjective(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    op: Literal[">=", "<="]
+    value: float = Field(description="In the KPI's unit.")
+
+
+class KpiAlertRecord(BaseModel):
+    """One alert lifecycle transition (pending, firing, resolved) on ``kpi-alerts``.
+
+    Record key: ``episode_id``, the same for every transition of one episode and on every
+    restart or replay, so consumers can de-duplicate and group transitions.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_: Literal["kpi-alert/v1"] = Field(alias="schema")
+    episode_id: str
+    kind: Literal["target", "drift"]
+    rule: str = Field(description="Id of the target or drift check in the targets file.")
+    state: Literal["pending", "firing", "resolved"]
+    at: str = Field(description="Event time of the transition: end of the deciding window.")
+    started_at: str = Field(description="Event time the episode began.")
+    kpi: str
+    stat: str
+    window: str
+    breakdown: str
+    service: str
+    team: str
+    channel: str
+    priority: str
+    value: float | None
+    objective: AlertObjective | None = Field(description="null for drift alerts.")
+    gap: float | None = Field(description="Distance to the objective in the KPI's unit.")
+    gap_relative: float | None
+    sample_size: int = Field(ge=0)
+    severity: str | None
