@@ -188,7 +188,10 @@ def field_name(path: DocPath) -> str:
 
 
 def suggest(word: object, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    """`` (did you mean 'x'?)`` for the closest choice, or nothing when none is close."""
+    options = list(choices)
+    same_letters = [c for c in options if c.lower() == str(word).lower()]  # p1 -> P1
+    close = same_letters or difflib.get_close_matches(str(word), options, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -218,6 +221,7 @@ def _keys_at(path: DocPath) -> list[str]:
 
 
 def pydantic_message(err: Any, path: DocPath) -> str:
+    """A pydantic error in the words of the targets file (``path`` from ``data_path``)."""
     kind, given = err["type"], err.get("input")
     if kind == "extra_forbidden":
         key, allowed = path[-1], _keys_at(path[:-1])

@@ -421,7 +421,7 @@ def context_problems(text: str, patterns: list[str], root: Path, readme: str) ->
 
 def test_compose_has_no_version_key_and_the_expected_services(compose: Compose) -> None:
     assert "version" not in compose, "the Compose spec has no version: key"
-    assert set(services(compose)) == {"kafka", WORKER, SIMULATOR, PROMETHEUS}
+    assert set(services(compose)) == {"kafka", WORKER, SIMULATOR, PROMETHEUS, "alertmanager"}
 
 
 def test_every_image_is_pinned(compose: Compose) -> None:
@@ -908,3 +908,13 @@ def test_the_recording_rules_read_exported_series() -> None:
         for group in load_yaml(rule_file.read_text(encoding="utf-8"))["groups"]:
             for rule in group["rules"]:
                 assert query_metric_names(rule["expr"]) <= known, rule
+
+
+def test_alertmanager_service_mounts_the_shipped_config() -> None:
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    am = compose["services"]["alertmanager"]
+    host_path = am["volumes"][0].split(":")[0]
+    assert (REPO / host_path).resolve() == (REPO / "deploy/alertmanager/alertmanager.yml").resolve()
+    prometheus = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
+    targets = prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"]
+    assert targets == ["alertmanager:9093"] and "127.0.0.1:9093:9093" in am["ports"]
