@@ -145,8 +145,10 @@ def _settings(config_path: Path | None, **cli: object) -> Settings:
 
 def _attach_optional_commands() -> None:
     from pipeline.kafka.cli import kafka
+    from pipeline.targets.cli import targets
 
     main.add_command(kafka)
+    main.add_command(targets)
     try:
         from pipeline.simulate.cli import simulate
     except ImportError:

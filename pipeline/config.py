@@ -145,6 +145,8 @@ class Settings(BaseSettings):
     time: TimeSettings = Field(default_factory=TimeSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     kpi: KpiSettings = Field(default_factory=KpiSettings)
+    # The targets file (version targets/v1); reloaded on change or SIGHUP. None: no alerts.
+    targets_file: Path | None = None
     breakdowns: list[str] = Field(
         default_factory=lambda: [
             "all",

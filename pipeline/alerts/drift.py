@@ -21,8 +21,12 @@ The chart, with lambda = ``smoothing``, L = ``width`` and x_t the KPI value of w
 - sigma = sqrt(s2 * m/(m-1)) with m = min(n, M) (small-sample correction), floored for ratio
   KPIs at the binomial standard error sqrt(p(1-p)/n_t) of the window (p with the plus-four
   adjustment), so a KPI that sat at exactly 100% does not alert on one ticket;
-- control limits: ``mu +- L * sigma * sqrt(lambda / (2 - lambda))`` (the asymptotic standard
-  deviation of the EWMA of independent points with standard deviation sigma);
+- control limits: ``mu +- L * sigma * sqrt(lambda / (2 - lambda) + v)``. The first term is the
+  asymptotic variance of the EWMA of independent points with standard deviation sigma (the
+  textbook chart); ``v`` is the variance of the baseline mean itself, in units of sigma^2
+  (``v <- (1 - w)^2 v + w^2``: 1/n for a plain mean, w/(2-w) once it forgets), because the
+  chart compares ``e_t`` with an *estimated* centre line: right after a warmup of 12 windows
+  that uncertainty is as large as the EWMA's, and ignoring it triples early false alarms;
 - a window is out of control when ``e_t`` lies outside the limits.
 
 The baseline learns window t only when the chart is in control after it and x_t itself lies

@@ -14,6 +14,7 @@ from prometheus_client.registry import Collector
 
 from pipeline.core.scopes import DIMENSIONS
 from pipeline.core.source import NEVER
+from pipeline.metrics.alerts import alert_metrics
 from pipeline.worker.runtime import PipelineRuntime
 
 __all__ = ["PipelineCollector"]
@@ -27,6 +28,7 @@ class PipelineCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield from self._kpis()
+        yield from alert_metrics(self.runtime.alerts)
         yield from self._health()
 
     def _kpis(self) -> Iterator[Metric]:

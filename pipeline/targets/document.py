@@ -190,8 +190,14 @@ def field_name(path: DocPath) -> str:
 def suggest(word: object, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest choice, or nothing when none is close."""
     options = list(choices)
-    same_letters = [c for c in options if c.lower() == str(word).lower()]  # p1 -> P1
-    close = same_letters or difflib.get_close_matches(str(word), options, n=1, cutoff=0.6)
+    text = str(word).lower()
+    same_letters = [c for c in options if c.lower() == text]  # p1 -> P1
+    prefixed = [c for c in options if c.lower().startswith(text)] if len(text) >= 3 else []
+    close = (
+        same_letters
+        or difflib.get_close_matches(str(word), options, n=1, cutoff=0.6)
+        or prefixed[:1]  # fcr -> fcr_rate, sla -> sla_compliance
+    )
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 

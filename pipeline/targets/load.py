@@ -160,6 +160,8 @@ class _Checker:
         if not isinstance(data, dict):
             self.error((), f"must be a mapping starting with 'version: {VERSION}'")
             return TargetSet(VERSION, source=self.source)
+        # Top-level x- keys are free (as in Compose files): a home for YAML anchors to merge.
+        data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
         bad: set[DocPath] = set()
         try:
             TargetsDocument.model_validate(data)
@@ -277,7 +279,8 @@ class _Checker:
             )
             return None
         if name not in self.kpis:
-            self.error(here, f"unknown KPI {name!r}{suggest(name, self.kpis)}")
+            hint = suggest(name, self.kpis) or f" (KPIs: {', '.join(self.kpis)})"
+            self.error(here, f"unknown KPI {name!r}{hint}")
             return None
         return self.kpis[name]
 
@@ -409,11 +412,14 @@ class _Checker:
         step = self.steps.get(window) if window else None
         if step is not None and 0 < seconds < step:
             origin = "" if spec.hold is not None else " (from defaults)" if raw else " (default)"
+            # A breach is only seen when a window closes, so the hold is judged at the next
+            # close: anything between 0 and one step means one step.
+            every = format_duration(step)
             self.warn(
                 (*here, "hold"),
                 f"hold {format_duration(seconds)}{origin} is shorter than the step of window "
-                f"{window} ({format_duration(step)}): windows close once per step, so the alert "
-                "fires on the first breached window; use 0 to say so, or a longer hold",
+                f"{window} ({every}): windows close once per step, so it acts as a hold of "
+                f"{every}; write {every}, or 0 to fire on the first breached window",
             )
         return None if raw is None else seconds
 
@@ -434,7 +440,8 @@ class _Checker:
             return None
         low, high = _range(kpi)
         room = high - objective.value if objective.op == ">=" else objective.value - low
-        if margin > 0 and 0 <= room < margin:
+        # A tolerance, so that 0.2 above 0.8 counts as reaching 1 despite binary fractions.
+        if margin > 0 and room >= 0 and margin - room > 1e-9 * max(1.0, abs(room)):
             end = "top" if objective.op == ">=" else "bottom"
             self.warn(
                 where,

@@ -311,7 +311,8 @@ class DriftSpec(_Spec):
 
 
 class TargetsDocument(_Spec):
-    """A targets file: KPI objectives and drift checks for the alert engine."""
+    """A targets file: KPI objectives and drift checks for the alert engine. Top-level keys
+    starting with ``x-`` are ignored (the loader drops them), to hold YAML anchors."""
 
     version: Literal["targets/v1"]
     defaults: DefaultsSpec | None = None
@@ -323,6 +324,7 @@ def targets_json_schema() -> dict[str, Any]:
     """JSON Schema of the targets file (exported as ``schemas/targets.v1.schema.json``)."""
     schema = TargetsDocument.model_json_schema()
     schema["title"] = "KPI targets file, version targets/v1"
+    schema["patternProperties"] = {"^x-": {}}  # ignored keys, a home for YAML anchors
     # Pydantic renders the objective pattern only on the model; the text form is checked by a
     # validator, so give editors the same pattern here.
     text_objective = {"type": "string", "pattern": _OBJECTIVE_PATTERN}

@@ -17,12 +17,14 @@ import faust
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 
+from pipeline.alerts.records import alert_record
 from pipeline.config import Settings
 from pipeline.core.context import CoreContext
 from pipeline.core.results import window_records
 from pipeline.metrics.collector import PipelineCollector
 from pipeline.worker.context import core_context
 from pipeline.worker.runtime import Outputs, PipelineRuntime
+from pipeline.worker.targets import TargetsFile
 
 __all__ = ["WorkerApp", "create_app"]
 
@@ -97,14 +99,9 @@ class WorkerApp:
             value_serializer="raw",
             partitions=topics.partitions,
         )
-        self.windows = self.app.topic(
-            topics.windows,
-            key_type=bytes,
-            value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=topics.partitions,
-        )
+        self.windows = self._output_topic(topics.windows)
+        self.alerts = self._output_topic(topics.alerts)
+        self.targets = TargetsFile(settings)
         self.table = self.app.Table(
             # bytes key and value types make Faust use its raw codec: we encode values ourselves.
             "kpi-state",
@@ -120,6 +117,7 @@ class WorkerApp:
             self.store,
             topics={"tickets": topics.tickets, "surveys": topics.surveys},
             stored_items=self.store.items,
+            alerts=self.targets.engine(),
         )
         self.registry = CollectorRegistry()
         self.registry.register(PipelineCollector(self.runtime))
@@ -162,7 +160,16 @@ class WorkerApp:
                 for tp, off in ends.items()
                 if off is not None
             }
-            await self._send(Outputs(windows=runtime.close_windows()))
+            windows = runtime.close_windows()
+            await self._send(Outputs(windows=windows, alerts=runtime.evaluate(windows)))
+
+        @app.timer(interval=5.0)
+        async def reload_targets() -> None:
+            # A changed targets file (or SIGHUP) takes effect without losing alert state.
+            targets = self.targets.reload_if_changed()
+            if targets is not None and runtime.alerts is not None:
+                runtime.pending_alerts += runtime.alerts.replace_targets(targets)
+                await self._send(Outputs(alerts=runtime.evaluate([])))
 
         async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
             owned = app.consumer.assignment()
@@ -180,11 +187,25 @@ class WorkerApp:
                 generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
             )
 
+    def _output_topic(self, name: str) -> Any:
+        return self.app.topic(
+            name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=self.settings.topics.partitions,
+        )
+
     async def _send(self, out: Outputs) -> None:
         for record in out.dlq:
             await self.dlq.send(key=record.key, value=record.value, headers=record.headers())
         for key, window in window_records(out.windows):
             await self.windows.send(key=key, value=orjson.dumps(window))
+        for event in out.alerts:
+            key, alert = alert_record(event)
+            log.info("alert %s %s %s", alert["state"], alert["rule"], alert["episode_id"])
+            await self.alerts.send(key=key, value=orjson.dumps(alert))
 
 
 def _security_options(settings: Settings) -> dict[str, Any]:

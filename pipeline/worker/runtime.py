@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from pipeline.alerts.engine import AlertEngine
+from pipeline.alerts.model import AlertEvent
 from pipeline.core.closer import WindowCloser, frontier_of
 from pipeline.core.context import CoreContext
 from pipeline.core.events import Event
@@ -24,6 +26,7 @@ from pipeline.schemas.decode import DecodeError, decode_survey, decode_ticket
 __all__ = ["DlqRecord", "Outputs", "PipelineRuntime", "Source"]
 
 log = logging.getLogger(__name__)
+_ALERTS_KEY = "alerts|"
 
 Source = str  # "tickets" or "surveys": the logical input, independent of topic names
 TP = tuple[Source, int]
@@ -60,6 +63,7 @@ class DlqRecord:
 class Outputs:
     dlq: list[DlqRecord] = field(default_factory=list)
     windows: list[WindowResult] = field(default_factory=list)
+    alerts: list[AlertEvent] = field(default_factory=list)
 
 
 class PipelineRuntime:
@@ -69,6 +73,7 @@ class PipelineRuntime:
         store: StateStore,
         topics: dict[Source, str],
         stored_items: Callable[[], Iterable[tuple[str, Any]]] = lambda: (),
+        alerts: AlertEngine | None = None,
     ) -> None:
         self.ctx = ctx
         self.store = store
@@ -82,6 +87,8 @@ class PipelineRuntime:
         self.received: Counter[Source] = Counter()
         self.rejected: Counter[str] = Counter()
         self.duplicates: Counter[Source] = Counter()
+        self.alerts = alerts
+        self.pending_alerts: list[AlertEvent] = []
         self._recovered = False
 
     # --- partitions -----------------------------------------------------------------------------
@@ -110,6 +117,18 @@ class PipelineRuntime:
         frontier = frontier_of(self.cores.values())
         if frontier > NEVER and self.closer.frontier == NEVER:
             self.closer.start_at(frontier)
+        if self.alerts is not None:
+            self._restore_alerts()
+
+    def _restore_alerts(self) -> None:
+        """Continue open alert episodes: the newest saved engine state of any owned partition."""
+        assert self.alerts is not None
+        saved = [v for k, v in self._stored_items() if k.startswith(_ALERTS_KEY)]
+        if saved:
+            newest = max(saved, key=lambda v: float(v["through"]))
+            restored = AlertEngine.from_json(newest["engine"])
+            self.pending_alerts += restored.replace_targets(self.alerts.targets)
+            self.alerts = restored
 
     # --- processing -----------------------------------------------------------------------------
 
@@ -177,7 +196,25 @@ class PipelineRuntime:
             )
         if core.released_through != before:
             out.windows = self.close_windows()
+            out.alerts = self.evaluate(out.windows)
+            if out.alerts or out.windows:
+                self._save_alerts(partition)
         return out
+
+    def evaluate(self, windows: list[WindowResult]) -> list[AlertEvent]:
+        """Alert transitions caused by newly closed windows (and any queued by a reload)."""
+        events, self.pending_alerts = self.pending_alerts, []
+        if self.alerts is not None and windows:
+            events += self.alerts.observe(windows)
+        return events
+
+    def _save_alerts(self, partition: int) -> None:
+        # Written in the current partition's changelog; on recovery the newest copy wins.
+        if self.alerts is not None:
+            self.store.put(
+                f"{_ALERTS_KEY}{partition}",
+                {"through": self.closer.frontier, "engine": self.alerts.to_json()},
+            )
 
     def _reject(self, out: Outputs, record: DlqRecord) -> None:
         self.rejected[record.reason] += 1

@@ -106,7 +106,7 @@ def test_one_sustained_breach_that_recovers_is_exactly_one_episode() -> None:
     assert len({e.episode_id for e in events}) == 1
     assert [e.at for e in events] == [E + 2 * HOUR, E + 5 * HOUR, E + 8 * HOUR]
     assert {e.started_at for e in events} == {E + 2 * HOUR}
-    pending, firing, resolved = events
+    _, firing, resolved = events
     assert firing.kind is AlertKind.TARGET and firing.rule_id == "fcr-billing"
     assert (firing.kpi, firing.stat, firing.window) == ("fcr_rate", "value", "24h")
     assert firing.labels == scope().labels()
@@ -141,8 +141,8 @@ def test_a_lower_is_better_target_clears_below_objective_minus_margin() -> None:
         hold_seconds=0.0,
     )
     eng = engine(p90)
-    kw = {"kpi": "resolution_time", "stat": "p90", "n": 100}
-    events = run(eng, rates(5 * HOUR, 3.75 * HOUR, 3.5 * HOUR, **kw))
+    times = rates(5 * HOUR, 3.75 * HOUR, 3.5 * HOUR, kpi="resolution_time", stat="p90", n=100)
+    events = run(eng, times)
     # hold 0: pending and firing on the same window; 3h45 is in the band; 3h30 clears.
     assert states(events) == ["pending", "firing", "resolved"]
     assert [e.at for e in events] == [E, E, E + 2 * HOUR]
