@@ -44,6 +44,7 @@ class DemoOptions:
     regression_after: timedelta = timedelta(hours=2)
     regression_fcr: float = 0.45
     run_for: float | None = None  # wall seconds; None = until Ctrl-C
+    targets_file: Path | None = Path("deploy/targets.yaml")
     plain: bool = False  # print snapshots instead of a live view (logs, CI)
 
 
@@ -128,6 +129,8 @@ def _worker(options: DemoOptions, bootstrap: str) -> Iterator[tuple[subprocess.P
         KPI_DATA_DIR=str(options.data_dir / "worker"),
         KPI_APP_ID=f"kpi-demo-{int(time.time())}",  # a fresh consumer group and state per demo
     )
+    if options.targets_file is not None:
+        env["KPI_TARGETS_FILE"] = str(options.targets_file.resolve())
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "pipeline", "worker"],

@@ -37,6 +37,8 @@ class Snapshot:
     backlog: dict[str, float] = field(default_factory=dict)
     window_end: float | None = None
     received: float = 0.0
+    # (kind, rule, scope text, state, severity) of every pending or firing alert
+    alerts: list[tuple[str, str, str, str, str]] = field(default_factory=list)
     rejected: dict[str, float] = field(default_factory=dict)
     lag: float = 0.0
 
@@ -63,6 +65,25 @@ def scrape(url: str, window: str = "1h") -> Snapshot:
                 snap.received += s.value
             elif s.name == "kpi_events_rejected_total":
                 snap.rejected[labels["reason"]] = s.value
+            elif s.name == "kpi_alert_state":
+                scope = (
+                    ",".join(
+                        f"{d}={labels[d]}"
+                        for d in ("service", "team", "channel", "priority")
+                        if labels.get(d)
+                    )
+                    or "all"
+                )
+                state = "FIRING" if s.value == 2 else "pending"
+                snap.alerts.append(
+                    (
+                        labels["kind"],
+                        labels["rule"],
+                        f"{labels['kpi']} {labels['window']} {scope}",
+                        state,
+                        labels.get("severity", ""),
+                    )
+                )
             elif s.name == "kpi_consumer_lag_records":
                 snap.lag += s.value
     snap.kpis = {w: dict(by_service) for w, by_service in kpis.items()}
@@ -129,4 +150,10 @@ def render(snap: Snapshot, title: str, window: str = "1h", baseline: str = "24h"
         f"consumer lag {snap.lag:,.0f}",
         style="dim",
     )
-    return Group(table, legend, health)
+    alerts = Text("alerts: ", style="bold")
+    if not snap.alerts:
+        alerts.append("none", style="green")
+    for kind, rule, what, state, severity in sorted(snap.alerts, key=lambda a: a[3]):
+        style = "bold red" if state == "FIRING" else "yellow"
+        alerts.append(f"\n  {state} {severity} {kind} {rule}: {what}", style=style)
+    return Group(table, legend, alerts, health)

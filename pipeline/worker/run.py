@@ -27,7 +27,10 @@ async def _ensure_topics(settings: Settings) -> None:
         configs=topics.input_topic_configs(),
     )
     await ensure_topics(
-        bootstrap, [topics.dlq, topics.windows], topics.partitions, topics.replication_factor
+        bootstrap,
+        [topics.dlq, topics.windows, topics.alerts],
+        topics.partitions,
+        topics.replication_factor,
     )
 
 
