@@ -106,7 +106,7 @@ def test_the_example_file_loads_cleanly_with_the_default_settings() -> None:
     p1 = by_id["resolution-time-p1"]
     assert (p1.kpi, p1.stat, p1.objective) == ("resolution_time", "p90", Objective("<=", 21600.0))
     assert p1.scope == ScopeMatch("service_priority", service="*", priority="P1")
-    assert p1.severities == (Severity("warning", 0.0), Severity("critical", 3600.0))
+    assert p1.severities == (Severity("warning", 0.0), Severity("critical", 7200.0))
     assert by_id["resolution-time-p2"].objective == Objective("<=", 28800.0)
     assert by_id["sla-compliance"].objective == Objective(">=", 0.90)
     assert by_id["sla-compliance"].scope == ScopeMatch("all")
