@@ -118,14 +118,18 @@ class PipelineRuntime:
         if frontier > NEVER and self.closer.frontier == NEVER:
             self.closer.start_at(frontier)
         if self.alerts is not None:
-            self._restore_alerts()
+            try:
+                self._restore_alerts()
+            except Exception:
+                # Alert state must never cost a KPI event: go on with fresh alert state.
+                log.exception("could not restore the saved alert state; starting afresh")
 
     def _restore_alerts(self) -> None:
         """Continue open alert episodes: the newest saved engine state of any owned partition."""
         assert self.alerts is not None
         saved = [v for k, v in self._stored_items() if k.startswith(_ALERTS_KEY)]
         if saved:
-            newest = max(saved, key=lambda v: float(v["through"]))
+            newest = max(saved, key=lambda v: float(v["through"] or NEVER))
             restored = AlertEngine.from_json(newest["engine"])
             self.pending_alerts += restored.replace_targets(self.alerts.targets)
             self.alerts = restored
@@ -213,7 +217,12 @@ class PipelineRuntime:
         if self.alerts is not None:
             self.store.put(
                 f"{_ALERTS_KEY}{partition}",
-                {"through": self.closer.frontier, "engine": self.alerts.to_json()},
+                # The newest window end the engine has seen orders the saved copies (the frontier
+                # can still be -inf, which JSON cannot hold).
+                {
+                    "through": max(self.closer.closed_through.values()),
+                    "engine": self.alerts.to_json(),
+                },
             )
 
     def _reject(self, out: Outputs, record: DlqRecord) -> None:

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from statistics import NormalDist
+from typing import Any
 
 import orjson
 import pytest
@@ -24,7 +26,7 @@ from pipeline.simulate import (
     produce,
 )
 from tests import reference as ref
-from tests.integration.harness import read_topic, running_worker, wait_until
+from tests.integration.harness import WorkerProcess, read_topic, running_worker, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -59,10 +61,18 @@ def wilson_upper(rate: float, n: int) -> float:
     return centre + half
 
 
-def test_fcr_regression_fires_one_episode_and_resolves(
-    kafka_broker: LocalBroker, tmp_path: Path
-) -> None:
-    prefix = "alerts"
+@dataclass(frozen=True)
+class Scenario:
+    bootstrap: str
+    topics: dict[str, str]
+    frontier: float
+    credible_breach: list[int]
+    targets_file: Path
+
+
+@pytest.fixture(scope="module")
+def scenario(kafka_broker: LocalBroker, tmp_path_factory: pytest.TempPathFactory) -> Scenario:
+    """The regression stream, produced once, and where the reference says it breaches."""
     bootstrap = kafka_broker.bootstrap_servers
     config = SimConfig(
         seed=4242,
@@ -73,16 +83,15 @@ def test_fcr_regression_fires_one_episode_and_resolves(
         disorder_seconds=120,
     )
     simulated = list(generate(config))
-    topics = {"tickets": f"{prefix}-tickets", "surveys": f"{prefix}-surveys"}
+    topics = {"tickets": "alerts-tickets", "surveys": "alerts-surveys"}
     asyncio.run(
         produce(
             simulated,
             ProducerOptions(bootstrap_servers=bootstrap, topics=topics, partitions=PARTITIONS),
         )
     )
-    targets_file = tmp_path / "targets.yaml"
+    targets_file = tmp_path_factory.mktemp("targets") / "targets.yaml"
     targets_file.write_text(TARGETS)
-
     # Independently: the 1h windows in which network's FCR is a credible breach.
     produced = [ref.Produced(r.topic, r.key, r.value, r.expect) for r in simulated]
     events, highest = ref.counted_events(produced, PARTITIONS, 600.0)
@@ -96,67 +105,38 @@ def test_fcr_regression_fires_one_episode_and_resolves(
         and wilson_upper(kpis["fcr_rate"][0]["value"], kpis["fcr_rate"][1]) < OBJECTIVE
     )
     assert credible_breach, "the injected regression must be visible in the data"
-    first_breach = credible_breach[0]
+    return Scenario(bootstrap, topics, frontier, credible_breach, targets_file)
 
-    with running_worker(
-        bootstrap,
-        prefix,
-        tmp_path / "worker",
-        PARTITIONS,
-        KPI_TARGETS_FILE=str(targets_file),
-        KPI_TOPICS__ALERTS=f"{prefix}-kpi-alerts",
-    ) as worker:
+
+def worker_overrides(scenario: Scenario, name: str) -> dict[str, str]:
+    return {
+        "KPI_APP_ID": name,
+        "KPI_TARGETS_FILE": str(scenario.targets_file),
+        "KPI_TOPICS__ALERTS": f"{name}-kpi-alerts",
+        "KPI_TOPICS__WINDOWS": f"{name}-kpi-windows",
+        "KPI_TOPICS__DLQ": f"{name}-events-dlq",
+    }
+
+
+def all_closed(worker: WorkerProcess, frontier: float) -> bool:
+    key = ("kpi_windows_closed_through_timestamp_seconds", (("window", "1h"),))
+    return worker.scrape().get(key) == frontier // 300 * 300
+
+
+def test_fcr_regression_fires_one_episode_and_resolves(scenario: Scenario, tmp_path: Path) -> None:
+    env = worker_overrides(scenario, "alerts-once")
+    with running_worker(scenario.bootstrap, "alerts", tmp_path / "w", PARTITIONS, **env) as worker:
         wait_until(
-            lambda: (
-                worker.scrape().get(
-                    ("kpi_windows_closed_through_timestamp_seconds", (("window", "1h"),))
-                )
-                == frontier // 300 * 300
-            ),
+            lambda: all_closed(worker, scenario.frontier),
             timeout=400,
             what="every window to close",
             worker=worker,
         )
         samples = worker.scrape()
-
-    alerts = [orjson.loads(v) for _, v, _ in read_topic(bootstrap, f"{prefix}-kpi-alerts")]
-    network = [a for a in alerts if a["service"] == "network"]
-    others = [a for a in alerts if a["service"] != "network"]
-    assert others == [], "no alert for the services without a regression"
-    assert all(a["kpi"] == "fcr_rate" and a["rule"] == "fcr-per-service" for a in network)
-    episodes: dict[str, list[dict[str, object]]] = {}
-    for a in network:
-        episodes.setdefault(str(a["episode_id"]), []).append(a)
-    print(
-        "\n"
-        + "\n".join(
-            f"{a['episode_id']} {a['state']:8} {a['at']} value={a['value']:.3f} "
-            f"n={a['sample_size']}"
-            for a in network
-        )
-    )
-    fired = [e for e in episodes.values() if any(a["state"] == "firing" for a in e)]
-    assert len(fired) == 1, "exactly one episode fires"
-    # a breach that did not hold ends as pending -> resolved and never pages anyone
-    for episode in episodes.values():
-        assert [a["state"] for a in episode] in (
-            ["pending", "firing", "resolved"],
-            ["pending", "resolved"],
-        )
-    pending, firing, resolved = fired[0]
-    at = {str(a["state"]): datetime.fromisoformat(str(a["at"])).timestamp() for a in fired[0]}
-    # it starts at a credible breach after the injection, and every window through the hold
-    # is a credible breach in the reference ...
-    assert at["pending"] in credible_breach and at["pending"] >= first_breach
-    assert first_breach >= INJECTED.timestamp()
-    held = [end for end in range(int(at["pending"]), int(at["firing"]) + 1, 300)]
-    assert all(end in credible_breach for end in held)
-    # ... and fires once the breach has held for the hold time (windows close every 5 min) ...
-    assert at["pending"] + HOLD <= at["firing"] <= at["pending"] + HOLD + 300
-    assert firing["gap"] > 0 and firing["value"] < OBJECTIVE and firing["sample_size"] >= 20
-    # ... and resolves only after the regression ended, past the clear margin.
-    assert at["resolved"] > RECOVERED.timestamp()
-    assert resolved["value"] >= OBJECTIVE + MARGIN
+    alerts = [
+        orjson.loads(v) for _, v, _ in read_topic(scenario.bootstrap, env["KPI_TOPICS__ALERTS"])
+    ]
+    check_one_episode(alerts, scenario)
     # Prometheus sees the objective; no alert state is left once resolved.
     objective_key = (
         "kpi_target_objective",
@@ -179,7 +159,78 @@ def test_fcr_regression_fires_one_episode_and_resolves(
     )
     assert samples[objective_key] == OBJECTIVE
     assert not [k for k in samples if k[0] == "kpi_alert_state"]
+
+
+def test_a_restart_mid_episode_does_not_duplicate_it(scenario: Scenario, tmp_path: Path) -> None:
+    """Stopped while the alert fires and started again on the same state: the episode goes on
+    with the same id (a redelivered transition is the same record), and resolves once."""
+    env = worker_overrides(scenario, "alerts-restart")
+
+    def network_firing(worker: WorkerProcess) -> bool:
+        return any(
+            name == "kpi_alert_state" and value == 2 and ("service", "network") in labels
+            for (name, labels), value in worker.scrape().items()
+        )
+
+    data_dir = tmp_path / "w"
+    with running_worker(scenario.bootstrap, "alerts", data_dir, PARTITIONS, **env) as worker:
+        wait_until(
+            lambda: network_firing(worker),
+            timeout=400,
+            what="the alert to fire",
+            worker=worker,
+        )
+    with running_worker(scenario.bootstrap, "alerts", data_dir, PARTITIONS, **env) as worker:
+        wait_until(
+            lambda: all_closed(worker, scenario.frontier),
+            timeout=400,
+            what="every window to close after the restart",
+            worker=worker,
+        )
+    alerts = [
+        orjson.loads(v) for _, v, _ in read_topic(scenario.bootstrap, env["KPI_TOPICS__ALERTS"])
+    ]
+    # at-least-once: a transition may be delivered twice, but always as the same record
+    distinct = {orjson.dumps(a, option=orjson.OPT_SORT_KEYS): a for a in alerts}
+    check_one_episode(list(distinct.values()), scenario)
+
+
+def check_one_episode(alerts: list[dict[str, Any]], scenario: Scenario) -> None:
+    credible_breach, first_breach = scenario.credible_breach, scenario.credible_breach[0]
+    network = [a for a in alerts if a["service"] == "network"]
+    others = [a for a in alerts if a["service"] != "network"]
+    assert others == [], "no alert for the services without a regression"
+    assert all(a["kpi"] == "fcr_rate" and a["rule"] == "fcr-per-service" for a in network)
+    network.sort(key=lambda a: (a["at"], ["pending", "firing", "resolved"].index(a["state"])))
     print(
-        f"\nnetwork FCR alert: pending {pending['at']}, firing {firing['at']} "
-        f"(value {firing['value']:.2f}, n={firing['sample_size']}), resolved {resolved['at']}"
+        "\n"
+        + "\n".join(
+            f"{a['episode_id']} {a['state']:8} {a['at']} value={a['value']:.3f} "
+            f"n={a['sample_size']}"
+            for a in network
+        )
     )
+    episodes: dict[str, list[dict[str, Any]]] = {}
+    for a in network:
+        episodes.setdefault(str(a["episode_id"]), []).append(a)
+    fired = [e for e in episodes.values() if any(a["state"] == "firing" for a in e)]
+    assert len(fired) == 1, "exactly one episode fires"
+    # a breach that did not hold ends as pending -> resolved and never pages anyone
+    for episode in episodes.values():
+        assert [a["state"] for a in episode] in (
+            ["pending", "firing", "resolved"],
+            ["pending", "resolved"],
+        )
+    _, firing, resolved = fired[0]
+    at = {str(a["state"]): datetime.fromisoformat(str(a["at"])).timestamp() for a in fired[0]}
+    # It starts at a credible breach after the injection, and every window through the hold
+    # is a credible breach in the reference ...
+    assert at["pending"] in credible_breach and first_breach >= INJECTED.timestamp()
+    held = range(int(at["pending"]), int(at["firing"]) + 1, 300)
+    assert all(end in credible_breach for end in held)
+    # ... it fires once the breach has held for the hold time (windows close every 5 min) ...
+    assert at["pending"] + HOLD <= at["firing"] <= at["pending"] + HOLD + 300
+    assert firing["gap"] > 0 and firing["value"] < OBJECTIVE and firing["sample_size"] >= 20
+    # ... and resolves only after the regression ended, past the clear margin.
+    assert at["resolved"] > RECOVERED.timestamp()
+    assert resolved["value"] >= OBJECTIVE + MARGIN
