@@ -93,7 +93,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
                 disorder_seconds=120,
                 invalid_fraction=0.005,
             )
-            producer = _background(
+            producer = _Background(
                 produce_simulation(
                     config,
                     ProducerOptions(
@@ -168,10 +168,6 @@ class _Background:
         if self.task is not None:
             self.loop.call_soon_threadsafe(self.task.cancel)
         self.thread.join(timeout=10)
-
-
-def _background(coro: object) -> _Background:
-    return _Background(coro)
 
 
 def _print_where_to_look(console: Console, url: str, bootstrap: str) -> None:

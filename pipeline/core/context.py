@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from pipeline.core.kpis import KpiConfig, KpiDefinition, catalogue, listeners
 from pipeline.core.observations import ObsKind
@@ -36,14 +37,14 @@ class CoreContext:
     def tick(self) -> float:
         return self.release_tick if self.release_tick is not None else float(self.grid.pane)
 
-    @property
+    @cached_property
     def grid(self) -> PaneGrid:
         return PaneGrid(self.windows)
 
-    @property
+    @cached_property
     def kpis(self) -> tuple[KpiDefinition, ...]:
         return catalogue(self.kpi_config)
 
-    @property
+    @cached_property
     def kpis_by_observation(self) -> dict[ObsKind, tuple[KpiDefinition, ...]]:
         return listeners(self.kpis)

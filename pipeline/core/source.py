@@ -14,6 +14,7 @@ partition's tag, so a Faust table changelog of the same partition can restore it
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from collections import Counter
@@ -34,6 +35,10 @@ from pipeline.core.store import StateStore
 __all__ = ["Accepted", "ReleasedRejection", "SourceCore"]
 
 NEVER = -math.inf
+
+
+def _sort_key(event: Event) -> tuple[float, int, str]:
+    return event.sort_key
 
 
 class Accepted(Enum):
@@ -124,7 +129,8 @@ class SourceCore:
             return Accepted.LATE
         if state is None:
             state = self.keys[event.key] = _KeyState()
-        state.pending.append(event)
+        # Kept in event-time order, so release takes the head without sorting again.
+        bisect.insort(state.pending, event, key=_sort_key)
         self.pending_count += 1
         heapq.heappush(self._heap, (event.sort_key, event.key))
         self.store.put(self._key_key(event.key), state.to_json())
@@ -144,7 +150,6 @@ class SourceCore:
         while self._heap and self._heap[0][0][0] < target:
             _, key = heapq.heappop(self._heap)
             state = self.keys[key]
-            state.pending.sort(key=lambda e: e.sort_key)
             event = state.pending.pop(0)
             self.pending_count -= 1
             touched.add(key)

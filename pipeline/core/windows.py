@@ -9,7 +9,7 @@ to the Unix epoch (UTC): a 1h window starts on the hour.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 __all__ = ["PaneGrid", "WindowSpec"]
@@ -69,7 +69,3 @@ class PaneGrid:
         """Oldest pane start still needed once every window ending at or before ``frontier``
         has been closed."""
         return math.floor(frontier / self.pane) * self.pane - self.longest + self.pane
-
-    @staticmethod
-    def from_specs(specs: Iterable[WindowSpec]) -> PaneGrid:
-        return PaneGrid(list(specs))

@@ -72,7 +72,7 @@ def _classify(raw: bytes, error: ValidationError, discriminator: str) -> DecodeE
     return DecodeError("invalid_field", details)
 
 
-def decode_ticket(raw: bytes) -> Event:
+def decode_ticket(raw: bytes, offset: int = -1) -> Event:
     try:
         m = _TICKETS.validate_json(raw)
     except ValidationError as exc:
@@ -89,10 +89,11 @@ def decode_ticket(raw: bytes) -> Event:
         priority=m.priority.value if m.priority else None,
         handle_seconds=m.handle_seconds,
         cost=m.cost,
+        offset=offset,
     )
 
 
-def decode_survey(raw: bytes) -> Event:
+def decode_survey(raw: bytes, offset: int = -1) -> Event:
     try:
         m = _SURVEYS.validate_json(raw)
     except ValidationError as exc:
@@ -107,4 +108,5 @@ def decode_survey(raw: bytes) -> Event:
         team=m.team,
         channel=m.channel.value if m.channel else None,
         score=m.score,
+        offset=offset,
     )

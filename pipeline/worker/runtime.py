@@ -30,7 +30,7 @@ _ALERTS_KEY = "alerts|"
 
 Source = str  # "tickets" or "surveys": the logical input, independent of topic names
 TP = tuple[Source, int]
-_DECODERS: dict[Source, Callable[[bytes], Event]] = {
+_DECODERS: dict[Source, Callable[[bytes, int], Event]] = {
     "tickets": decode_ticket,
     "surveys": decode_survey,
 }
@@ -170,7 +170,7 @@ class PipelineRuntime:
         self.received[source] += 1
         topic = self.topics[source]
         try:
-            event = dataclasses.replace(_DECODERS[source](raw), offset=offset)
+            event = _DECODERS[source](raw, offset)
         except DecodeError as err:
             self._reject(out, DlqRecord(key, raw, err.reason, err.detail, topic, partition, offset))
             return out
