@@ -167,6 +167,16 @@ class _TargetRule:
             return value >= objective.value + margin
         return value <= objective.value - margin
 
+    def prime(self, r: WindowResult) -> None:
+        """Show a new or changed target against an already closed window without deciding on
+        it: the scope appears with its value and the new gap at once (OK state), and the state
+        machine starts with the next window."""
+        if not self.matches(r.scope) or r.scope in self.tracks:
+            return
+        track = self.tracks[r.scope] = _Track(r.scope)
+        track.last_end, track.value, track.sample_size = r.end, r.value, r.sample_size
+        track.gap = None if r.value is None else self.target.objective.gap(r.value)
+
     def sweep(self, missed_end: int) -> list[AlertEvent]:
         """Pending episodes of scopes without a result at ``missed_end`` (a window end for which
         the KPI had results in other scopes) end there: no data in the window is no breach.
@@ -332,14 +342,19 @@ class AlertEngine:
             rows.extend(detector.status())
         return rows
 
-    def replace_targets(self, targets: TargetSet) -> list[AlertEvent]:
+    def replace_targets(
+        self, targets: TargetSet, latest: Iterable[WindowResult] = ()
+    ) -> list[AlertEvent]:
         """Switch to a reloaded targets file. Rules whose id and definition are unchanged (the
         line they are written on may move) keep their state; removed or changed ones end their
-        open episodes (the returned RESOLVED events); new or changed ones start fresh."""
+        open episodes (the returned RESOLVED events); new or changed ones start fresh, primed
+        with ``latest`` (the newest closed windows) so that their objective and gap show at
+        once instead of after the next window closes."""
         _check_unique(targets)
         events: list[AlertEvent] = []
         old_rules = {rule.target.id: rule for rule in self._rules}
         rules: list[_TargetRule] = []
+        fresh: list[_TargetRule] = []
         for t in targets.targets:
             old = old_rules.pop(t.id, None)
             if old is not None and _definition(old.target) == _definition(t):
@@ -348,7 +363,8 @@ class AlertEngine:
             else:
                 if old is not None:
                     events.extend(old.close_all())
-                rules.append(_TargetRule(t))
+                fresh.append(_TargetRule(t))
+                rules.append(fresh[-1])
         for old in old_rules.values():
             events.extend(old.close_all())
 
@@ -368,6 +384,11 @@ class AlertEngine:
 
         self._targets, self._rules, self._drift = targets, rules, drift
         self._reindex()
+        for r in latest:
+            for rule in fresh:
+                t = rule.target
+                if (t.kpi, t.stat, t.window) == (r.kpi, r.stat, r.window):
+                    rule.prime(r)
         return events
 
     def to_json(self) -> dict[str, Any]:

@@ -167,9 +167,8 @@ class WorkerApp:
         async def reload_targets() -> None:
             # A changed targets file (or SIGHUP) takes effect without losing alert state.
             targets = self.targets.reload_if_changed()
-            if targets is not None and runtime.alerts is not None:
-                runtime.pending_alerts += runtime.alerts.replace_targets(targets)
-                await self._send(Outputs(alerts=runtime.evaluate([])))
+            if targets is not None:
+                await self._send(Outputs(alerts=runtime.reload_targets(targets)))
 
         async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
             owned = app.consumer.assignment()

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from pipeline.alerts.engine import AlertEngine
-from pipeline.alerts.model import AlertEvent
+from pipeline.alerts.model import AlertEvent, TargetSet
 from pipeline.core.closer import WindowCloser, frontier_of
 from pipeline.core.context import CoreContext
 from pipeline.core.events import Event
@@ -204,6 +204,18 @@ class PipelineRuntime:
             if out.alerts or out.windows:
                 self._save_alerts(partition)
         return out
+
+    def reload_targets(self, targets: TargetSet) -> list[AlertEvent]:
+        """Apply a reloaded targets file: alert state of unchanged rules is kept, and new or
+        changed rules show against the newest closed windows at once. Returns the transitions
+        to publish (open episodes of removed or changed rules end)."""
+        if self.alerts is None:
+            self.alerts = AlertEngine(targets)
+        latest = [r for results in self.closer.latest.values() for r in results]
+        # Not saved here (table writes belong to stream iteration): the next closed window
+        # saves it, and a restart before that reads the same file again.
+        self.pending_alerts += self.alerts.replace_targets(targets, latest)
+        return self.evaluate([])
 
     def evaluate(self, windows: list[WindowResult]) -> list[AlertEvent]:
         """Alert transitions caused by newly closed windows (and any queued by a reload)."""

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import signal
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -108,10 +110,12 @@ def scenario(kafka_broker: LocalBroker, tmp_path_factory: pytest.TempPathFactory
     return Scenario(bootstrap, topics, frontier, credible_breach, targets_file)
 
 
-def worker_overrides(scenario: Scenario, name: str) -> dict[str, str]:
+def worker_overrides(
+    scenario: Scenario, name: str, targets_file: Path | None = None
+) -> dict[str, str]:
     return {
         "KPI_APP_ID": name,
-        "KPI_TARGETS_FILE": str(scenario.targets_file),
+        "KPI_TARGETS_FILE": str(targets_file or scenario.targets_file),
         "KPI_TOPICS__ALERTS": f"{name}-kpi-alerts",
         "KPI_TOPICS__WINDOWS": f"{name}-kpi-windows",
         "KPI_TOPICS__DLQ": f"{name}-events-dlq",
@@ -124,7 +128,11 @@ def all_closed(worker: WorkerProcess, frontier: float) -> bool:
 
 
 def test_fcr_regression_fires_one_episode_and_resolves(scenario: Scenario, tmp_path: Path) -> None:
-    env = worker_overrides(scenario, "alerts-once")
+    """... and, once every window is closed, edits of the targets file take effect in the
+    running worker (see ``check_reloads``)."""
+    targets_file = tmp_path / "targets.yaml"
+    targets_file.write_text(TARGETS)
+    env = worker_overrides(scenario, "alerts-once", targets_file)
     with running_worker(scenario.bootstrap, "alerts", tmp_path / "w", PARTITIONS, **env) as worker:
         wait_until(
             lambda: all_closed(worker, scenario.frontier),
@@ -133,6 +141,7 @@ def test_fcr_regression_fires_one_episode_and_resolves(scenario: Scenario, tmp_p
             worker=worker,
         )
         samples = worker.scrape()
+        check_reloads(worker, targets_file)
     alerts = [
         orjson.loads(v) for _, v, _ in read_topic(scenario.bootstrap, env["KPI_TOPICS__ALERTS"])
     ]
@@ -234,3 +243,73 @@ def check_one_episode(alerts: list[dict[str, Any]], scenario: Scenario) -> None:
     # ... and resolves only after the regression ended, past the clear margin.
     assert at["resolved"] > RECOVERED.timestamp()
     assert resolved["value"] >= OBJECTIVE + MARGIN
+
+
+def series_by_service(
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **match: str
+) -> dict[str, float]:
+    """Values of one metric's per-service series whose labels include ``match``."""
+    found = {}
+    for (sample, labels), value in samples.items():
+        lab = dict(labels)
+        wanted = all(lab.get(k) == v for k, v in match.items())
+        if sample == name and lab.get("breakdown") == "service" and wanted:
+            found[lab["service"]] = value
+    return found
+
+
+def check_reloads(worker: WorkerProcess, targets_file: Path) -> None:
+    """With no window left to close, a changed objective and a new target show on /metrics at
+    once (against the newest closed window); a broken edit keeps the running targets; SIGHUP
+    reloads a file whose change the modification time does not show."""
+    fcr = {"target": "fcr-per-service", "window": "1h"}
+    before = series_by_service(worker.scrape(), "kpi_target_objective", **fcr)
+    assert set(before) == set(DEFAULT_SERVICES) and set(before.values()) == {OBJECTIVE}
+
+    new_target = """
+  - id: sla-per-service
+    kpi: sla_compliance
+    window: 1h
+    scope: {service: "*"}
+    objective: ">= 0.999"
+"""
+    targets_file.write_text(TARGETS.replace(f">= {OBJECTIVE}", ">= 0.9") + new_target)
+
+    def reloaded() -> bool:
+        return set(series_by_service(worker.scrape(), "kpi_target_objective", **fcr).values()) == {
+            0.9
+        }
+
+    wait_until(reloaded, timeout=30, what="the changed objective on /metrics", worker=worker)
+    samples = worker.scrape()
+    fcr_values = series_by_service(samples, "kpi_value", kpi="fcr_rate", window="1h")
+    gaps = series_by_service(samples, "kpi_target_gap", **fcr)
+    assert set(gaps) == set(DEFAULT_SERVICES)
+    for service, gap in gaps.items():
+        assert gap == pytest.approx(max(0.0, 0.9 - fcr_values[service]))
+    sla = series_by_service(samples, "kpi_target_objective", target="sla-per-service")
+    assert set(sla) == set(DEFAULT_SERVICES) and set(sla.values()) == {0.999}
+    # no decision on windows decided before the reload
+    assert not [k for k in samples if k[0] == "kpi_alert_state"]
+
+    targets_file.write_text(TARGETS.replace(f">= {OBJECTIVE}", ">= lots"))
+    wait_until(
+        lambda: "is invalid, keeping the running targets" in worker.log_tail(20_000),
+        timeout=30,
+        what="the broken edit to be reported",
+        worker=worker,
+    )
+    assert reloaded(), "a broken edit keeps the running targets"
+
+    broken_mtime = targets_file.stat().st_mtime
+    targets_file.write_text(TARGETS.replace(f">= {OBJECTIVE}", ">= 0.8"))
+    os.utime(targets_file, (broken_mtime, broken_mtime))
+    worker.process.send_signal(signal.SIGHUP)
+    wait_until(
+        lambda: (
+            set(series_by_service(worker.scrape(), "kpi_target_objective", **fcr).values()) == {0.8}
+        ),
+        timeout=30,
+        what="SIGHUP to reload the targets",
+        worker=worker,
+    )

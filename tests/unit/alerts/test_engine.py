@@ -362,3 +362,33 @@ def test_status_exports_every_scope_with_its_gap() -> None:
     assert rows["billing"].gap == 0.0 and rows["billing"].gap_relative is None  # objective 0
     assert rows["x"].value is None and rows["x"].gap is None and rows["x"].sample_size == 0
     assert all(row.objective == Objective(">=", 0.0) for row in rows.values())
+
+
+def test_a_reload_shows_new_and_changed_targets_against_the_newest_window_at_once() -> None:
+    """Primed with the newest closed window, a changed or new target appears with its new
+    objective and gap right away (OK: no decision on a window already decided), and its
+    state machine starts with the next window."""
+    changed = target(id="changed", objective=Objective(">=", 0.70))
+    eng = engine(changed)
+    latest = rates(BAD, first_end=E)
+    run(eng, latest)
+    other_kpi = result(0.5, N, E, kpi="reopen_rate")
+    events = eng.replace_targets(
+        TargetSet(
+            "targets/v1",
+            targets=(
+                replace(changed, objective=Objective(">=", 0.65)),
+                target(id="new", objective=Objective(">=", 0.50)),
+            ),
+        ),
+        latest=[*latest, other_kpi],
+    )
+    assert states(events) == ["resolved"]  # the changed rule's open episode ends
+    rows = {row.rule_id: row for row in eng.status()}
+    assert rows["changed"].state is AlertState.OK and rows["new"].state is AlertState.OK
+    assert rows["changed"].objective == Objective(">=", 0.65)
+    assert rows["changed"].gap == pytest.approx(0.65 - BAD)
+    assert rows["new"].gap == 0.0 and rows["new"].window_end == E
+    assert eng.observe(latest) == []  # that window was decided before the reload
+    follow = run(eng, rates(BAD, first_end=E + HOUR))
+    assert [(e.rule_id, e.state.value) for e in follow] == [("changed", "pending")]
