@@ -98,7 +98,7 @@ def select_windows(configured: list[WindowSetting], items: tuple[str, ...]) -> l
     "opened before the range; those windows are not reported.",
 )
 @click.option("--plot-window", default=None, help="Window plotted (default: the longest).")
-@click.option("--plot-services", type=int, default=8, show_default=True, help="Services plotted.")
+@click.option("--plot-services", type=int, default=5, show_default=True, help="Services plotted.")
 @click.option("--bootstrap", default=None, help="Kafka bootstrap servers (host:port).")
 @click.option(
     "--config",

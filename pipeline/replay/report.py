@@ -41,7 +41,7 @@ class ReportWriter:
         kpis: Sequence[KpiDefinition],
         targets: TargetSet | None,
         plot_window: str,
-        plot_services: int = 8,
+        plot_services: int = 5,
     ) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)

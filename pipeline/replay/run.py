@@ -48,7 +48,7 @@ class ReplayOptions:
     targets: TargetSet | None = None
     openmetrics: Path | None = None
     plot_window: str | None = None  # default: the longest window
-    plot_services: int = 8
+    plot_services: int = 5
     progress: bool = True
 
     def __post_init__(self) -> None:

@@ -47,7 +47,7 @@ WINDOWS = [
     {"name": "3h", "size": "3h", "step": "30m"},
 ]
 RANGE_FROM = START + timedelta(hours=1)  # the stream starts before: warm-up is exercised
-RANGE_TO = START + timedelta(hours=6)  # and goes on after: replay must stop by itself
+RANGE_TO = START + timedelta(hours=5)  # and goes on after: replay must stop by itself
 PREFIX = "rp"
 
 
@@ -127,8 +127,8 @@ def replayed(
     config = SimConfig(
         seed=20261130,
         start=START,
-        duration=timedelta(hours=8),
-        tickets_per_hour=60,
+        duration=timedelta(hours=7),
+        tickets_per_hour=40,
         disorder_seconds=240,
         late_fraction=0.02,
         invalid_fraction=0.02,
