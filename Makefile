@@ -11,7 +11,7 @@ PY_STAMP  := $(VENV)/.installed-$(DEPS_HASH)
 KAFKA_DIR := .cache/kafka
 KAFKA_STAMP := $(KAFKA_DIR)/libs/.complete-$(shell cat deploy/kafka/pom.xml 2>/dev/null | sha1sum | cut -c1-12)
 
-.PHONY: help setup demo test test-unit test-integration lint typecheck format generate check-generated kafka-start kafka-stop clean
+.PHONY: help setup demo test test-unit test-integration lint typecheck format generate check-generated kafka-start kafka-stop bench-replay clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -69,6 +69,9 @@ kafka-start: $(PY_STAMP) $(KAFKA_STAMP)  ## start a local single-node KRaft brok
 
 kafka-stop: $(PY_STAMP)  ## stop the local broker
 	$(CLI) kafka stop
+
+bench-replay: setup  ## replay rate on a simulated stream of known size (local broker on free ports)
+	$(PY) -m tests.bench.replay_rate --hours 24 --tickets-per-hour 60
 
 clean:  ## remove the virtualenv, caches and local broker data
 	rm -rf $(VENV) .cache var .mypy_cache .ruff_cache .pytest_cache

@@ -145,9 +145,11 @@ def _settings(config_path: Path | None, **cli: object) -> Settings:
 
 def _attach_optional_commands() -> None:
     from pipeline.kafka.cli import kafka
+    from pipeline.replay.cli import replay
     from pipeline.targets.cli import targets
 
     main.add_command(kafka)
+    main.add_command(replay)
     main.add_command(targets)
     try:
         from pipeline.simulate.cli import simulate

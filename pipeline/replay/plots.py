@@ -1,0 +1,154 @@
+"""PNG plots of each KPI over time: the organisation and the busiest services, one panel each,
+against the target of that scope, with the alert episodes shaded (pending amber, firing red).
+
+Only one window spec is plotted (the longest by default: overlapping short windows over months
+are noise at this scale), and only the ``all`` and ``service`` breakdowns, kept as compact arrays,
+so a long history costs a few bytes per window and scope.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
+# A bare Figure renders with the Agg backend: no pyplot, so no global figure state and no
+# display or GUI toolkit is ever looked for.
+from matplotlib.figure import Figure
+
+from pipeline.alerts.model import AlertState, Target
+from pipeline.alerts.stats import ScopeFilter
+from pipeline.core.kpis import KpiDefinition
+from pipeline.core.results import WindowResult
+from pipeline.core.scopes import Scope
+from pipeline.replay.episodes import Episode
+
+__all__ = ["SeriesStore", "render_plots"]
+
+_PLOTTED_BREAKDOWNS = ("all", "service")
+_COLUMNS = 2
+
+
+class _Series:
+    __slots__ = ("ends", "values")
+
+    def __init__(self) -> None:
+        self.ends = array("d")
+        self.values = array("d")
+
+
+class SeriesStore:
+    """The plotted window's values per KPI, scope and statistic."""
+
+    def __init__(self, window: str) -> None:
+        self.window = window
+        self.series: dict[tuple[str, Scope], dict[str, _Series]] = {}
+        self.samples: Counter[tuple[str, Scope]] = Counter()
+        self.last_end = -math.inf
+
+    def add(self, results: Iterable[WindowResult]) -> None:
+        for r in results:
+            if r.window != self.window or r.scope.breakdown not in _PLOTTED_BREAKDOWNS:
+                continue
+            key = (r.kpi, r.scope)
+            by_stat = self.series.setdefault(key, {})
+            series = by_stat.get(r.stat)
+            if series is None:
+                series = by_stat[r.stat] = _Series()
+            series.ends.append(r.end)
+            series.values.append(math.nan if r.value is None else r.value)
+            if r.stat in ("value", "mean"):
+                self.samples[key] += r.sample_size
+            self.last_end = max(self.last_end, r.end)
+
+    def scopes(self, kpi: str, services: int) -> list[Scope]:
+        """The organisation, then the services with the largest samples of this KPI."""
+        org = [s for k, s in self.series if k == kpi and s.breakdown == "all"]
+        ranked = sorted(
+            (s for k, s in self.series if k == kpi and s.breakdown == "service"),
+            key=lambda s: (-self.samples[(kpi, s)], s.service or ""),
+        )
+        return org + ranked[:services]
+
+
+def render_plots(
+    store: SeriesStore,
+    kpis: Sequence[KpiDefinition],
+    targets: Sequence[Target],
+    episodes: Iterable[Episode],
+    folder: Path,
+    services: int = 5,
+) -> list[Path]:
+    """One PNG per KPI that has data in the plotted window; returns the files written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    shaded: dict[tuple[str, Scope], list[Episode]] = {}
+    for e in episodes:
+        if e.window == store.window:
+            shaded.setdefault((e.kpi, e.scope), []).append(e)
+    written = []
+    for kpi in kpis:
+        scopes = store.scopes(kpi.name, services)
+        if not scopes:
+            continue
+        rows = math.ceil(len(scopes) / _COLUMNS)
+        fig = Figure(figsize=(12, 3.2 * rows))
+        axes = fig.subplots(rows, _COLUMNS, squeeze=False, sharex=True)
+        for ax, scope in zip(axes.flat, scopes, strict=False):
+            _panel(ax, store, kpi, scope, targets, shaded.get((kpi.name, scope), []))
+        for ax in list(axes.flat)[len(scopes) :]:
+            ax.set_visible(False)
+        fig.suptitle(f"{kpi.name} ({kpi.kpi_class.value} measure, {kpi.unit}), {store.window}")
+        # Fixed margins: automatic layout measures every tick label, and costs more than the
+        # drawing itself.
+        fig.subplots_adjust(left=0.06, right=0.98, top=1 - 0.45 / rows, bottom=0.25 / rows)
+        fig.subplots_adjust(hspace=0.35, wspace=0.15)
+        path = folder / f"{kpi.name}.png"
+        fig.savefig(path, dpi=80)
+        written.append(path)
+    return written
+
+
+def _when(ts: Iterable[float]) -> np.ndarray:
+    return np.array([int(t) for t in ts], dtype="datetime64[s]")
+
+
+def _panel(
+    ax: Axes,
+    store: SeriesStore,
+    kpi: KpiDefinition,
+    scope: Scope,
+    targets: Sequence[Target],
+    episodes: list[Episode],
+) -> None:
+    for stat, series in sorted(store.series[(kpi.name, scope)].items()):
+        ax.plot(_when(series.ends), np.asarray(series.values), label=stat, linewidth=1)
+    for t in targets:
+        if t.kpi == kpi.name and t.window == store.window and ScopeFilter(t.scope, t.id)(scope):
+            ax.axhline(
+                t.objective.value,
+                color="black",
+                linestyle="--",
+                linewidth=1,
+                label=f"target {t.id} ({t.stat} {t.objective.op} {t.objective.value:g})",
+            )
+    for e in episodes:
+        end = e.resolved_at if e.resolved_at is not None else store.last_end
+        fired = e.firing_at if e.firing_at is not None else end
+        ax.axvspan(*_when([e.pending_at, fired]), color="orange", alpha=0.2, linewidth=0)
+        if e.firing_at is not None or e.state is AlertState.FIRING:
+            ax.axvspan(*_when([fired, end]), color="red", alpha=0.25, linewidth=0)
+    title = "organisation" if scope.breakdown == "all" else f"service {scope.service}"
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    # Few, short date labels: months of history stay readable. (Untyped in matplotlib.)
+    locator = AutoDateLocator(maxticks=6)  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+    ax.tick_params(labelsize=8)
+    ax.legend(fontsize=7, loc="upper left")  # "best" searches every point: slow on months
