@@ -144,11 +144,13 @@ def _settings(config_path: Path | None, **cli: object) -> Settings:
 
 
 def _attach_optional_commands() -> None:
+    from pipeline.importers.cli import import_group
     from pipeline.kafka.cli import kafka
     from pipeline.targets.cli import targets
 
     main.add_command(kafka)
     main.add_command(targets)
+    main.add_command(import_group)
     try:
         from pipeline.simulate.cli import simulate
     except ImportError:
