@@ -35,6 +35,7 @@ __all__ = [
 MONTH_LIKE = 720 * 3600  # 30 days: the tumbling window both sides use
 COMPARED = ("tickets_resolved", "resolution_time", "fcr_rate", "reopen_rate", "sla_compliance")
 TOPICS = {"tickets": "tickets", "surveys": "surveys"}
+FETCH = 500  # records per partition and fetch
 
 
 @dataclass
@@ -56,18 +57,13 @@ def run_runtime(
         by_partition[(murmur2(record.key) & 0x7FFFFFFF) % partitions].append(record)
     runtime.assign(("tickets", p) for p in range(partitions))
     runtime.end_offsets = {("tickets", p): len(rs) for p, rs in enumerate(by_partition)}
-    # Interleave partitions by event time, as a consumer reading all of them would.
-    merged = sorted(
-        (
-            (r.ts_ms, p, offset, r)
-            for p, rs in enumerate(by_partition)
-            for offset, r in enumerate(rs)
-        ),
-        key=lambda item: item[:3],
-    )
+    # A consumer fetches batches from each partition in turn.
     results: list[WindowResult] = []
-    for _, p, offset, record in merged:
-        results += runtime.handle("tickets", p, offset, record.key, record.value).windows
+    for first in range(0, max(len(rs) for rs in by_partition), FETCH):
+        for p, rs in enumerate(by_partition):
+            for offset in range(first, min(first + FETCH, len(rs))):
+                record = rs[offset]
+                results += runtime.handle("tickets", p, offset, record.key, record.value).windows
     # No newer events will come: raise every partition's newest time past the last window's
     # end, as later events would, so pending events are released and every window closes.
     last = max(core.max_ts for core in runtime.cores.values())
