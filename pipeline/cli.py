@@ -144,6 +144,7 @@ def _settings(config_path: Path | None, **cli: object) -> Settings:
 
 
 def _attach_optional_commands() -> None:
+    from pipeline.importers.cli import import_group
     from pipeline.kafka.cli import kafka
     from pipeline.replay.cli import replay
     from pipeline.targets.cli import targets
@@ -151,6 +152,7 @@ def _attach_optional_commands() -> None:
     main.add_command(kafka)
     main.add_command(replay)
     main.add_command(targets)
+    main.add_command(import_group)
     try:
         from pipeline.simulate.cli import simulate
     except ImportError:

@@ -25,7 +25,14 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from pipeline.config import KafkaSettings
 from pipeline.kafka.local_broker import ensure_topics
@@ -66,6 +73,7 @@ class ProducerOptions:
     speed: float | None = None  # event seconds per wall second; None = as fast as possible
     max_rate: float | None = None  # records per wall second; None = no cap
     progress: bool = False
+    progress_label: str = "simulate"  # the progress line's first word
     linger_ms: int = 20
     # Extra AIOKafkaProducer arguments, e.g. from client_options(settings.kafka) for SASL/TLS.
     client: Mapping[str, Any] = field(default_factory=dict)
@@ -146,8 +154,9 @@ class _Pacer:
 class _Display:
     """A rich progress line on stderr (stdout stays free for data); a no-op when off."""
 
-    def __init__(self, enabled: bool, window: tuple[int, int] | None) -> None:
+    def __init__(self, enabled: bool, window: tuple[int, int] | None, label: str) -> None:
         self.enabled = enabled
+        self.label = label
         self.window = window
         self.progress: Progress | None = None
         self.task: Any = None
@@ -157,13 +166,15 @@ class _Display:
     def __enter__(self) -> _Display:
         if not self.enabled:
             return self
-        columns: list[Any] = [TextColumn("[bold]simulate[/]")]
-        if self.window is not None:  # a known end: a bar over event time
+        columns: list[Any] = [TextColumn(f"[bold]{self.label}[/]")]
+        if self.window is not None:  # a known end: a bar over event time, and an ETA
             columns += [BarColumn(bar_width=16), TaskProgressColumn()]
         columns += [TextColumn("{task.fields[line]}"), TimeElapsedColumn()]
+        if self.window is not None:
+            columns += [TextColumn("eta"), TimeRemainingColumn()]
         self.progress = Progress(*columns, console=Console(stderr=True))
         total = None if self.window is None else (self.window[1] - self.window[0]) / 1000
-        self.task = self.progress.add_task("simulate", total=total, line="connecting")
+        self.task = self.progress.add_task(self.label, total=total, line="connecting")
         self.progress.start()
         return self
 
@@ -352,7 +363,7 @@ async def produce(
     try:
         counts = {t: len(await producer.partitions_for(name)) for t, name in names.items()}
         batcher = _Batcher(producer, names, counts)
-        with _Display(options.progress, progress_window) as display:
+        with _Display(options.progress, progress_window, options.progress_label) as display:
             last_flush = time.monotonic()
             for record in records:
                 pause = pacer.delay(record.ts_ms)

@@ -1,0 +1,23 @@
+"""Importers: exports of real ITSM tools as contract events on the input topics."""
+
+from pipeline.importers.servicenow import (
+    REQUIRED_COLUMNS,
+    ImportedEvent,
+    ImportFileError,
+    MappingResult,
+    Skipped,
+    map_file,
+    map_rows,
+    parse_timestamp,
+)
+
+__all__ = [
+    "REQUIRED_COLUMNS",
+    "ImportFileError",
+    "ImportedEvent",
+    "MappingResult",
+    "Skipped",
+    "map_file",
+    "map_rows",
+    "parse_timestamp",
+]
