@@ -46,11 +46,11 @@ import gzip
 import io
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from pipeline.schemas.events import (
     SCHEMA_VERSION,
@@ -65,6 +65,7 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "ImportFileError",
     "ImportedEvent",
+    "MapProgress",
     "MappingResult",
     "Skipped",
     "map_file",
@@ -108,8 +109,17 @@ _CHANNELS = {
 }
 _PRIORITY = re.compile(r"\s*([0-9]+)\s*-")
 _TIMESTAMP = re.compile(r"\s*(\d{1,2})/(\d{1,2})/(\d{4}) (\d{1,2}):(\d{2})(?::(\d{2}))?\s*")
+_EVERY = 2000  # rows or incidents between progress reports
 # The pipeline's order of same-time events of one ticket (pipeline.core.events).
 _RANK = {"created": 0, "reassigned": 2, "resolved": 6, "reopened": 7, "closed": 8}
+
+
+class MapProgress(Protocol):
+    """Told how far mapping is: reading rows (by bytes of the file), then mapping incidents."""
+
+    def read(self, bytes_read: int, rows: int) -> None: ...
+
+    def mapped(self, incidents: int, total: int) -> None: ...
 
 
 class ImportFileError(Exception):
@@ -359,7 +369,9 @@ def _map_incident(rows: list[_Row], result: MappingResult) -> list[ImportedEvent
 # --- the file -------------------------------------------------------------------------------------
 
 
-def map_rows(rows: Iterable[tuple[int, Sequence[str]]]) -> MappingResult:
+def map_rows(
+    rows: Iterable[tuple[int, Sequence[str]]], progress: MapProgress | None = None
+) -> MappingResult:
     """Map ``(line, fields)`` pairs, the fields of each row in the order of REQUIRED_COLUMNS."""
     result = MappingResult()
     incidents: dict[str, list[_Row]] = {}
@@ -374,6 +386,10 @@ def map_rows(rows: Iterable[tuple[int, Sequence[str]]]) -> MappingResult:
     for position, incident_rows in enumerate(incidents.values()):
         for event in _map_incident(incident_rows, result):
             order.append((event.ts_ms, position, event))
+        if progress is not None and position % _EVERY == 0:
+            progress.mapped(position, len(incidents))
+    if progress is not None:
+        progress.mapped(len(incidents), len(incidents))
     # Event-time order across incidents (the pipeline's watermark follows event time); the
     # sort is stable, so one incident's events keep their order.
     order.sort(key=lambda item: (item[0], item[1]))
@@ -398,11 +414,9 @@ def _open_text(path: Path) -> tuple[IO[bytes], IO[str]]:
     return raw, io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
 
 
-def map_file(
-    path: Path, progress: Callable[[int, int], None] | None = None, every: int = 5000
-) -> MappingResult:
-    """Read a plain or gzipped CSV export and map it. ``progress(bytes_read, rows)`` is called
-    every ``every`` rows. Raises ImportFileError when the file cannot be read as this export."""
+def map_file(path: Path, progress: MapProgress | None = None) -> MappingResult:
+    """Read a plain or gzipped CSV export and map it. Raises ImportFileError when the file
+    cannot be read as this export."""
     raw, text = _open_text(path)
     with raw, text:
         reader = csv.reader(text)
@@ -431,16 +445,16 @@ def map_file(
                         row += [""] * (width - len(row))
                     yield start, [row[i] for i in columns]
                     count += 1
-                    if progress is not None and count % every == 0:
-                        progress(raw.tell(), count)
+                    if progress is not None and count % _EVERY == 0:
+                        progress.read(raw.tell(), count)
                 start = reader.line_num + 1
+            if progress is not None:
+                progress.read(raw.tell(), count)
 
         try:
-            result = map_rows(numbered())
+            result = map_rows(numbered(), progress)
         except (UnicodeDecodeError, OSError, EOFError, csv.Error) as exc:
             raise ImportFileError(
                 f"{path}: unreadable after line {reader.line_num} ({exc})"
             ) from None
-        if progress is not None:
-            progress(raw.tell(), result.rows)
     return result
