@@ -315,7 +315,10 @@ class _Incident:
         common = {
             "schema_version": SCHEMA_VERSION,
             "event_id": f"{SOURCE}-{self.number}-{kind}-{self.ordinals[kind]}",
-            "ts": datetime.fromtimestamp(ts_ms / 1000, UTC),
+            # Whole milliseconds, exactly (no float rounding): the record timestamp must match.
+            "ts": datetime.fromtimestamp(ts_ms // 1000, UTC).replace(
+                microsecond=ts_ms % 1000 * 1000
+            ),
             "ticket_id": self.number,
             "service": row.service,
             "team": row.team,
