@@ -4,6 +4,10 @@ independent computation in ``tests/uci_reference.py``.
 
 Calendar months are not a window the pipeline can express (windows are fixed sizes aligned to
 the Unix epoch), so both sides use the same fixed-size tumbling window, 720 h (30 days).
+
+``pipeline_values`` and ``assert_same_kpis`` take closed-window results from anywhere (the
+runtime here, a replay, ``kpi-windows``): compare them with
+``uci_kpis(path, window_of=fixed_window(MONTH_LIKE))``.
 """
 
 from __future__ import annotations
@@ -78,12 +82,16 @@ def run_runtime(
 
 
 def pipeline_values(
-    results: Iterable[WindowResult],
+    results: Iterable[WindowResult], window: str | None = None
 ) -> dict[tuple[float, str | None], dict[str, tuple[float | None, int]]]:
-    """(window start, service or None) -> KPI.stat -> (value, sample size) of the compared KPIs."""
+    """(window start, service or None) -> KPI.stat -> (value, sample size) of the compared KPIs,
+    from the organisation-wide and per-service scopes (of the window named ``window``, if
+    given: results may hold several window specs and breakdowns)."""
     out: dict[tuple[float, str | None], dict[str, tuple[float | None, int]]] = {}
     for r in results:
-        if r.kpi not in COMPARED:
+        if r.kpi not in COMPARED or r.scope.breakdown not in ("all", "service"):
+            continue
+        if window is not None and r.window != window:
             continue
         service = None if r.scope.breakdown == "all" else r.scope.service
         out.setdefault((float(r.start), service), {})[f"{r.kpi}.{r.stat}"] = (

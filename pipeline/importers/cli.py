@@ -12,13 +12,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.console import Console
 from rich.progress import (
     BarColumn,
     Progress,
+    TaskID,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
@@ -31,8 +31,6 @@ from pipeline.importers.summary import summary_lines
 
 __all__ = ["import_group"]
 
-ReadProgress = Any  # a callable(bytes_read, rows) or None
-
 
 @click.group(name="import")
 def import_group() -> None:
@@ -43,30 +41,46 @@ def import_group() -> None:
     """
 
 
+class _Bars:
+    """Progress on stderr: rows read (by bytes of the file, with rows/s and ETA), then
+    incidents mapped."""
+
+    def __init__(self, path: Path) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]{task.description:<4}[/]"),
+            BarColumn(bar_width=16),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[line]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+        )
+        self.started = time.monotonic()
+        size = max(path.stat().st_size, 1)
+        self.reading = self.progress.add_task("read", total=size, line="")
+        self.mapping: TaskID | None = None
+
+    def read(self, bytes_read: int, rows: int) -> None:
+        rate = rows / max(time.monotonic() - self.started, 1e-9)
+        line = f"{rows:,} rows {rate:,.0f} rows/s"
+        self.progress.update(self.reading, completed=bytes_read, line=line)
+
+    def mapped(self, incidents: int, total: int) -> None:
+        if self.mapping is None:
+            self.mapping = self.progress.add_task("map", total=max(total, 1), line="")
+        line = f"{incidents:,} of {total:,} incidents"
+        self.progress.update(self.mapping, completed=incidents, line=line)
+
+
 @contextmanager
-def _reading(path: Path, enabled: bool) -> Iterator[ReadProgress]:
+def _bars(path: Path, enabled: bool) -> Iterator[_Bars | None]:
     if not enabled:
         yield None
         return
-    progress = Progress(
-        TextColumn("[bold]read[/]"),
-        BarColumn(bar_width=16),
-        TaskProgressColumn(),
-        TextColumn("{task.fields[line]}"),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-    )
-    started = time.monotonic()
-    task = progress.add_task("read", total=max(path.stat().st_size, 1), line="")
-
-    def update(done: int, rows: int) -> None:
-        rate = rows / max(time.monotonic() - started, 1e-9)
-        progress.update(task, completed=done, line=f"{rows:,} rows {rate:,.0f} rows/s")
-
-    with progress:
-        yield update
+    bars = _Bars(path)
+    with bars.progress:
+        yield bars
 
 
 @import_group.command(name="servicenow")
@@ -130,8 +144,8 @@ def servicenow(
     show = sys.stderr.isatty() if progress is None else progress
     started = time.monotonic()
     try:
-        with _reading(file, show and file.exists()) as update:
-            result = map_file(file, progress=update)
+        with _bars(file, show and file.is_file()) as bars:
+            result = map_file(file, progress=bars)
     except ImportFileError as exc:
         raise click.ClickException(str(exc)) from None
     for line in summary_lines(file, result, time.monotonic() - started):

@@ -46,11 +46,11 @@ import gzip
 import io
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from pipeline.schemas.events import (
     SCHEMA_VERSION,
@@ -65,6 +65,7 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "ImportFileError",
     "ImportedEvent",
+    "MapProgress",
     "MappingResult",
     "Skipped",
     "map_file",
@@ -108,8 +109,17 @@ _CHANNELS = {
 }
 _PRIORITY = re.compile(r"\s*([0-9]+)\s*-")
 _TIMESTAMP = re.compile(r"\s*(\d{1,2})/(\d{1,2})/(\d{4}) (\d{1,2}):(\d{2})(?::(\d{2}))?\s*")
+_EVERY = 2000  # rows or incidents between progress reports
 # The pipeline's order of same-time events of one ticket (pipeline.core.events).
 _RANK = {"created": 0, "reassigned": 2, "resolved": 6, "reopened": 7, "closed": 8}
+
+
+class MapProgress(Protocol):
+    """Told how far mapping is: reading rows (by bytes of the file), then mapping incidents."""
+
+    def read(self, bytes_read: int, rows: int) -> None: ...
+
+    def mapped(self, incidents: int, total: int) -> None: ...
 
 
 class ImportFileError(Exception):
@@ -202,47 +212,56 @@ def parse_timestamp(text: str) -> int:
     return value
 
 
-def _dimension(value: str | None) -> str:
-    value = (value or "").strip()
+def _dimension(value: str) -> str:
     return UNKNOWN if value in MISSING else value
 
 
-def _channel(contact_type: str | None) -> Channel:
+def _channel(contact_type: str) -> Channel:
     # The contract has no "unknown" channel: a missing contact type is one of the others (web).
-    return _CHANNELS.get((contact_type or "").strip().lower(), Channel.WEB)
+    return _CHANNELS.get(contact_type.lower(), Channel.WEB)
 
 
-def _parse_row(raw: dict[str | None, str | None], line: int) -> _Row | Skipped:
-    def get(name: str) -> str:
-        return (raw.get(name) or "").strip()
-
-    number = get("number")
+def _parse_row(fields: Sequence[str], line: int) -> _Row | Skipped:
+    """One row, its fields in the order of REQUIRED_COLUMNS."""
+    (
+        number,
+        state,
+        reassignment_count,
+        reopen_count,
+        sys_mod_count,
+        opened_at,
+        sys_updated_at,
+        contact_type,
+        category,
+        assignment_group,
+        priority,
+    ) = (f.strip() for f in fields)
     if number in MISSING:
         return Skipped(line, "missing_number", "no incident number")
     counts: list[int] = []
-    for name in ("sys_mod_count", "reassignment_count", "reopen_count"):
-        text = get(name)
+    for name, text in (
+        ("sys_mod_count", sys_mod_count),
+        ("reassignment_count", reassignment_count),
+        ("reopen_count", reopen_count),
+    ):
         if not text.isdigit():
             return Skipped(line, "invalid_count", f"{name} {text!r} is not a whole number")
         counts.append(int(text))
     times: list[int] = []
-    for name in ("opened_at", "sys_updated_at"):
-        text = get(name)
+    for name, text in (("opened_at", opened_at), ("sys_updated_at", sys_updated_at)):
         if text in MISSING:
             return Skipped(line, "missing_timestamp", f"no {name}")
         try:
             times.append(parse_timestamp(text))
         except ValueError as exc:
             return Skipped(line, "invalid_timestamp", f"{name}: {exc}")
-    state = get("incident_state")
     if state not in STATES:
         return Skipped(line, "invalid_state", f"incident_state {state!r} is not a state")
-    text = get("priority")
-    if text in MISSING:
+    if priority in MISSING:
         return Skipped(line, "missing_priority", "no priority")
-    match = _PRIORITY.match(text)
+    match = _PRIORITY.match(priority)
     if match is None or match.group(1) not in ("1", "2", "3", "4"):
-        return Skipped(line, "invalid_priority", f"priority {text!r} is not 1..4 - name")
+        return Skipped(line, "invalid_priority", f"priority {priority!r} is not 1..4 - name")
     return _Row(
         line,
         number,
@@ -252,9 +271,9 @@ def _parse_row(raw: dict[str | None, str | None], line: int) -> _Row | Skipped:
         counts[2],
         times[0],
         times[1],
-        _dimension(raw.get("category")),
-        _dimension(raw.get("assignment_group")),
-        _channel(raw.get("contact_type")),
+        _dimension(category),
+        _dimension(assignment_group),
+        _channel(contact_type),
         Priority(f"P{match.group(1)}"),
     )
 
@@ -296,7 +315,10 @@ class _Incident:
         common = {
             "schema_version": SCHEMA_VERSION,
             "event_id": f"{SOURCE}-{self.number}-{kind}-{self.ordinals[kind]}",
-            "ts": datetime.fromtimestamp(ts_ms / 1000, UTC),
+            # Whole milliseconds, exactly (no float rounding): the record timestamp must match.
+            "ts": datetime.fromtimestamp(ts_ms // 1000, UTC).replace(
+                microsecond=ts_ms % 1000 * 1000
+            ),
             "ticket_id": self.number,
             "service": row.service,
             "team": row.team,
@@ -351,14 +373,14 @@ def _map_incident(rows: list[_Row], result: MappingResult) -> list[ImportedEvent
 
 
 def map_rows(
-    rows: Iterator[tuple[int, dict[str | None, str | None]]],
+    rows: Iterable[tuple[int, Sequence[str]]], progress: MapProgress | None = None
 ) -> MappingResult:
-    """Map ``(line, row)`` pairs (a csv.DictReader's rows with their line numbers)."""
+    """Map ``(line, fields)`` pairs, the fields of each row in the order of REQUIRED_COLUMNS."""
     result = MappingResult()
     incidents: dict[str, list[_Row]] = {}
-    for line, raw in rows:
+    for line, fields in rows:
         result.rows += 1
-        parsed = _parse_row(raw, line)
+        parsed = _parse_row(fields, line)
         if isinstance(parsed, Skipped):
             result.skipped.append(parsed)
         else:
@@ -367,6 +389,10 @@ def map_rows(
     for position, incident_rows in enumerate(incidents.values()):
         for event in _map_incident(incident_rows, result):
             order.append((event.ts_ms, position, event))
+        if progress is not None and position % _EVERY == 0:
+            progress.mapped(position, len(incidents))
+    if progress is not None:
+        progress.mapped(len(incidents), len(incidents))
     # Event-time order across incidents (the pipeline's watermark follows event time); the
     # sort is stable, so one incident's events keep their order.
     order.sort(key=lambda item: (item[0], item[1]))
@@ -391,17 +417,15 @@ def _open_text(path: Path) -> tuple[IO[bytes], IO[str]]:
     return raw, io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
 
 
-def map_file(
-    path: Path, progress: Callable[[int, int], None] | None = None, every: int = 5000
-) -> MappingResult:
-    """Read a plain or gzipped CSV export and map it. ``progress(bytes_read, rows)`` is called
-    every ``every`` rows. Raises ImportFileError when the file cannot be read as this export."""
+def map_file(path: Path, progress: MapProgress | None = None) -> MappingResult:
+    """Read a plain or gzipped CSV export and map it. Raises ImportFileError when the file
+    cannot be read as this export."""
     raw, text = _open_text(path)
     with raw, text:
-        reader = csv.DictReader(text)
+        reader = csv.reader(text)
         try:
-            header = reader.fieldnames
-        except (UnicodeDecodeError, OSError, EOFError, gzip.BadGzipFile) as exc:
+            header = next(reader, None)
+        except (UnicodeDecodeError, OSError, EOFError, csv.Error) as exc:
             raise ImportFileError(f"{path}: not a readable CSV file ({exc})") from None
         if not header:
             raise ImportFileError(f"{path}: empty file, expected a CSV header")
@@ -411,23 +435,29 @@ def map_file(
                 f"{path}: missing column(s) {', '.join(missing)}; a ServiceNow incident export "
                 f"needs {', '.join(REQUIRED_COLUMNS)}"
             )
+        columns = [header.index(c) for c in REQUIRED_COLUMNS]
+        width = len(header)
 
-        def numbered() -> Iterator[tuple[int, dict[str | None, str | None]]]:
+        def numbered() -> Iterator[tuple[int, list[str]]]:
             # A row starts on the line after the end of the previous one (fields may hold
             # line breaks), so report its first line.
-            start = reader.line_num + 1
-            for count, row in enumerate(reader, start=1):
-                yield start, row
+            start, count = reader.line_num + 1, 0
+            for row in reader:
+                if row:  # blank lines are not rows
+                    if len(row) < width:  # a short row: its missing fields are empty
+                        row += [""] * (width - len(row))
+                    yield start, [row[i] for i in columns]
+                    count += 1
+                    if progress is not None and count % _EVERY == 0:
+                        progress.read(raw.tell(), count)
                 start = reader.line_num + 1
-                if progress is not None and count % every == 0:
-                    progress(raw.tell(), count)
+            if progress is not None:
+                progress.read(raw.tell(), count)
 
         try:
-            result = map_rows(numbered())
+            result = map_rows(numbered(), progress)
         except (UnicodeDecodeError, OSError, EOFError, csv.Error) as exc:
             raise ImportFileError(
                 f"{path}: unreadable after line {reader.line_num} ({exc})"
             ) from None
-        if progress is not None:
-            progress(raw.tell(), result.rows)
     return result

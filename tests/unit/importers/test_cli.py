@@ -55,3 +55,10 @@ def test_missing_columns_fail_with_their_names(tmp_path: Path) -> None:
     code, out = run(str(path), "--dry-run")
     assert code == 1
     assert "missing column(s) sys_mod_count;" in out
+
+
+def test_progress_shows_the_reading_rate(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "log.csv", [row("INC1", 0, "New", "29/2/2016 01:23")])
+    code, out = run(str(path), "--dry-run", "--progress")
+    assert code == 0, out
+    assert "rows/s" in out and "1 of 1 incidents" in out

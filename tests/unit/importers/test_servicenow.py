@@ -431,3 +431,12 @@ def test_an_empty_or_broken_file_is_a_clear_error(tmp_path: Path, content: bytes
     path.write_bytes(content)
     with pytest.raises(ImportFileError, match=r"log\.csv: (empty file|not a readable CSV)"):
         map_file(path)
+
+
+def test_blank_lines_are_not_rows_and_short_rows_have_empty_fields(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "log.csv", [row("INC1", 0, "New", "29/2/2016 01:23")])
+    text = path.read_text()
+    path.write_text(text + "\n" + "INC2,New,true,0,0,0,29/2/2016 01:00,29/2/2016 01:00\n\n")
+    result = map_file(path)
+    assert result.rows == 2
+    assert [(s.line, s.reason) for s in result.skipped] == [(4, "missing_priority")]
