@@ -97,7 +97,11 @@ def select_windows(configured: list[WindowSetting], items: tuple[str, ...]) -> l
     help="Also read this much before --from (e.g. 30d) to rebuild the lifecycle of tickets "
     "opened before the range; those windows are not reported.",
 )
-@click.option("--plot-window", default=None, help="Window plotted (default: the longest).")
+@click.option(
+    "--plot-window",
+    default=None,
+    help="Window plotted (default: the one most targets use, else the longest).",
+)
 @click.option("--plot-services", type=int, default=5, show_default=True, help="Services plotted.")
 @click.option("--bootstrap", default=None, help="Kafka bootstrap servers (host:port).")
 @click.option(
@@ -166,7 +170,7 @@ def replay(
         f"({facts.records / max(facts.elapsed, 1e-9):.0f} records/s): {facts.windows} windows, "
         f"{facts.rows} rows, {result.alerts} alert transitions"
     )
-    click.echo(f"report: {result.summary}")
+    click.echo(f"report: {result.summary} (written in {result.report_seconds:.1f} s)")
     if openmetrics is not None:
         click.echo(f"openmetrics: {openmetrics} ({result.openmetrics_samples} samples)")
 

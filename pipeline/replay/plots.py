@@ -113,7 +113,7 @@ def render_plots(
         fig.suptitle(f"{kpi.name} ({kpi.kpi_class.value} measure, {kpi.unit}), {store.window}")
         # Fixed margins (in inches over the height): automatic layout measures every tick
         # label, and costs more than the drawing itself.
-        fig.subplots_adjust(left=0.06, right=0.98, top=1 - 0.5 / height, bottom=0.45 / height)
+        fig.subplots_adjust(left=0.06, right=0.98, top=1 - 0.7 / height, bottom=0.45 / height)
         fig.subplots_adjust(hspace=0.35, wspace=0.15)
         path = folder / f"{kpi.name}.png"
         fig.savefig(path, dpi=80)

@@ -47,7 +47,7 @@ class ReplayOptions:
     warm_up: float = 0.0
     targets: TargetSet | None = None
     openmetrics: Path | None = None
-    plot_window: str | None = None  # default: the longest window
+    plot_window: str | None = None  # default: see default_plot_window
     plot_services: int = 5
     progress: bool = True
 
@@ -65,13 +65,14 @@ class ReplayResult:
     results: list[WindowResult] = field(default_factory=list)  # only when asked to keep them
     alerts: int = 0
     openmetrics_samples: int = 0
+    report_seconds: float = 0.0  # writing plots, summary and the OpenMetrics file at the end
 
 
 async def run_replay(
     settings: Settings, ctx: CoreContext, options: ReplayOptions, keep_results: bool = False
 ) -> ReplayResult:
     topics = {"tickets": settings.topics.tickets, "surveys": settings.topics.surveys}
-    plot_window = options.plot_window or max(ctx.windows, key=lambda w: (w.size, w.step)).name
+    plot_window = options.plot_window or default_plot_window(ctx, options.targets)
     core = ReplayCore(ctx, topics, options.start, options.end)
     engine = AlertEngine(options.targets) if options.targets is not None else None
     report = ReportWriter(
@@ -125,7 +126,18 @@ async def run_replay(
     if export is not None:
         export.close()
         samples = export.samples
-    return ReplayResult(facts, summary, kept, alerts, samples)
+    written = time.perf_counter() - started - elapsed
+    return ReplayResult(facts, summary, kept, alerts, samples, written)
+
+
+def default_plot_window(ctx: CoreContext, targets: TargetSet | None) -> str:
+    """The window most targets are set on (their lines then show on the plots), else the
+    longest: overlapping short windows over months are noise at a plot's scale."""
+    names = [w.name for w in ctx.windows]
+    used = Counter(t.window for t in (targets.targets if targets else ()) if t.window in names)
+    if used:
+        return used.most_common(1)[0][0]
+    return max(ctx.windows, key=lambda w: (w.size, w.step)).name
 
 
 def _progress(enabled: bool) -> Progress:
