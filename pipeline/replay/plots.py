@@ -154,7 +154,7 @@ def _panel(
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     # Few, short date labels: months of history stay readable. (Untyped in matplotlib.)
-    locator = AutoDateLocator(maxticks=6)  # type: ignore[no-untyped-call]
+    locator = AutoDateLocator()  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
     ax.tick_params(labelsize=8)

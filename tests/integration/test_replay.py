@@ -185,6 +185,8 @@ def replayed(
             "--openmetrics",
             str(openmetrics),
             "--no-progress",
+            "--plot-services",
+            "1",  # plots are checked by the unit tests; fewer panels, a faster test
         ],
         env=_env(bootstrap),
         capture_output=True,
