@@ -134,6 +134,7 @@ def replay(
     writes nothing to Kafka, and finishes by itself at the end of the range. Windows that lie
     inside the range equal what the live worker closed for the same events.
     """
+    from pipeline.replay.reader import ReplayError
     from pipeline.replay.run import ReplayOptions, run_replay
     from pipeline.worker.context import core_context
 
@@ -162,9 +163,15 @@ def replay(
         raise click.UsageError(str(exc)) from None
     try:
         result = asyncio.run(run_replay(settings, ctx, options))
-    except LookupError as exc:
+    except ReplayError as exc:
         raise click.ClickException(str(exc)) from None
     facts = result.facts
+    if facts.records == 0:
+        click.echo(
+            f"warning: no records in the range on {settings.topics.tickets} and "
+            f"{settings.topics.surveys} (record timestamps are event times)",
+            err=True,
+        )
     click.echo(
         f"replayed {facts.records} records in {facts.elapsed:.1f} s "
         f"({facts.records / max(facts.elapsed, 1e-9):.0f} records/s): {facts.windows} windows, "
