@@ -322,6 +322,7 @@ def test_openmetrics_export_backfills_prometheus(replayed: Replayed, tmp_path: P
             "tsdb",
             "create-blocks-from",
             "openmetrics",
+            "--max-block-duration=720h",  # as docs/replay.md says for long histories
             str(replayed.openmetrics),
             str(tsdb),
         ],
