@@ -73,8 +73,9 @@ kafka-start: $(PY_STAMP) $(KAFKA_STAMP)  ## start a local single-node KRaft brok
 kafka-stop: $(PY_STAMP)  ## stop the local broker
 	$(CLI) kafka stop
 
-bench-replay: setup  ## replay rate on a simulated stream of known size (local broker on free ports)
-	$(PY) -m tests.bench.replay_rate --hours 24 --tickets-per-hour 60
+bench-replay: setup  ## replay rate on simulated streams of known size (local broker on free ports)
+	$(PY) -m tests.bench.replay_rate --days 1 --tickets-per-hour 60
+	$(PY) -m tests.bench.replay_rate --days 28 --tickets-per-hour 25 --windows 24h,7d=7d/1d --breakdowns all,service
 
 clean:  ## remove the virtualenv, caches and local broker data
 	rm -rf $(VENV) .cache var .mypy_cache .ruff_cache .pytest_cache

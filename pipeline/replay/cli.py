@@ -97,7 +97,11 @@ def select_windows(configured: list[WindowSetting], items: tuple[str, ...]) -> l
     help="Also read this much before --from (e.g. 30d) to rebuild the lifecycle of tickets "
     "opened before the range; those windows are not reported.",
 )
-@click.option("--plot-window", default=None, help="Window plotted (default: the longest).")
+@click.option(
+    "--plot-window",
+    default=None,
+    help="Window plotted (default: the one most targets use, else the longest).",
+)
 @click.option("--plot-services", type=int, default=5, show_default=True, help="Services plotted.")
 @click.option("--bootstrap", default=None, help="Kafka bootstrap servers (host:port).")
 @click.option(
@@ -130,6 +134,7 @@ def replay(
     writes nothing to Kafka, and finishes by itself at the end of the range. Windows that lie
     inside the range equal what the live worker closed for the same events.
     """
+    from pipeline.replay.reader import ReplayError
     from pipeline.replay.run import ReplayOptions, run_replay
     from pipeline.worker.context import core_context
 
@@ -158,15 +163,21 @@ def replay(
         raise click.UsageError(str(exc)) from None
     try:
         result = asyncio.run(run_replay(settings, ctx, options))
-    except LookupError as exc:
+    except ReplayError as exc:
         raise click.ClickException(str(exc)) from None
     facts = result.facts
+    if facts.records == 0:
+        click.echo(
+            f"warning: no records in the range on {settings.topics.tickets} and "
+            f"{settings.topics.surveys} (record timestamps are event times)",
+            err=True,
+        )
     click.echo(
         f"replayed {facts.records} records in {facts.elapsed:.1f} s "
         f"({facts.records / max(facts.elapsed, 1e-9):.0f} records/s): {facts.windows} windows, "
         f"{facts.rows} rows, {result.alerts} alert transitions"
     )
-    click.echo(f"report: {result.summary}")
+    click.echo(f"report: {result.summary} (written in {result.report_seconds:.1f} s)")
     if openmetrics is not None:
         click.echo(f"openmetrics: {openmetrics} ({result.openmetrics_samples} samples)")
 

@@ -50,6 +50,7 @@ class SeriesStore:
         self.window = window
         self.series: dict[tuple[str, Scope], dict[str, _Series]] = {}
         self.samples: Counter[tuple[str, Scope]] = Counter()
+        self.with_values: set[tuple[str, Scope]] = set()  # scopes with at least one value
         self.last_end = -math.inf
 
     def add(self, results: Iterable[WindowResult]) -> None:
@@ -62,16 +63,21 @@ class SeriesStore:
             if series is None:
                 series = by_stat[r.stat] = _Series()
             series.ends.append(r.end)
-            series.values.append(math.nan if r.value is None else r.value)
+            if r.value is None:
+                series.values.append(math.nan)
+            else:
+                series.values.append(r.value)
+                self.with_values.add(key)
             if r.stat in ("value", "mean"):
                 self.samples[key] += r.sample_size
             self.last_end = max(self.last_end, r.end)
 
     def scopes(self, kpi: str, services: int) -> list[Scope]:
         """The organisation, then the services with the largest samples of this KPI."""
-        org = [s for k, s in self.series if k == kpi and s.breakdown == "all"]
+        seen = [s for k, s in self.with_values if k == kpi]
+        org = [s for s in seen if s.breakdown == "all"]
         ranked = sorted(
-            (s for k, s in self.series if k == kpi and s.breakdown == "service"),
+            (s for s in seen if s.breakdown == "service"),
             key=lambda s: (-self.samples[(kpi, s)], s.service or ""),
         )
         return org + ranked[:services]
@@ -85,7 +91,7 @@ def render_plots(
     folder: Path,
     services: int = 5,
 ) -> list[Path]:
-    """One PNG per KPI that has data in the plotted window; returns the files written."""
+    """One PNG per KPI that has a value in the plotted window; returns the files written."""
     folder.mkdir(parents=True, exist_ok=True)
     shaded: dict[tuple[str, Scope], list[Episode]] = {}
     for e in episodes:
@@ -97,16 +103,17 @@ def render_plots(
         if not scopes:
             continue
         rows = math.ceil(len(scopes) / _COLUMNS)
-        fig = Figure(figsize=(12, 3.2 * rows))
+        height = 3.2 * rows  # inches
+        fig = Figure(figsize=(12, height))
         axes = fig.subplots(rows, _COLUMNS, squeeze=False, sharex=True)
         for ax, scope in zip(axes.flat, scopes, strict=False):
             _panel(ax, store, kpi, scope, targets, shaded.get((kpi.name, scope), []))
         for ax in list(axes.flat)[len(scopes) :]:
             ax.set_visible(False)
         fig.suptitle(f"{kpi.name} ({kpi.kpi_class.value} measure, {kpi.unit}), {store.window}")
-        # Fixed margins: automatic layout measures every tick label, and costs more than the
-        # drawing itself.
-        fig.subplots_adjust(left=0.06, right=0.98, top=1 - 0.45 / rows, bottom=0.25 / rows)
+        # Fixed margins (in inches over the height): automatic layout measures every tick
+        # label, and costs more than the drawing itself.
+        fig.subplots_adjust(left=0.06, right=0.98, top=1 - 0.7 / height, bottom=0.45 / height)
         fig.subplots_adjust(hspace=0.35, wspace=0.15)
         path = folder / f"{kpi.name}.png"
         fig.savefig(path, dpi=80)
@@ -147,7 +154,7 @@ def _panel(
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     # Few, short date labels: months of history stay readable. (Untyped in matplotlib.)
-    locator = AutoDateLocator(maxticks=6)  # type: ignore[no-untyped-call]
+    locator = AutoDateLocator()  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
     ax.tick_params(labelsize=8)

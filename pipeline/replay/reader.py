@@ -23,11 +23,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
 
-__all__ = ["PartitionRange", "RangeRecord", "open_consumer", "plan_ranges", "read_ranges"]
+__all__ = [
+    "PartitionRange",
+    "RangeRecord",
+    "ReplayError",
+    "open_consumer",
+    "plan_ranges",
+    "read_ranges",
+]
 
 _FETCH_TIMEOUT_MS = 500
 _MAX_RECORDS = 2000
+
+
+class ReplayError(Exception):
+    """The range cannot be read: no broker, no such topic."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +75,11 @@ async def open_consumer(bootstrap_servers: str, client: Mapping[str, Any]) -> AI
         max_poll_records=_MAX_RECORDS,
         **client,
     )
-    await consumer.start()
+    try:
+        await consumer.start()
+    except KafkaError as exc:
+        await consumer.stop()
+        raise ReplayError(f"cannot reach Kafka at {bootstrap_servers}: {exc}") from exc
     # Without a group, aiokafka starts a helper task that ``stop()`` cancels and awaits; one
     # that never ran re-raises the cancellation from ``stop()``. Let it start.
     await asyncio.sleep(0)
@@ -77,7 +93,7 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
         await consumer._client.force_metadata_update()
         partitions = consumer.partitions_for_topic(topic)
     if not partitions:
-        raise LookupError(f"input topic {topic!r} does not exist on the broker")
+        raise ReplayError(f"input topic {topic!r} does not exist on the broker")
     return sorted(partitions)
 
 

@@ -116,5 +116,6 @@ class ReportWriter:
             self.episodes.episodes.values(),
             plots,
             self.series.window,
+            {k.name: k.unit for k in self.kpis},
         )
         return summary

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -47,7 +47,7 @@ class ReplayOptions:
     warm_up: float = 0.0
     targets: TargetSet | None = None
     openmetrics: Path | None = None
-    plot_window: str | None = None  # default: the longest window
+    plot_window: str | None = None  # default: see default_plot_window
     plot_services: int = 5
     progress: bool = True
 
@@ -62,41 +62,37 @@ class ReplayOptions:
 class ReplayResult:
     facts: ReplayFacts
     summary: Path
-    results: list[WindowResult] = field(default_factory=list)  # only when asked to keep them
     alerts: int = 0
     openmetrics_samples: int = 0
+    report_seconds: float = 0.0  # writing plots, summary and the OpenMetrics file at the end
 
 
-async def run_replay(
-    settings: Settings, ctx: CoreContext, options: ReplayOptions, keep_results: bool = False
-) -> ReplayResult:
+async def run_replay(settings: Settings, ctx: CoreContext, options: ReplayOptions) -> ReplayResult:
     topics = {"tickets": settings.topics.tickets, "surveys": settings.topics.surveys}
-    plot_window = options.plot_window or max(ctx.windows, key=lambda w: (w.size, w.step)).name
-    core = ReplayCore(ctx, topics, options.start, options.end)
-    engine = AlertEngine(options.targets) if options.targets is not None else None
-    report = ReportWriter(
-        options.out, ctx.kpis, options.targets, plot_window, options.plot_services
-    )
-    export = OpenMetricsWriter(options.openmetrics) if options.openmetrics else None
-    kept: list[WindowResult] = []
-    alerts = 0
-
-    def emit(results: list[WindowResult]) -> None:
-        nonlocal alerts
-        events = engine.observe(results) if engine is not None and results else []
-        alerts += len(events)
-        report.add(results, events)
-        if export is not None:
-            export.add(results)
-        if keep_results:
-            kept.extend(results)
-
     started = time.perf_counter()
     consumer = await open_consumer(settings.kafka.bootstrap_servers, client_options(settings.kafka))
     try:
         first_ms = int((options.start - options.warm_up) * 1000)
         stop_ms = int((options.end + ctx.allowed_lateness) * 1000)
         ranges = await plan_ranges(consumer, topics, first_ms, stop_ms)
+        # Output files only once the range is known to be readable.
+        plot_window = options.plot_window or default_plot_window(ctx, options.targets)
+        report = ReportWriter(
+            options.out, ctx.kpis, options.targets, plot_window, options.plot_services
+        )
+        export = OpenMetricsWriter(options.openmetrics) if options.openmetrics else None
+        engine = AlertEngine(options.targets) if options.targets is not None else None
+        core = ReplayCore(ctx, topics, options.start, options.end)
+        alerts = 0
+
+        def emit(results: list[WindowResult]) -> None:
+            nonlocal alerts
+            events = engine.observe(results) if engine is not None and results else []
+            alerts += len(events)
+            report.add(results, events)
+            if export is not None:
+                export.add(results)
+
         core.begin(ranges)
         with _progress(options.progress) as progress:
             task = progress.add_task("replaying", total=sum(r.records for r in ranges))
@@ -125,7 +121,18 @@ async def run_replay(
     if export is not None:
         export.close()
         samples = export.samples
-    return ReplayResult(facts, summary, kept, alerts, samples)
+    written = time.perf_counter() - started - elapsed
+    return ReplayResult(facts, summary, alerts, samples, written)
+
+
+def default_plot_window(ctx: CoreContext, targets: TargetSet | None) -> str:
+    """The window most targets are set on (their lines then show on the plots), else the
+    longest: overlapping short windows over months are noise at a plot's scale."""
+    names = [w.name for w in ctx.windows]
+    used = Counter(t.window for t in (targets.targets if targets else ()) if t.window in names)
+    if used:
+        return used.most_common(1)[0][0]
+    return max(ctx.windows, key=lambda w: (w.size, w.step)).name
 
 
 def _progress(enabled: bool) -> Progress:

@@ -4,7 +4,7 @@ the plots."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,7 +72,10 @@ def write_summary(
     episodes: Iterable[Episode],
     plots: Sequence[Path],
     plot_window: str,
+    units: Mapping[str, str] | None = None,
 ) -> None:
+    """``units``: KPI name -> unit, so that times read as durations."""
+    units = units or {}
     episode_list = list(episodes)
     fired: Counter[str] = Counter()
     pending_only: Counter[str] = Counter()
@@ -107,11 +110,12 @@ def write_summary(
         ]
         for t, s in zip(tally.targets, tally.tallies, strict=True):
             met = f"{100.0 * s.met / s.windows:.0f}%" if s.windows else "-"
-            worst = f"{s.worst_value:.4g}" if s.worst_value is not None else "-"
+            unit = units.get(t.kpi, "")
+            worst = _amount(s.worst_value, unit) if s.worst_value is not None else "-"
             lines.append(
                 f"| {t.id} | {t.kpi} | {t.stat} | {t.window} | {t.objective.op} "
-                f"{t.objective.value:g} | {s.windows} | {met} | {worst} | {fired[t.id]} "
-                f"| {pending_only[t.id]} |"
+                f"{_amount(t.objective.value, unit)} | {s.windows} | {met} | {worst} "
+                f"| {fired[t.id]} | {pending_only[t.id]} |"
             )
     lines += [
         "",
@@ -127,6 +131,15 @@ def write_summary(
         rel = plot.relative_to(path.parent).as_posix()
         lines += [f"### {plot.stem}", "", f"![{plot.stem}]({rel})", ""]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _amount(value: float, unit: str) -> str:
+    if unit != "seconds":
+        return f"{value:.4g}"
+    for size, name in ((86400.0, "d"), (3600.0, "h"), (60.0, "min")):
+        if abs(value) >= 2 * size:
+            return f"{value / size:.1f} {name}"
+    return f"{value:.0f} s"
 
 
 def _counts(counter: Counter[str]) -> str:

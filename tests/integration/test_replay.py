@@ -185,6 +185,8 @@ def replayed(
             "--openmetrics",
             str(openmetrics),
             "--no-progress",
+            "--plot-services",
+            "1",  # plots are checked by the unit tests; fewer panels, a faster test
         ],
         env=_env(bootstrap),
         capture_output=True,
@@ -320,6 +322,7 @@ def test_openmetrics_export_backfills_prometheus(replayed: Replayed, tmp_path: P
             "tsdb",
             "create-blocks-from",
             "openmetrics",
+            "--max-block-duration=720h",  # as docs/replay.md says for long histories
             str(replayed.openmetrics),
             str(tsdb),
         ],
