@@ -116,7 +116,8 @@ class Variable:
             "multi": self.multi,
             "name": self.name,
             "options": [],
-            "query": {"query": self.query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
+            # The plain string form: every Grafana version reads it (newer ones migrate it).
+            "query": self.query,
             "refresh": 2,  # on time range change: new label values appear as data arrives
             "regex": "",
             "skipUrlSync": False,

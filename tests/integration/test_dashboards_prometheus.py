@@ -200,6 +200,11 @@ def test_every_board_query_and_recording_rule_returns_data(
             wait_until(everything_has_data, timeout=90, what="every query to return data")
         except AssertionError:
             pytest.fail("\n".join(problems))
+        # The check itself tells a broken query and an empty one from a good one.
+        broken = PanelQuery("b", "p", "A", 'sum(kpi_value{window="$window"}')
+        assert "invalid" in (evaluate(prom, broken, {"window": "1h"}) or "")
+        misspelt = PanelQuery("b", "p", "A", 'kpi_valu{window="$window"}')
+        assert "no data" in (evaluate(prom, misspelt, {"window": "1h"}) or "")
         # The breaching targets fire, and Prometheus turns them into routed alerts.
         alerts = prom.query('ALERTS{alertname="KpiTargetBreached", alertstate="firing"}')
         assert {a["metric"]["rule"] for a in alerts} >= {"csat-per-service", "fcr-org-wide"}
