@@ -177,7 +177,8 @@ def where_to_look(url: str, bootstrap: str, worker_log: Path) -> str:
     topics = TopicSettings()
     return (
         "[bold]Where to look[/] while the demo runs:\n"
-        f"  metrics         {url}   (curl -s {url} | grep 'kpi_value{{kpi=\"fcr_rate\"')\n"
+        f"  metrics         {url}\n"
+        f"                  curl -s {url} | grep fcr_rate\n"
         f"  closed windows  kcat -b {bootstrap} -C -t {topics.windows} -o end\n"
         f"  alerts          kcat -b {bootstrap} -C -t {topics.alerts}\n"
         f"  rejected        kcat -b {bootstrap} -C -t {topics.dlq} -f '%h %s\\n'\n"
@@ -190,16 +191,16 @@ def where_to_look_next(broker_left_running: str | None) -> str:
     """Printed when the demo ends: the boards, alert routing and docs to go on with."""
     lines = [
         "[bold]Where to look next[/]:",
-        "  Grafana boards, Prometheus and Alertmanager: docker compose up --build, then",
-        "    http://127.0.0.1:3000 (Grafana), :9090 (Prometheus), :9093 (Alertmanager);"
-        " see docs/docker.md",
-        "  the KPIs explained: docs/kpis.md; targets and alerts: docs/alerts.md,"
-        " deploy/targets.yaml",
-        "  the worker on its own: kpi-pipeline worker (and kpi-pipeline simulate --help)",
+        "  boards and alert routing   docker compose up --build (docs/docker.md), then",
+        "                             Grafana http://127.0.0.1:3000, Prometheus :9090,",
+        "                             Alertmanager :9093",
+        "  the KPIs explained         docs/kpis.md",
+        "  targets and alerts         docs/alerts.md, deploy/targets.yaml",
+        "  each part on its own       kpi-pipeline worker | simulate | kafka --help",
     ]
     if broker_left_running:
         lines.append(
-            f"  the broker at {broker_left_running} was already running and still is"
+            f"  the broker {broker_left_running} was running before the demo and still is"
             " (kpi-pipeline kafka stop)"
         )
     return "\n".join(lines)
