@@ -73,6 +73,14 @@ def _org_wide(kpis: list[KpiDefinition], title: str) -> Panel:
         description="Organisation-wide value of each KPI in the newest closed $window window.",
         width=24,
         height=4,
+        # One panel, several units: each KPI's value is shown in its own.
+        overrides=tuple(
+            {
+                "matcher": {"id": "byRegexp", "options": f"^{k.name} "},
+                "properties": [{"id": "unit", "value": _unit(k)}],
+            }
+            for k in kpis
+        ),
         options={"reduceOptions": {"calcs": ["lastNotNull"]}, "textMode": "value_and_name"},
     )
 

@@ -200,6 +200,15 @@ def test_every_board_query_and_recording_rule_returns_data(
             wait_until(everything_has_data, timeout=90, what="every query to return data")
         except AssertionError:
             pytest.fail("\n".join(problems))
+        # Every rule of deploy/prometheus/rules was loaded and evaluates without error.
+        groups = prom.api("rules")["groups"]
+        loaded = [rule for group in groups for rule in group["rules"]]
+        assert len(loaded) == sum(
+            len(group["rules"])
+            for path in RULE_FILES
+            for group in yaml.safe_load(path.read_text(encoding="utf-8"))["groups"]
+        )
+        assert [(r["name"], r.get("lastError")) for r in loaded if r["health"] != "ok"] == []
         # The check itself tells a broken query and an empty one from a good one.
         broken = PanelQuery("b", "p", "A", 'sum(kpi_value{window="$window"}')
         assert "invalid" in (evaluate(prom, broken, {"window": "1h"}) or "")

@@ -31,6 +31,7 @@ from tests.grafana import (
 )
 from tests.unit.deploy.test_compose import (
     PROMETHEUS,
+    PROMETHEUS_CONFIG,
     REPO,
     Compose,
     environment,
@@ -223,6 +224,11 @@ def grafana_problems(compose: Compose, provisioning: Path = PROVISIONING) -> lis
     host, _, port = url.removeprefix("http://").partition(":")
     if host != PROMETHEUS or port not in published:
         problems.append(f"datasource url {url} is not the {PROMETHEUS} service's port")
+    # Grafana's $__rate_interval assumes this scrape interval: it must be Prometheus' own.
+    interval = datasource_of(provisioning).get("jsonData", {}).get("timeInterval")
+    scrape = yaml.safe_load(PROMETHEUS_CONFIG.read_text(encoding="utf-8"))["global"]
+    if interval != scrape["scrape_interval"]:
+        problems.append(f"datasource timeInterval {interval} is not {scrape['scrape_interval']}")
     home = environment(svc).get("GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH")
     dashboards_in_container = by_source.get(DASHBOARD_DIR.resolve(), "")
     if home is not None and not (
@@ -255,9 +261,11 @@ def test_the_grafana_check_rejects_wrong_mounts(compose: Compose, tmp_path: Path
     for path in PROVISIONING.rglob("*.yml"):
         target = copied / path.relative_to(PROVISIONING)
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(path.read_text().replace("prometheus:9090", "localhost:9090"))
+        text = path.read_text().replace("prometheus:9090", "localhost:9090")
+        target.write_text(text.replace("timeInterval: 15s", "timeInterval: 30s"))
     problems = grafana_problems(compose, copied)
     assert any("datasource url" in p for p in problems), problems
+    assert any("timeInterval 30s" in p for p in problems), problems
 
 
 def test_the_worker_in_compose_alerts_on_the_targets_in_deploy(compose: Compose) -> None:
