@@ -61,11 +61,13 @@ format: $(PY_STAMP)  ## apply ruff fixes and formatting
 typecheck: $(PY_STAMP)  ## mypy (strict) on the package
 	$(VENV)/bin/mypy
 
-generate: $(PY_STAMP)  ## regenerate generated files (JSON Schemas)
+generate: $(PY_STAMP)  ## regenerate generated files (JSON Schemas, Grafana dashboards)
 	$(CLI) schemas generate
+	$(CLI) dashboards generate
 
 check-generated: $(PY_STAMP)  ## fail when a generated file drifts from its source
 	$(CLI) schemas check
+	$(CLI) dashboards check
 
 kafka-start: $(PY_STAMP) $(KAFKA_STAMP)  ## start a local single-node KRaft broker on 127.0.0.1:9092
 	$(CLI) kafka start

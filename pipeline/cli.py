@@ -129,6 +129,33 @@ def schemas_check() -> None:
     click.echo("schemas are up to date")
 
 
+@main.group()
+def dashboards() -> None:
+    """Grafana dashboards (deploy/grafana/dashboards/), generated from pipeline/dashboards/."""
+
+
+@dashboards.command("generate")
+def dashboards_generate() -> None:
+    """Write the dashboard JSON files from the board definitions."""
+    from pipeline.dashboards import generate
+
+    for path in generate():
+        click.echo(f"wrote {path.name}")
+
+
+@dashboards.command("check")
+def dashboards_check() -> None:
+    """Fail when a dashboard file differs from what the board definitions generate."""
+    from pipeline.dashboards import check
+
+    stale = check()
+    if stale:
+        raise click.ClickException(
+            f"out of date: {', '.join(stale)}; run `make generate` and commit the result"
+        )
+    click.echo("dashboards are up to date")
+
+
 def _settings(config_path: Path | None, **cli: object) -> Settings:
     overrides: dict[str, object] = {}
     settings = load_settings(config_path)

@@ -24,11 +24,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.live import Live
 
+from pipeline.config import TopicSettings
 from pipeline.kafka import LocalBroker
 from pipeline.live_view import render, scrape
 from pipeline.simulate import ProducerOptions, Regression, SimConfig, produce_simulation
 
-__all__ = ["DemoOptions", "run_demo"]
+__all__ = ["DemoOptions", "run_demo", "where_to_look", "where_to_look_next"]
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
                 )
             )
             url = f"http://127.0.0.1:{options.web_port}/metrics"
-            _print_where_to_look(console, url, broker.bootstrap_servers)
+            console.print(where_to_look(url, broker.bootstrap_servers, log))
             try:
                 _watch(console, url, options, worker)
             finally:
@@ -112,6 +113,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
     finally:
         if started_broker:
             broker.stop()
+        console.print(where_to_look_next(None if started_broker else broker.bootstrap_servers))
     return 0
 
 
@@ -170,13 +172,38 @@ class _Background:
         self.thread.join(timeout=10)
 
 
-def _print_where_to_look(console: Console, url: str, bootstrap: str) -> None:
-    console.print(
-        f"[bold]metrics[/]: {url}   (try: curl -s {url} | grep 'kpi_value{{kpi=\"fcr_rate\"')\n"
-        f"[bold]closed windows[/]: kcat -b {bootstrap} -C -t kpi-windows -o end\n"
-        f"[bold]rejected records[/]: kcat -b {bootstrap} -C -t events-dlq -f '%h %s\\n'\n"
+def where_to_look(url: str, bootstrap: str, worker_log: Path) -> str:
+    """Printed when the demo starts: where its outputs are while it runs."""
+    topics = TopicSettings()
+    return (
+        "[bold]Where to look[/] while the demo runs:\n"
+        f"  metrics         {url}\n"
+        f"                  curl -s {url} | grep fcr_rate\n"
+        f"  closed windows  kcat -b {bootstrap} -C -t {topics.windows} -o end\n"
+        f"  alerts          kcat -b {bootstrap} -C -t {topics.alerts}\n"
+        f"  rejected        kcat -b {bootstrap} -C -t {topics.dlq} -f '%h %s\\n'\n"
+        f"  worker log      {worker_log}\n"
         "Ctrl-C stops the demo (simulator, worker and the broker it started)."
     )
+
+
+def where_to_look_next(broker_left_running: str | None) -> str:
+    """Printed when the demo ends: the boards, alert routing and docs to go on with."""
+    lines = [
+        "[bold]Where to look next[/]:",
+        "  boards and alert routing   docker compose up --build (docs/docker.md), then",
+        "                             Grafana http://127.0.0.1:3000, Prometheus :9090,",
+        "                             Alertmanager :9093",
+        "  the KPIs explained         docs/kpis.md",
+        "  targets and alerts         docs/alerts.md, deploy/targets.yaml",
+        "  each part on its own       kpi-pipeline worker | simulate | kafka --help",
+    ]
+    if broker_left_running:
+        lines.append(
+            f"  the broker {broker_left_running} was running before the demo and still is"
+            " (kpi-pipeline kafka stop)"
+        )
+    return "\n".join(lines)
 
 
 def _watch(

@@ -13,21 +13,29 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["Snapshot", "render", "scrape"]
+__all__ = ["COLUMNS", "Snapshot", "render", "scrape"]
 
-# (kpi, stat, heading, format, better)
-COLUMNS = [
+Column = tuple[str, str, str, str, str | None]
+# (kpi, stat, heading, format, better), per class of measure: the two are shown apart, since
+# improving a process measure is not the same as improving the service.
+PROCESS_COLUMNS: list[Column] = [
     ("tickets_created", "value", "new", "{:.0f}", None),
     ("tickets_resolved", "value", "done", "{:.0f}", None),
     ("first_response_time", "p50", "FRT50", "dur", "lower"),
     ("resolution_time", "p50", "RT50", "dur", "lower"),
     ("resolution_time", "p90", "RT90", "dur", "lower"),
     ("fcr_rate", "value", "FCR", "{:.0%}", "higher"),
-    ("sla_compliance", "value", "SLA", "{:.0%}", "higher"),
     ("reopen_rate", "value", "reop", "{:.0%}", "lower"),
+    ("escalation_rate", "value", "esc", "{:.0%}", "lower"),
+]
+SERVICE_COLUMNS: list[Column] = [
+    ("sla_compliance", "value", "SLA", "{:.0%}", "higher"),
     ("csat", "value", "CSAT", "{:.0%}", "higher"),
     ("nps", "value", "NPS", "{:+.0f}", "higher"),
+    ("cost_per_interaction", "value", "cost", "{:.2f}", "lower"),
+    ("self_service_rate", "value", "self", "{:.0%}", "higher"),
 ]
+COLUMNS = PROCESS_COLUMNS + SERVICE_COLUMNS
 
 
 @dataclass
@@ -102,29 +110,24 @@ def _cell(value: float | None, fmt: str) -> str:
     return _duration(value) if fmt == "dur" else fmt.format(value)
 
 
-def render(snap: Snapshot, title: str, window: str = "1h", baseline: str = "24h") -> Group:
-    """The KPI table and a health line. A value more than 10% worse than the same service's
-    value over the baseline window is red; more than 10% better, green."""
-    when = (
-        datetime.fromtimestamp(snap.window_end, UTC).strftime("%Y-%m-%d %H:%M UTC")
-        if snap.window_end
-        else "no window closed yet"
-    )
-    table = Table(
-        title=f"{title} - {window} window ending {when} (colour: vs. {baseline})",
-        title_justify="left",
-    )
+def _table(
+    snap: Snapshot, title: str, columns: list[Column], window: str, baseline: str, backlog: bool
+) -> Table:
+    """One row per service. A value more than 10% worse than the same service's value over the
+    baseline window is red; more than 10% better, green."""
+    table = Table(title=title, title_justify="left")
     table.add_column("service", no_wrap=True)
-    for _, _, heading, _, _ in COLUMNS:
+    for _, _, heading, _, _ in columns:
         table.add_column(heading, justify="right")
-    table.add_column("open", justify="right")
+    if backlog:
+        table.add_column("open", justify="right")
     current = snap.kpis.get(window, {})
     reference = snap.kpis.get(baseline, {})
     for service in sorted(current, key=lambda s: (s == "(all)", s)):
         values = current[service]
         before = reference.get(service, {})
         row = [Text(service, style="bold" if service == "(all)" else "")]
-        for kpi, stat, _, fmt, better in COLUMNS:
+        for kpi, stat, _, fmt, better in columns:
             now, then = values.get((kpi, stat)), before.get((kpi, stat))
             text = Text(_cell(now, fmt))
             if better and now is not None and then is not None and then != 0:
@@ -136,13 +139,36 @@ def render(snap: Snapshot, title: str, window: str = "1h", baseline: str = "24h"
                 elif improved:
                     text.stylize("green")
             row.append(text)
-        row.append(Text(f"{snap.backlog.get(service, 0):.0f}"))
+        if backlog:
+            row.append(Text(f"{snap.backlog.get(service, 0):.0f}"))
         table.add_row(*row)
+    return table
+
+
+def render(snap: Snapshot, title: str, window: str = "1h", baseline: str = "24h") -> Group:
+    """The process and the service-value KPIs per service, the alerts and a health line."""
+    when = (
+        datetime.fromtimestamp(snap.window_end, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        if snap.window_end
+        else "no window closed yet"
+    )
+    heading = f"{title} - {window} window ending {when} (colour: vs. {baseline})"
+    process = _table(
+        snap,
+        f"{heading}\nProcess: how well the desk works",
+        PROCESS_COLUMNS,
+        window,
+        baseline,
+        True,
+    )
+    service = _table(
+        snap, "Service value: what the customer gets", SERVICE_COLUMNS, window, baseline, False
+    )
     rejected = sum(snap.rejected.values())
     reasons = ", ".join(f"{k} {v:.0f}" for k, v in sorted(snap.rejected.items())) or "none"
     legend = Text(
         "new/done: created/resolved; FRT/RT50,90: first response/resolution time p50, p90; "
-        "open: backlog",
+        "reop/esc: reopen/escalation rate; open: backlog; self: self-service rate",
         style="dim",
     )
     health = Text(
@@ -156,4 +182,4 @@ def render(snap: Snapshot, title: str, window: str = "1h", baseline: str = "24h"
     for kind, rule, what, state, severity in sorted(snap.alerts, key=lambda a: a[3]):
         style = "bold red" if state == "FIRING" else "yellow"
         alerts.append(f"\n  {state} {severity} {kind} {rule}: {what}", style=style)
-    return Group(table, legend, alerts, health)
+    return Group(process, service, legend, alerts, health)

@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 from pipeline.core.scopes import DIMENSIONS
 from pipeline.core.source import NEVER
 from pipeline.metrics.alerts import alert_metrics
-from pipeline.worker.runtime import PipelineRuntime
+from pipeline.worker.runtime import OUTPUTS, PipelineRuntime
 
 __all__ = ["PipelineCollector"]
 
@@ -73,8 +73,10 @@ class PipelineCollector(Collector):
         received = CounterMetricFamily(
             "kpi_events_received", "Records read from the input topics", labels=["source"]
         )
-        for source, n in sorted(rt.received.items()):
-            received.add_metric([source], n)
+        # Every input is exported from the start (0 until its first record), so rates over
+        # these counters are 0 rather than absent on a quiet input.
+        for source in sorted(rt.topics):
+            received.add_metric([source], rt.received[source])
         rejected = CounterMetricFamily(
             "kpi_events_rejected",
             "Records sent to the dead-letter topic, by reason (late events included)",
@@ -87,31 +89,16 @@ class PipelineCollector(Collector):
             "Redelivered events (same event id) that were not counted again",
             labels=["source"],
         )
-        for source, n in sorted(rt.duplicates.items()):
-            duplicates.add_metric([source], n)
-        watermark = GaugeMetricFamily(
-            "kpi_watermark_timestamp_seconds",
-            "Event-time watermark of each input partition (newest event time minus lateness)",
-            labels=["source", "partition"],
+        for source in sorted(rt.topics):
+            duplicates.add_metric([source], rt.duplicates[source])
+        produced = CounterMetricFamily(
+            "kpi_records_produced",
+            "Records handed to the producer, by output (windows: kpi-windows, alerts: "
+            "kpi-alerts, dlq: the dead-letter topic)",
+            labels=["output"],
         )
-        lag = GaugeMetricFamily(
-            "kpi_consumer_lag_records",
-            "Records in the input partition not yet processed by this worker",
-            labels=["source", "partition"],
-        )
-        pending = GaugeMetricFamily(
-            "kpi_pending_events", "Accepted events waiting for the watermark (reorder buffer)"
-        )
-        tickets = GaugeMetricFamily("kpi_tickets_tracked", "Tickets whose lifecycle is in state")
-        for (source, partition), core in sorted(rt.cores.items()):
-            if core.has_data:
-                watermark.add_metric([source, str(partition)], core.watermark)
-        for tp in sorted(rt.assigned):
-            end = rt.end_offsets.get(tp)
-            if end is not None:
-                lag.add_metric([tp[0], str(tp[1])], max(0, end - rt.next_offsets.get(tp, 0)))
-        pending.add_metric([], sum(c.pending_count for c in rt.cores.values()))
-        tickets.add_metric([], sum(c.open_tickets for c in rt.cores.values()))
+        for output in OUTPUTS:
+            produced.add_metric([output], rt.produced[output])
         closed = GaugeMetricFamily(
             "kpi_windows_closed_through_timestamp_seconds",
             "Every window of this spec ending at or before this event time is final",
@@ -120,4 +107,54 @@ class PipelineCollector(Collector):
         for window, through in sorted(rt.closer.closed_through.items()):
             if through != NEVER:
                 closed.add_metric([window], through)
-        yield from (received, rejected, duplicates, watermark, lag, pending, tickets, closed)
+        yield from (received, rejected, duplicates, produced, closed)
+        yield from self._partitions()
+
+    def _partitions(self) -> Iterator[Metric]:
+        """Per input partition this worker owns now: progress, lag and the size of the state
+        it holds. Partitions handed to another worker are gone from the runtime, so from here."""
+        rt = self.runtime
+        tp_labels = ["source", "topic", "partition"]
+        watermark = GaugeMetricFamily(
+            "kpi_watermark_timestamp_seconds",
+            "Event-time watermark of each input partition (newest event time minus lateness)",
+            labels=tp_labels,
+        )
+        lag = GaugeMetricFamily(
+            "kpi_consumer_lag_records",
+            "Records in the input partition not yet processed by this worker (end offset minus "
+            "next offset to process)",
+            labels=tp_labels,
+        )
+        pending = GaugeMetricFamily(
+            "kpi_pending_events",
+            "Accepted events waiting for the watermark (reorder buffer)",
+            labels=tp_labels,
+        )
+        keys = GaugeMetricFamily(
+            "kpi_state_keys",
+            "Record keys held in state (pending events or a ticket lifecycle)",
+            labels=tp_labels,
+        )
+        tickets = GaugeMetricFamily(
+            "kpi_tickets_tracked", "Tickets whose lifecycle is held in state", labels=tp_labels
+        )
+        panes = GaugeMetricFamily(
+            "kpi_state_panes",
+            "Partial pane aggregates held in state (one per pane and scope)",
+            labels=tp_labels,
+        )
+        for (source, partition), core in sorted(rt.cores.items()):
+            labels = [source, rt.topics[source], str(partition)]
+            if core.has_data:
+                watermark.add_metric(labels, core.watermark)
+            pending.add_metric(labels, core.pending_count)
+            keys.add_metric(labels, len(core.keys))
+            tickets.add_metric(labels, sum(1 for k in core.keys.values() if k.ticket is not None))
+            panes.add_metric(labels, sum(len(by_scope) for by_scope in core.panes.values()))
+        for tp in sorted(rt.assigned):
+            end = rt.end_offsets.get(tp)
+            if end is not None:
+                labels = [tp[0], rt.topics[tp[0]], str(tp[1])]
+                lag.add_metric(labels, max(0, end - rt.next_offsets.get(tp, 0)))
+        yield from (watermark, lag, pending, keys, tickets, panes)

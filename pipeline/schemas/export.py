@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from pipeline.generated import drifted, write_all
 from pipeline.schemas.events import SurveyEvent, TicketEvent
 from pipeline.schemas.records import KpiAlertRecord, KpiWindowRecord
 from pipeline.targets.spec import targets_json_schema
@@ -42,19 +43,9 @@ def rendered() -> dict[str, str]:
 
 
 def generate(directory: Path = SCHEMA_DIR) -> list[Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in rendered().items():
-        path = directory / name
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
-    return written
+    return write_all(rendered(), directory)
 
 
 def check(directory: Path = SCHEMA_DIR) -> list[str]:
     """Names of the schema files that are missing or differ from their source."""
-    return [
-        name
-        for name, text in rendered().items()
-        if not (directory / name).exists() or (directory / name).read_text(encoding="utf-8") != text
-    ]
+    return drifted(rendered(), directory)

@@ -197,14 +197,18 @@ class WorkerApp:
         )
 
     async def _send(self, out: Outputs) -> None:
+        produced = self.runtime.produced
         for record in out.dlq:
             await self.dlq.send(key=record.key, value=record.value, headers=record.headers())
+        produced["dlq"] += len(out.dlq)
         for key, window in window_records(out.windows):
             await self.windows.send(key=key, value=orjson.dumps(window))
+            produced["windows"] += 1
         for event in out.alerts:
             key, alert = alert_record(event)
             log.info("alert %s %s %s", alert["state"], alert["rule"], alert["episode_id"])
             await self.alerts.send(key=key, value=orjson.dumps(alert))
+        produced["alerts"] += len(out.alerts)
 
 
 def _security_options(settings: Settings) -> dict[str, Any]:

@@ -23,13 +23,15 @@ from pipeline.core.source import NEVER, Accepted, SourceCore
 from pipeline.core.store import StateStore
 from pipeline.schemas.decode import DecodeError, decode_survey, decode_ticket
 
-__all__ = ["DlqRecord", "Outputs", "PipelineRuntime", "Source"]
+__all__ = ["OUTPUTS", "DlqRecord", "Outputs", "PipelineRuntime", "Source"]
 
 log = logging.getLogger(__name__)
 _ALERTS_KEY = "alerts|"
 
 Source = str  # "tickets" or "surveys": the logical input, independent of topic names
 TP = tuple[Source, int]
+# The outputs records are produced to: kpi-windows, kpi-alerts and the dead-letter topic.
+OUTPUTS = ("windows", "alerts", "dlq")
 _DECODERS: dict[Source, Callable[[bytes, int], Event]] = {
     "tickets": decode_ticket,
     "surveys": decode_survey,
@@ -87,6 +89,7 @@ class PipelineRuntime:
         self.received: Counter[Source] = Counter()
         self.rejected: Counter[str] = Counter()
         self.duplicates: Counter[Source] = Counter()
+        self.produced: Counter[str] = Counter()  # by output, counted by whoever produces
         self.alerts = alerts
         self.pending_alerts: list[AlertEvent] = []
         self._recovered = False

@@ -421,7 +421,14 @@ def context_problems(text: str, patterns: list[str], root: Path, readme: str) ->
 
 def test_compose_has_no_version_key_and_the_expected_services(compose: Compose) -> None:
     assert "version" not in compose, "the Compose spec has no version: key"
-    assert set(services(compose)) == {"kafka", WORKER, SIMULATOR, PROMETHEUS, "alertmanager"}
+    assert set(services(compose)) == {
+        "kafka",
+        WORKER,
+        SIMULATOR,
+        PROMETHEUS,
+        "alertmanager",
+        "grafana",
+    }
 
 
 def test_every_image_is_pinned(compose: Compose) -> None:
