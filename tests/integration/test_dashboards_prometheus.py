@@ -166,10 +166,10 @@ def test_every_board_query_and_recording_rule_returns_data(
         finally:
             print("\n".join(progress[::10]))
         consumed = time.monotonic()
-        # The worker's own exposition, as Prometheus reads it, passes promtool's lint.
         print(f"worker caught up after {consumed - started:.0f}s")
-        scraped: list[str] = []
+        # The worker's own exposition, as Prometheus reads it, passes promtool's lint.
         # (Retried: right after catching up, the worker may be busy closing windows.)
+        scraped: list[str] = []
         wait_until(lambda: bool(scraped.append(worker.scrape_text()) or scraped), 60, "/metrics")
         promtool = shutil.which("promtool") or "/usr/bin/promtool"
         lint = subprocess.run(
