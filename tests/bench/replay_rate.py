@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from pipeline.config import Settings
-from pipeline.kafka import LocalBroker, free_port
 from pipeline.replay.run import ReplayOptions, run_replay
 from pipeline.simulate import ProducerOptions, SimConfig, generate, produce
 from pipeline.worker.context import core_context
+from tests.bench import scratch_broker
 
 
 def main() -> None:
@@ -38,38 +36,25 @@ def main() -> None:
         tickets_per_hour=args.tickets_per_hour,
     )
     simulated = list(generate(config))
-    with tempfile.TemporaryDirectory() as tmp:
-        broker = LocalBroker(
-            data_dir=Path(tmp) / "kafka",
-            port=free_port(),
-            controller_port=free_port(),
-            stop_with_parent=True,
+    with scratch_broker() as (bootstrap, tmp):
+        topics = {"tickets": "bench-tickets", "surveys": "bench-surveys"}
+        asyncio.run(produce(simulated, ProducerOptions(bootstrap_servers=bootstrap, topics=topics)))
+        settings = Settings(
+            kafka={"bootstrap_servers": bootstrap},
+            topics={"tickets": topics["tickets"], "surveys": topics["surveys"]},
+            breakdowns=args.breakdowns.split(","),
         )
-        broker.start(timeout=90)
-        try:
-            bootstrap = broker.bootstrap_servers
-            topics = {"tickets": "bench-tickets", "surveys": "bench-surveys"}
-            asyncio.run(
-                produce(simulated, ProducerOptions(bootstrap_servers=bootstrap, topics=topics))
-            )
-            settings = Settings(
-                kafka={"bootstrap_servers": bootstrap},
-                topics={"tickets": topics["tickets"], "surveys": topics["surveys"]},
-                breakdowns=args.breakdowns.split(","),
-            )
-            ctx = core_context(settings)
-            options = ReplayOptions(
-                start=start.timestamp(),
-                end=(start + timedelta(hours=args.hours)).timestamp(),
-                out=Path(tmp) / "report",
-                openmetrics=Path(tmp) / "replay.om",
-                progress=False,
-            )
-            began = time.perf_counter()
-            result = asyncio.run(run_replay(settings, ctx, options))
-            elapsed = time.perf_counter() - began
-        finally:
-            broker.stop()
+        ctx = core_context(settings)
+        options = ReplayOptions(
+            start=start.timestamp(),
+            end=(start + timedelta(hours=args.hours)).timestamp(),
+            out=tmp / "report",
+            openmetrics=tmp / "replay.om",
+            progress=False,
+        )
+        began = time.perf_counter()
+        result = asyncio.run(run_replay(settings, ctx, options))
+        elapsed = time.perf_counter() - began
     facts = result.facts
     print(
         f"{facts.records} records ({args.hours} h at {args.tickets_per_hour:g} tickets/h, "
