@@ -10,10 +10,13 @@ from pathlib import Path
 
 from pipeline.alerts.model import AlertState, Target
 from pipeline.alerts.stats import ScopeFilter
+from pipeline.core.kpis import catalogue
 from pipeline.core.results import WindowResult, iso
 from pipeline.replay.episodes import Episode
 
 __all__ = ["ReplayFacts", "TargetTally", "write_summary"]
+
+_TIME_KPIS = frozenset(k.name for k in catalogue() if k.unit == "seconds")
 
 
 @dataclass
@@ -107,11 +110,11 @@ def write_summary(
         ]
         for t, s in zip(tally.targets, tally.tallies, strict=True):
             met = f"{100.0 * s.met / s.windows:.0f}%" if s.windows else "-"
-            worst = f"{s.worst_value:.4g}" if s.worst_value is not None else "-"
+            worst = _shown(t.kpi, s.worst_value) if s.worst_value is not None else "-"
+            objective = _shown(t.kpi, t.objective.value)
             lines.append(
-                f"| {t.id} | {t.kpi} | {t.stat} | {t.window} | {t.objective.op} "
-                f"{t.objective.value:g} | {s.windows} | {met} | {worst} | {fired[t.id]} "
-                f"| {pending_only[t.id]} |"
+                f"| {t.id} | {t.kpi} | {t.stat} | {t.window} | {t.objective.op} {objective} "
+                f"| {s.windows} | {met} | {worst} | {fired[t.id]} | {pending_only[t.id]} |"
             )
     lines += [
         "",
@@ -127,6 +130,16 @@ def write_summary(
         rel = plot.relative_to(path.parent).as_posix()
         lines += [f"### {plot.stem}", "", f"![{plot.stem}]({rel})", ""]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _shown(kpi: str, value: float) -> str:
+    """A value in the KPI's unit, times in days, hours or minutes (1.2096e+06 s reads badly)."""
+    if kpi in _TIME_KPIS:
+        for unit, seconds in (("d", 86400), ("h", 3600), ("m", 60)):
+            if abs(value) >= 2 * seconds:
+                return f"{value / seconds:.3g}{unit}"
+        return f"{value:.3g}s"
+    return f"{value:.4g}"
 
 
 def _counts(counter: Counter[str]) -> str:

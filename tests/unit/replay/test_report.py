@@ -16,7 +16,7 @@ from pipeline.core.results import WindowResult
 from pipeline.core.windows import WindowSpec
 from pipeline.replay.plots import SeriesStore, _gapped, _time_scale
 from pipeline.replay.report import KPI_COLUMNS, ReportWriter
-from pipeline.replay.summary import ReplayFacts
+from pipeline.replay.summary import ReplayFacts, _shown
 from tests.unit.alerts import HOUR, T0, result, scope, target
 
 FCR = [0.80, 0.50, 0.40, 0.45, 0.50, 0.90, 0.90]  # a breach held for 3 windows, then recovery
@@ -174,3 +174,12 @@ def test_plotted_series_break_at_missing_windows_and_times_get_a_readable_unit()
     store = SeriesStore("24h")
     store.add([result(5 * 3600.0, 10, T0 + HOUR, kpi="resolution_time", where=ORG)])
     assert _time_scale(store, resolution) == (3600.0, "hours")
+
+
+def test_the_summary_shows_times_in_days_hours_or_minutes() -> None:
+    assert _shown("resolution_time", 14 * 86400.0) == "14d"
+    assert _shown("resolution_time", 1.773e7) == "205d"
+    assert _shown("first_response_time", 6 * 3600.0) == "6h"
+    assert _shown("first_response_time", 90.0) == "90s"
+    assert _shown("fcr_rate", 0.7) == "0.7"  # other units as they are
+    assert _shown("nps", 20.0) == "20"
