@@ -91,7 +91,8 @@ def main() -> None:
         if args.example is not None:
             what = "replay, 7d and 720h tumbling windows, all and service, targets"
             example = _replay(times, MONTH_LIKE, args.example, "--windows", "7d=7d,30d=720h")
-            example += ["--plot-window", "7d", "--targets", str(TARGETS)]
+            # Relative: the summary names the targets file, and should not name this machine.
+            example += ["--plot-window", "7d", "--targets", os.path.relpath(TARGETS)]
             runs.append(timed(what, [*example, *coarse], env, events))
         if not args.skip_default:
             out = tmp / "default"
