@@ -11,7 +11,7 @@ PY_STAMP  := $(VENV)/.installed-$(DEPS_HASH)
 KAFKA_DIR := .cache/kafka
 KAFKA_STAMP := $(KAFKA_DIR)/libs/.complete-$(shell cat deploy/kafka/pom.xml 2>/dev/null | sha1sum | cut -c1-12)
 
-.PHONY: help setup demo test test-unit test-integration test-uci lint typecheck format generate check-generated kafka-start kafka-stop bench-replay clean
+.PHONY: help setup demo test test-unit test-integration test-uci lint typecheck format generate check-generated kafka-start kafka-stop bench-replay bench-uci clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -48,7 +48,7 @@ test-integration: setup  ## integration tests only (starts its own broker)
 	$(PY) -m pytest -q tests/integration
 
 test-uci: setup  ## the UCI incident log tests on the whole file, not a subset (minutes)
-	KPI_TEST_UCI_FULL=1 $(PY) -m pytest -q -s tests/integration/test_import_uci.py
+	KPI_TEST_UCI_FULL=1 $(PY) -m pytest -q -s tests/integration/test_import_uci.py tests/integration/test_replay_uci.py
 
 lint: $(PY_STAMP)  ## ruff lint and format check
 	$(VENV)/bin/ruff check pipeline tests
@@ -78,6 +78,9 @@ kafka-stop: $(PY_STAMP)  ## stop the local broker
 bench-replay: setup  ## replay rate on simulated streams of known size (local broker on free ports)
 	$(PY) -m tests.bench.replay_rate --days 1 --tickets-per-hour 60
 	$(PY) -m tests.bench.replay_rate --days 28 --tickets-per-hour 25 --windows 24h,7d=7d/1d --breakdowns all,service
+
+bench-uci: setup  ## import and replay times of the whole UCI incident log, peak RSS (minutes)
+	$(PY) -m tests.bench.uci_replay
 
 clean:  ## remove the virtualenv, caches and local broker data
 	rm -rf $(VENV) .cache var .mypy_cache .ruff_cache .pytest_cache

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -100,17 +100,18 @@ def render_plots(
     written = []
     for kpi in kpis:
         scopes = store.scopes(kpi.name, services)
-        if not scopes:
-            continue
+        if not scopes or next(_values(store, kpi.name), None) is None:
+            continue  # e.g. survey KPIs of a history without surveys: empty panels only
         rows = math.ceil(len(scopes) / _COLUMNS)
         height = 3.2 * rows  # inches
         fig = Figure(figsize=(12, height))
         axes = fig.subplots(rows, _COLUMNS, squeeze=False, sharex=True)
+        scale, unit = _time_scale(store, kpi) if kpi.unit == "seconds" else (1.0, kpi.unit)
         for ax, scope in zip(axes.flat, scopes, strict=False):
-            _panel(ax, store, kpi, scope, targets, shaded.get((kpi.name, scope), []))
+            _panel(ax, store, kpi, scope, targets, shaded.get((kpi.name, scope), []), scale)
         for ax in list(axes.flat)[len(scopes) :]:
             ax.set_visible(False)
-        fig.suptitle(f"{kpi.name} ({kpi.kpi_class.value} measure, {kpi.unit}), {store.window}")
+        fig.suptitle(f"{kpi.name} ({kpi.kpi_class.value} measure, {unit}), {store.window}")
         # Fixed margins (in inches over the height): automatic layout measures every tick
         # label, and costs more than the drawing itself.
         fig.subplots_adjust(left=0.06, right=0.98, top=1 - 0.7 / height, bottom=0.45 / height)
@@ -119,6 +120,34 @@ def render_plots(
         fig.savefig(path, dpi=80)
         written.append(path)
     return written
+
+
+def _values(store: SeriesStore, kpi: str) -> Iterator[float]:
+    """Every plotted value of the KPI (windows with an empty sample have none)."""
+    for (k, _), by_stat in store.series.items():
+        if k == kpi:
+            for series in by_stat.values():
+                yield from (v for v in series.values if not math.isnan(v))
+
+
+def _time_scale(store: SeriesStore, kpi: KpiDefinition) -> tuple[float, str]:
+    """Times in the unit that suits their size: tick labels like 2.5e7 seconds are unreadable."""
+    largest = max(_values(store, kpi.name), default=0.0)
+    for seconds, unit in ((86400.0, "days"), (3600.0, "hours"), (60.0, "minutes")):
+        if largest >= 3 * seconds:
+            return seconds, unit
+    return 1.0, "seconds"
+
+
+def _gapped(ends: Sequence[float], values: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """The series with a NaN wherever windows are missing (no event in the scope), so the line
+    breaks there instead of bridging weeks without data."""
+    x, y = np.asarray(ends, dtype=float), np.asarray(values, dtype=float)
+    if len(x) < 2:
+        return x, y
+    gaps = np.diff(x)
+    missing = np.flatnonzero(gaps > gaps.min()) + 1
+    return np.insert(x, missing, x[missing - 1] + gaps.min()), np.insert(y, missing, np.nan)
 
 
 def _when(ts: Iterable[float]) -> np.ndarray:
@@ -132,17 +161,20 @@ def _panel(
     scope: Scope,
     targets: Sequence[Target],
     episodes: list[Episode],
+    scale: float = 1.0,
 ) -> None:
     for stat, series in sorted(store.series[(kpi.name, scope)].items()):
-        ax.plot(_when(series.ends), np.asarray(series.values), label=stat, linewidth=1)
+        ends, values = _gapped(series.ends, series.values)
+        # Markers: a window alone between gaps is a point, not a line.
+        ax.plot(_when(ends), values / scale, label=stat, linewidth=1, marker=".", markersize=3)
     for t in targets:
         if t.kpi == kpi.name and t.window == store.window and ScopeFilter(t.scope, t.id)(scope):
             ax.axhline(
-                t.objective.value,
+                t.objective.value / scale,
                 color="black",
                 linestyle="--",
                 linewidth=1,
-                label=f"target {t.id} ({t.stat} {t.objective.op} {t.objective.value:g})",
+                label=f"target {t.id} ({t.stat} {t.objective.op} {t.objective.value / scale:g})",
             )
     for e in episodes:
         end = e.resolved_at if e.resolved_at is not None else store.last_end

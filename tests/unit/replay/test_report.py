@@ -14,6 +14,7 @@ from pipeline.alerts.model import Objective, ScopeMatch, TargetSet
 from pipeline.core.context import CoreContext
 from pipeline.core.results import WindowResult
 from pipeline.core.windows import WindowSpec
+from pipeline.replay.plots import SeriesStore, _gapped, _time_scale
 from pipeline.replay.report import KPI_COLUMNS, ReportWriter
 from pipeline.replay.summary import ReplayFacts
 from tests.unit.alerts import HOUR, T0, result, scope, target
@@ -143,8 +144,9 @@ def test_alerts_csv_has_the_episode_with_its_times_and_worst_gap(report: Path) -
 
 def test_plots_are_written_for_kpis_with_data(report: Path) -> None:
     plots = sorted(p.name for p in (report / "plots").iterdir())
-    # csat has rows but never a value, tickets_created no rows: no empty plots
-    assert plots == ["fcr_rate.png", "resolution_time.png"]
+    assert {"fcr_rate.png", "resolution_time.png"} <= set(plots)
+    assert "tickets_created.png" not in plots  # no data, no plot
+    assert "csat.png" not in plots  # rows, but no value in any of them: empty panels only
     for name in ("fcr_rate.png", "resolution_time.png"):
         data = (report / "plots" / name).read_bytes()
         assert data.startswith(b"\x89PNG\r\n\x1a\n")
@@ -166,3 +168,19 @@ def test_summary_links_the_files_and_judges_the_target(report: Path) -> None:
     row = next(line for line in text.splitlines() if line.startswith("| p90-billing "))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[4:8] == ["<= 2.0 h", "7", "0%", "2.0 h"]
+
+
+def test_plotted_series_break_at_missing_windows_and_times_get_a_readable_unit() -> None:
+    # Windows end every hour; the 3rd and 4th are missing (no event in that scope).
+    ends, values = _gapped([0.0, 3600.0, 4 * 3600.0, 5 * 3600.0], [1.0, 2.0, 3.0, 4.0])
+    assert list(ends) == [0.0, 3600.0, 2 * 3600.0, 4 * 3600.0, 5 * 3600.0]
+    assert [str(v) for v in values] == ["1.0", "2.0", "nan", "3.0", "4.0"]
+
+    store = SeriesStore("24h")
+    ctx = CoreContext(windows=(WindowSpec("24h", 86400, 3600),))
+    resolution = next(k for k in ctx.kpis if k.name == "resolution_time")
+    store.add([result(40 * 86400.0, 10, T0 + HOUR, kpi="resolution_time", where=ORG)])
+    assert _time_scale(store, resolution) == (86400.0, "days")
+    store = SeriesStore("24h")
+    store.add([result(5 * 3600.0, 10, T0 + HOUR, kpi="resolution_time", where=ORG)])
+    assert _time_scale(store, resolution) == (3600.0, "hours")

@@ -71,6 +71,22 @@ def warnings_of(text: str, **kwargs: Any) -> list[str]:
 # --- the shipped example -------------------------------------------------------------------------
 
 
+def test_the_uci_what_if_file_loads_cleanly_with_the_replay_windows_it_names() -> None:
+    path = REPO / "docs" / "examples" / "uci-targets.yaml"
+    replay_windows = {"7d": 7 * 86400.0, "30d": 720 * 3600.0}  # --windows 7d=7d,30d=720h
+    target_set, warnings = load_targets(path, windows=replay_windows, breakdowns=["all", "service"])
+    assert warnings == []
+    assert {t.window for t in target_set.targets} == {"7d", "30d"}
+    assert {t.kpi for t in target_set.targets} == {
+        "sla_compliance",
+        "resolution_time",
+        "reopen_rate",
+    }
+    # The live worker's windows are not the replay's: there the file is refused.
+    with pytest.raises(TargetsError, match="window '7d' is not configured"):
+        load_targets(path, windows=WINDOWS)
+
+
 def test_the_example_file_loads_cleanly_with_the_default_settings() -> None:
     settings = load_settings()
     target_set, warnings = load_targets(
