@@ -21,6 +21,7 @@ from pipeline.alerts.records import alert_record
 from pipeline.config import Settings
 from pipeline.core.context import CoreContext
 from pipeline.core.results import window_records
+from pipeline.kafka.security import faust_options
 from pipeline.metrics.collector import PipelineCollector
 from pipeline.worker.context import core_context
 from pipeline.worker.runtime import Outputs, PipelineRuntime
@@ -81,7 +82,7 @@ class WorkerApp:
             table_cleanup_interval=3600.0,
             broker_commit_interval=1.0,
             datadir=str(datadir),
-            **_security_options(settings),
+            **faust_options(settings.kafka),
         )
         self.input = self.app.topic(
             topics.tickets,
@@ -206,17 +207,6 @@ class WorkerApp:
             key, alert = alert_record(event)
             log.info("alert %s %s %s", alert["state"], alert["rule"], alert["episode_id"])
             await self.alerts.send(key=key, value=orjson.dumps(alert))
-
-
-def _security_options(settings: Settings) -> dict[str, Any]:
-    kafka = settings.kafka
-    if kafka.sasl_mechanism is None:
-        return {}
-    password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
-    credentials = faust.SASLCredentials(
-        username=kafka.sasl_username, password=password, mechanism=kafka.sasl_mechanism
-    )
-    return {"broker_credentials": credentials}
 
 
 def create_app(settings: Settings) -> WorkerApp:
