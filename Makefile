@@ -11,7 +11,7 @@ PY_STAMP  := $(VENV)/.installed-$(DEPS_HASH)
 KAFKA_DIR := .cache/kafka
 KAFKA_STAMP := $(KAFKA_DIR)/libs/.complete-$(shell cat deploy/kafka/pom.xml 2>/dev/null | sha1sum | cut -c1-12)
 
-.PHONY: help setup demo test test-unit test-integration lint typecheck format generate check-generated kafka-start kafka-stop clean
+.PHONY: help setup demo test test-unit test-integration soak lint typecheck format generate check-generated kafka-start kafka-stop clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ test-unit: setup  ## unit tests only (no broker)
 
 test-integration: setup  ## integration tests only (starts its own broker)
 	$(PY) -m pytest -q tests/integration
+
+soak: setup  ## long fault runs on a real broker (SIGKILLs during 200,000+ events); results go in SOAK.md
+	$(PY) -m pytest -q -s -m soak -p no:cacheprovider tests/integration/test_crash_recovery.py
 
 lint: $(PY_STAMP)  ## ruff lint and format check
 	$(VENV)/bin/ruff check pipeline tests

@@ -25,7 +25,7 @@ from typing import Any
 
 from pipeline.core.aggregate import Aggregate
 from pipeline.core.context import CoreContext
-from pipeline.core.events import Event, event_from_record, event_to_record
+from pipeline.core.events import Event, event_from_record, event_to_record, fingerprint
 from pipeline.core.kpis import CATALOGUE_VERSION
 from pipeline.core.lifecycle import Rejection, TicketState, apply_survey, apply_ticket_event
 from pipeline.core.observations import Observation
@@ -43,7 +43,8 @@ def _sort_key(event: Event) -> tuple[float, int, str]:
 
 class Accepted(Enum):
     ACCEPTED = "accepted"
-    DUPLICATE = "duplicate"
+    DUPLICATE = "duplicate"  # a copy of an event already taken: not counted again
+    CONFLICT = "conflict"  # an event id already taken, with other content: the first one counts
     LATE = "late"
 
 
@@ -70,10 +71,17 @@ class _KeyState:
         ticket = TicketState.from_json(data["t"]) if data["t"] else None
         return cls([event_from_record(r) for r in data["p"]], ticket)
 
-    def knows(self, event_id: str) -> bool:
-        if any(e.event_id == event_id for e in self.pending):
-            return True
-        return self.ticket is not None and event_id in self.ticket.event_ids
+    def seen(self, event: Event) -> bool | None:
+        """None for a new event id; True for a copy of a known event, False for a known id
+        with other content."""
+        for known in self.pending:
+            if known.event_id == event.event_id:
+                return fingerprint(known) == fingerprint(event)
+        if self.ticket is not None:
+            known_print = self.ticket.event_ids.get(event.event_id)
+            if known_print is not None:
+                return known_print in (0, fingerprint(event))
+        return None
 
 
 class SourceCore:
@@ -123,8 +131,9 @@ class SourceCore:
         """Take one validated event. ``frontier`` is the end up to which windows are already
         closed (by every partition); an event before it could no longer be counted."""
         state = self.keys.get(event.key)
-        if state is not None and state.knows(event.event_id):
-            return Accepted.DUPLICATE
+        seen = state.seen(event) if state is not None else None
+        if seen is not None:
+            return Accepted.DUPLICATE if seen else Accepted.CONFLICT
         if event.ts < self.watermark or event.ts < frontier or event.ts < self.released_through:
             return Accepted.LATE
         if state is None:

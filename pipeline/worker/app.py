@@ -23,7 +23,9 @@ from pipeline.core.context import CoreContext
 from pipeline.core.results import window_records
 from pipeline.kafka.security import faust_options
 from pipeline.metrics.collector import PipelineCollector
+from pipeline.worker.admission import Admission
 from pipeline.worker.context import core_context
+from pipeline.worker.recovery import RecoveryTimer
 from pipeline.worker.runtime import Outputs, PipelineRuntime
 from pipeline.worker.targets import TargetsFile
 
@@ -119,6 +121,7 @@ class WorkerApp:
             topics={"tickets": topics.tickets, "surveys": topics.surveys},
             stored_items=self.store.items,
             alerts=self.targets.engine(),
+            admission=Admission(settings.input.max_record_bytes, settings.input.max_future_seconds),
         )
         self.registry = CollectorRegistry()
         self.registry.register(PipelineCollector(self.runtime))
@@ -128,6 +131,7 @@ class WorkerApp:
             registry=self.registry,
             buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0),
         )
+        self.recovery = RecoveryTimer(self.registry)
         self._wire()
 
     def _wire(self) -> None:
@@ -173,6 +177,7 @@ class WorkerApp:
                 await self._send(Outputs(alerts=runtime.evaluate([])))
 
         async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
+            self.recovery.assigned()
             owned = app.consumer.assignment()
             runtime.assign(
                 (self.sources[tp.topic], tp.partition) for tp in owned if tp.topic in self.sources
@@ -180,6 +185,13 @@ class WorkerApp:
             log.info("input partitions owned: %s", sorted(runtime.assigned))
 
         app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
+
+        async def on_restored(sender: Any, *args: Any, **kwargs: Any) -> None:
+            # Faust has restored the table from its changelog: rebuild memory before the first
+            # event, so that the recovery time includes it.
+            self.recovery.restored(runtime.recover)
+
+        app.on_rebalance_complete.connect(on_restored)  # type: ignore[arg-type]
 
         @app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:

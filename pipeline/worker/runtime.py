@@ -17,11 +17,11 @@ from pipeline.alerts.engine import AlertEngine
 from pipeline.alerts.model import AlertEvent
 from pipeline.core.closer import WindowCloser, frontier_of
 from pipeline.core.context import CoreContext
-from pipeline.core.events import Event
 from pipeline.core.results import WindowResult
 from pipeline.core.source import NEVER, Accepted, SourceCore
 from pipeline.core.store import StateStore
-from pipeline.schemas.decode import DecodeError, decode_survey, decode_ticket
+from pipeline.schemas.decode import DecodeError
+from pipeline.worker.admission import Admission
 
 __all__ = ["DlqRecord", "Outputs", "PipelineRuntime", "Source"]
 
@@ -30,10 +30,6 @@ _ALERTS_KEY = "alerts|"
 
 Source = str  # "tickets" or "surveys": the logical input, independent of topic names
 TP = tuple[Source, int]
-_DECODERS: dict[Source, Callable[[bytes, int], Event]] = {
-    "tickets": decode_ticket,
-    "surveys": decode_survey,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +70,10 @@ class PipelineRuntime:
         topics: dict[Source, str],
         stored_items: Callable[[], Iterable[tuple[str, Any]]] = lambda: (),
         alerts: AlertEngine | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.ctx = ctx
+        self.admission = admission or Admission()
         self.store = store
         self.topics = topics
         self._stored_items = stored_items
@@ -107,6 +105,13 @@ class PipelineRuntime:
             core = self.cores[tp] = SourceCore(tp[0], tp[1], self.ctx, self.store)
             core.restore(self._stored_items())
         return core
+
+    def recover(self) -> int:
+        """Rebuild state from the store now (else it happens at the first event); returns the
+        number of input partitions held."""
+        if not self._recovered:
+            self._recover()
+        return len(self.cores)
 
     def _recover(self) -> None:
         """Rebuild every assigned partition's state from the store before the first event, and
@@ -170,15 +175,22 @@ class PipelineRuntime:
         self.received[source] += 1
         topic = self.topics[source]
         try:
-            event = _DECODERS[source](raw, offset)
+            event = self.admission.decode(source, key, raw, offset, self._newest)
         except DecodeError as err:
-            self._reject(out, DlqRecord(key, raw, err.reason, err.detail, topic, partition, offset))
+            # A tombstone (no value) goes to the DLQ with an empty value.
+            record = DlqRecord(key, raw or b"", err.reason, err.detail, topic, partition, offset)
+            self._reject(out, record)
             return out
         core = self._core(tp)
         frontier = self.closer.frontier
         outcome = core.accept(event, frontier)
         if outcome is Accepted.DUPLICATE:
             self.duplicates[source] += 1
+        elif outcome is Accepted.CONFLICT:
+            detail = f"event id {event.event_id!r} was taken with other content; the first counts"
+            self._reject(
+                out, DlqRecord(key, raw, "conflicting_duplicate", detail, topic, partition, offset)
+            )
         elif outcome is Accepted.LATE:
             detail = f"event time {event.ts:.0f} is behind the watermark {core.watermark:.0f}"
             self._reject(out, DlqRecord(key, raw, "late", detail, topic, partition, offset))
@@ -204,6 +216,9 @@ class PipelineRuntime:
             if out.alerts or out.windows:
                 self._save_alerts(partition)
         return out
+
+    def _newest(self) -> float:
+        return max((core.max_ts for core in self.cores.values()), default=NEVER)
 
     def evaluate(self, windows: list[WindowResult]) -> list[AlertEvent]:
         """Alert transitions caused by newly closed windows (and any queued by a reload)."""
