@@ -51,6 +51,11 @@ class KafkaSettings(BaseModel):
     # How long start-up waits for the brokers (connect, authenticate, create topics) before
     # giving up with an error, rather than retrying forever.
     connect_timeout: float = Field(default=30.0, gt=0)
+    # A worker that dies without leaving its consumer group (SIGKILL, OOM, a lost host) keeps
+    # its partitions until this session times out: the restarted worker (or the others) wait
+    # that long before they can take over. Faust's default is 60 s; heartbeats come from a
+    # thread of their own, so a busy worker does not miss them.
+    session_timeout: float = Field(default=10.0, ge=6.0, le=300.0)
 
     @model_validator(mode="after")
     def _consistent_security(self) -> KafkaSettings:

@@ -10,6 +10,13 @@ windows end on pane boundaries, so that closes them as early as any finer tick w
 
 State is kept in memory and written through to a ``StateStore`` under keys prefixed with this
 partition's tag, so a Faust table changelog of the same partition can restore it.
+
+A release changes many records at once (keys, panes, progress), and a crash can persist any
+prefix of them: keys that no longer hold an event with panes that do not count it yet. So each
+release is first written as one record holding all its writes (a single Kafka record is stored
+whole or not at all), then record by record. Recovery re-applies that record when the progress
+record shows the release did not finish, and writes the repaired values back with the next
+change of this partition (table writes need an event being processed).
 """
 
 from __future__ import annotations
@@ -103,6 +110,8 @@ class SourceCore:
         self.panes: dict[int, dict[Scope, Aggregate]] = {}
         self.backlog: Counter[Scope] = Counter()
         self.pending_count = 0
+        # Writes of an interrupted release, found on recovery, not yet back in the store.
+        self._repair: list[tuple[str, Any]] = []
 
     # --- state keys ---------------------------------------------------------------------------
 
@@ -114,6 +123,9 @@ class SourceCore:
 
     def _meta_key(self) -> str:
         return f"{self.tag}|m"
+
+    def _release_key(self) -> str:
+        return f"{self.tag}|r"
 
     # --- time -----------------------------------------------------------------------------------
 
@@ -130,6 +142,9 @@ class SourceCore:
     def accept(self, event: Event, frontier: float = NEVER) -> Accepted:
         """Take one validated event. ``frontier`` is the end up to which windows are already
         closed (by every partition); an event before it could no longer be counted."""
+        if self._repair:
+            self._write(self._repair)
+            self._repair = []
         state = self.keys.get(event.key)
         seen = state.seen(event) if state is not None else None
         if seen is not None:
@@ -167,19 +182,31 @@ class SourceCore:
                     self._aggregate(obs, dirty)
             except Rejection as rejection:
                 rejections.append(ReleasedRejection(event, rejection.reason, rejection.detail))
+        writes: list[tuple[str, Any]] = []  # (store key, value or None to delete)
         for key in touched:
             state = self.keys[key]
             if not state.pending and state.ticket is None:
                 del self.keys[key]
-                self.store.delete(self._key_key(key))
+                writes.append((self._key_key(key), None))
             else:
-                self.store.put(self._key_key(key), state.to_json())
+                writes.append((self._key_key(key), state.to_json()))
         for start, scope in dirty:
-            self.store.put(self._pane_key(start, scope), self.panes[start][scope].to_json())
+            writes.append((self._pane_key(start, scope), self.panes[start][scope].to_json()))
         self.released_through = target
-        self.prune(frontier)
-        self.store.put(self._meta_key(), {"max_ts": self.max_ts, "released": target})
+        writes += self._prune(frontier)
+        meta = {"max_ts": self.max_ts, "released": target}
+        # All of it in one record first: see the module docstring.
+        self.store.put(self._release_key(), {**meta, "writes": writes})
+        self._write(writes)
+        self.store.put(self._meta_key(), meta)
         return rejections
+
+    def _write(self, writes: list[tuple[str, Any]]) -> None:
+        for store_key, value in writes:
+            if value is None:
+                self.store.delete(store_key)
+            else:
+                self.store.put(store_key, value)
 
     def _observe(self, state: _KeyState, event: Event) -> list[Observation]:
         if event.is_survey:
@@ -209,14 +236,15 @@ class SourceCore:
                 kpi.observe(obs, agg)
             dirty.add((start, scope))
 
-    def prune(self, frontier: float) -> None:
-        """Drop panes that every window has finished with."""
+    def _prune(self, frontier: float) -> list[tuple[str, Any]]:
+        """Drop panes that every window has finished with; returns their deletions."""
         if frontier == NEVER:
-            return
+            return []
         oldest_needed = self._grid.needed_after(frontier)
+        deletes: list[tuple[str, Any]] = []
         for start in [s for s in self.panes if s < oldest_needed]:
-            for scope in self.panes.pop(start):
-                self.store.delete(self._pane_key(start, scope))
+            deletes += [(self._pane_key(start, scope), None) for scope in self.panes.pop(start)]
+        return deletes
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -234,10 +262,19 @@ class SourceCore:
     def restore(self, items: Iterable[tuple[str, Any]]) -> None:
         """Rebuild memory from this partition's stored items (keys carrying this tag)."""
         prefix = self.tag + "|"
-        for full_key, value in items:
-            if not full_key.startswith(prefix):
-                continue
-            kind, _, rest = full_key[len(prefix) :].partition("|")
+        mine = {key[len(prefix) :]: value for key, value in items if key.startswith(prefix)}
+        release, meta = mine.pop("r", None), mine.get("m")
+        if release is not None and (meta is None or release["released"] > meta["released"]):
+            # The newest release was interrupted: finish it from its single record.
+            for store_key, value in release["writes"]:
+                if value is None:
+                    mine.pop(store_key[len(prefix) :], None)
+                else:
+                    mine[store_key[len(prefix) :]] = value
+            mine["m"] = {"max_ts": release["max_ts"], "released": release["released"]}
+            self._repair = [*release["writes"], (self._meta_key(), mine["m"])]
+        for local_key, value in mine.items():
+            kind, _, rest = local_key.partition("|")
             if kind == "k":
                 self.keys[rest] = _KeyState.from_json(value)
             elif kind == f"p{CATALOGUE_VERSION}":

@@ -83,6 +83,7 @@ class WorkerApp:
             # Windows are ours (event time); Faust's wall-clock table cleanup has nothing to do.
             table_cleanup_interval=3600.0,
             broker_commit_interval=1.0,
+            broker_session_timeout=settings.kafka.session_timeout,
             datadir=str(datadir),
             **faust_options(settings.kafka),
         )

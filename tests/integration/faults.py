@@ -8,6 +8,7 @@ import asyncio
 import random
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,8 @@ class FaultRun:
 
     def summary(self) -> str:
         kills = ", ".join(
-            f"kill {i + 1} after {k['alive']:.0f}s alive (recovered in {k['recovery']:.1f}s, "
+            f"kill {i + 1} at {k['share']:.0%} of the stream, {k['alive']:.0f}s after recovering "
+            f"in {k['recovery']:.1f}s ({k['startup']:.0f}s after its start; "
             f"{k['received']:.0f} records read)"
             for i, k in enumerate(self.kills)
         )
@@ -70,10 +72,10 @@ def run_with_kills(
     kills: int,
     seed: int,
     rate: float,
-    alive: tuple[float, float],
 ) -> FaultRun:
     """Produce ``records`` at ``rate`` per second while a worker runs and is SIGKILLed ``kills``
-    times, each after a seeded ``alive`` span (seconds after its recovery finished)."""
+    times: kill i comes once a seeded share of the stream, around (i + 1) / (kills + 1), has been
+    produced, and at least a seeded second or two after the worker recovered."""
     started = time.monotonic()
     bootstrap = broker.bootstrap_servers
     rng = random.Random(seed)
@@ -82,13 +84,19 @@ def run_with_kills(
         [ref.Produced(r.topic, r.key, r.value, r.expect) for r in records], PARTITIONS
     )
     result: dict[str, Any] = {}
+    produced = [0]
+
+    def counting() -> Iterator[SimRecord]:
+        for record in records:
+            produced[0] += 1
+            yield record
 
     def producer() -> None:
         options = ProducerOptions(
             bootstrap_servers=bootstrap, topics=topics, partitions=PARTITIONS, max_rate=rate
         )
         try:
-            result["stats"] = asyncio.run(produce(records, options))
+            result["stats"] = asyncio.run(produce(counting(), options))
         except BaseException as exc:  # reported by the main thread
             result["error"] = exc
 
@@ -97,16 +105,29 @@ def run_with_kills(
     run = FaultRun(records=len(records))
     recovery = ("kpi_recovery_seconds", (("phase", "total"),))
     for i in range(kills):
-        with running_worker(bootstrap, prefix, tmp_path / f"worker-{i}", PARTITIONS) as worker:
+        spawned_at = time.monotonic()
+        with running_worker(
+            bootstrap, prefix, tmp_path / f"worker-{i}", PARTITIONS, KPI_LOG_LEVEL="info"
+        ) as worker:
             wait_until(lambda: _recovered(worker), 180, "the worker to recover", worker)
-            span = rng.uniform(*alive)
-            time.sleep(span)
+            recovered_at = time.monotonic()
+            assert thread.is_alive(), (
+                f"the stream ended before worker {i + 1} was up "
+                f"({recovered_at - spawned_at:.0f}s after its start)"
+            )
+            share = (i + 0.75 + rng.random() / 2) / (kills + 1)
+            due = share * len(records)
+            wait_until(lambda d=due: produced[0] >= d, 600, f"{share:.0%} produced", worker)  # type: ignore[misc]
+            time.sleep(rng.uniform(1.0, 2.0))
+            span = time.monotonic() - recovered_at
             assert thread.is_alive(), "the stream must still flow when the worker is killed"
             samples = worker.scrape()
             worker.process.kill()  # SIGKILL: no chance to flush or commit anything
             worker.process.wait()
             run.kills.append(
                 {
+                    "startup": recovered_at - spawned_at,
+                    "share": share,
                     "alive": span,
                     "recovery": samples.get(recovery, 0.0),
                     "received": sum(

@@ -23,9 +23,7 @@ def test_two_sigkills_mid_stream_lose_nothing_and_count_nothing_twice(
 ) -> None:
     records = simulated(hours=22, tickets_per_hour=200, seed=42)
     assert 20_000 <= len(records) <= 30_000
-    run = run_with_kills(
-        kafka_broker, tmp_path, "crash", records, kills=2, seed=42, rate=250, alive=(3, 12)
-    )
+    run = run_with_kills(kafka_broker, tmp_path, "crash", records, kills=2, seed=42, rate=250)
     assert len(run.kills) == 2 and all(k["recovery"] > 0 for k in run.kills)
     print("\n" + run.summary())
 
@@ -36,8 +34,6 @@ def test_soak_four_sigkills_during_two_hundred_thousand_events(
 ) -> None:
     records = simulated(hours=96, tickets_per_hour=360, seed=2026)
     assert len(records) >= 200_000
-    run = run_with_kills(
-        kafka_broker, tmp_path, "soak", records, kills=4, seed=2026, rate=900, alive=(10, 60)
-    )
+    run = run_with_kills(kafka_broker, tmp_path, "soak", records, kills=4, seed=2026, rate=900)
     assert len(run.kills) == 4
     print("\n" + run.summary())
