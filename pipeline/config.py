@@ -145,8 +145,12 @@ class TimeSettings(BaseModel):
     # Events are released to the lifecycle in event-time order once the watermark passes them,
     # in ticks that batch table writes; default one pane (the gcd of window sizes and steps).
     release_tick: str | None = None
+    # Ids of a closed ticket's events (and of surveys) are kept this long after release, so a
+    # redelivered or re-imported copy counts as a duplicate, not as late (never counted twice
+    # either way; see the README's design notes).
+    dedup_horizon: str = "6h"
 
-    @field_validator("allowed_lateness", "release_tick")
+    @field_validator("allowed_lateness", "release_tick", "dedup_horizon")
     @classmethod
     def _valid_duration(cls, value: str | None) -> str | None:
         if value is not None:

@@ -66,17 +66,29 @@ class ReleasedRejection:
 class _KeyState:
     pending: list[Event] = field(default_factory=list)
     ticket: TicketState | None = None
+    # Released events whose ticket is gone (closed) or that have none (surveys): id ->
+    # fingerprint, kept until ``until`` (event time) for de-duplication.
+    done: dict[str, int] = field(default_factory=dict)
+    until: float = NEVER
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "p": [event_to_record(e) for e in self.pending],
             "t": self.ticket.to_json() if self.ticket else None,
         }
+        if self.done:
+            data.update(d=self.done, u=self.until)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> _KeyState:
         ticket = TicketState.from_json(data["t"]) if data["t"] else None
-        return cls([event_from_record(r) for r in data["p"]], ticket)
+        pending = [event_from_record(r) for r in data["p"]]
+        return cls(pending, ticket, data.get("d") or {}, float(data.get("u", NEVER)))
+
+    @property
+    def finished(self) -> bool:
+        return not self.pending and self.ticket is None
 
     def seen(self, event: Event) -> bool | None:
         """None for a new event id; True for a copy of a known event, False for a known id
@@ -84,10 +96,11 @@ class _KeyState:
         for known in self.pending:
             if known.event_id == event.event_id:
                 return fingerprint(known) == fingerprint(event)
-        if self.ticket is not None:
+        known_print = self.done.get(event.event_id)
+        if known_print is None and self.ticket is not None:
             known_print = self.ticket.event_ids.get(event.event_id)
-            if known_print is not None:
-                return known_print in (0, fingerprint(event))
+        if known_print is not None:
+            return known_print in (0, fingerprint(event))
         return None
 
 
@@ -99,6 +112,7 @@ class SourceCore:
         self.store = store
         self._lateness = ctx.allowed_lateness
         self._tick = ctx.tick
+        self._horizon = ctx.dedup_horizon
         self._grid = ctx.grid
         self._breakdowns = ctx.breakdowns
         self._listeners = ctx.kpis_by_observation
@@ -106,6 +120,7 @@ class SourceCore:
         self.released_through = NEVER
         self.keys: dict[str, _KeyState] = {}
         self._heap: list[tuple[tuple[float, int, str], str]] = []  # (sort key, record key)
+        self._expiry: list[tuple[float, str]] = []  # (until, key) of finished keys
         # pane start -> scope -> partial aggregate of this partition
         self.panes: dict[int, dict[Scope, Aggregate]] = {}
         self.backlog: Counter[Scope] = Counter()
@@ -185,11 +200,15 @@ class SourceCore:
         writes: list[tuple[str, Any]] = []  # (store key, value or None to delete)
         for key in touched:
             state = self.keys[key]
-            if not state.pending and state.ticket is None:
+            if state.finished and not state.done:
                 del self.keys[key]
                 writes.append((self._key_key(key), None))
-            else:
-                writes.append((self._key_key(key), state.to_json()))
+                continue
+            if state.finished:
+                state.until = target + self._horizon
+                heapq.heappush(self._expiry, (state.until, key))
+            writes.append((self._key_key(key), state.to_json()))
+        writes += self._expire(target)
         for start, scope in dirty:
             writes.append((self._pane_key(start, scope), self.panes[start][scope].to_json()))
         self.released_through = target
@@ -201,6 +220,18 @@ class SourceCore:
         self.store.put(self._meta_key(), meta)
         return rejections
 
+    def _expire(self, target: float) -> list[tuple[str, Any]]:
+        """Forget finished keys whose de-duplication horizon has passed. A copy of one of their
+        events arriving later is behind ``released_through``: late, still never counted twice."""
+        deletes: list[tuple[str, Any]] = []
+        while self._expiry and self._expiry[0][0] <= target:
+            _, key = heapq.heappop(self._expiry)
+            state = self.keys.get(key)
+            if state is not None and state.finished and state.until <= target:
+                del self.keys[key]
+                deletes.append((self._key_key(key), None))
+        return deletes
+
     def _write(self, writes: list[tuple[str, Any]]) -> None:
         for store_key, value in writes:
             if value is None:
@@ -210,12 +241,15 @@ class SourceCore:
 
     def _observe(self, state: _KeyState, event: Event) -> list[Observation]:
         if event.is_survey:
+            state.done[event.event_id] = fingerprint(event)
             return [apply_survey(event)]
         before = state.ticket
         was_open = before is not None and before.open
         old_scopes = scopes_of(before.dims, self._breakdowns) if was_open and before else []
         after, observations = apply_ticket_event(before, event)
         state.ticket = after
+        if after is None and before is not None:  # closed: its ids outlive it for a while
+            state.done.update(before.event_ids)
         # Backlog is a level: move the ticket between scopes as it opens, closes or changes team.
         for scope in old_scopes:
             self.backlog[scope] -= 1
@@ -291,6 +325,8 @@ class SourceCore:
                 heapq.heappush(self._heap, (event.sort_key, key))
                 self.max_ts = max(self.max_ts, event.ts)
             self.pending_count += len(state.pending)
+            if state.finished and state.done:
+                heapq.heappush(self._expiry, (state.until, key))
             ticket = state.ticket
             if ticket is not None and ticket.open:
                 for scope in scopes_of(ticket.dims, self._breakdowns):
