@@ -25,6 +25,7 @@ from pipeline.kafka.security import faust_options
 from pipeline.metrics.collector import PipelineCollector
 from pipeline.worker.admission import Admission
 from pipeline.worker.context import core_context
+from pipeline.worker.durability import drain_before_commit
 from pipeline.worker.recovery import RecoveryTimer
 from pipeline.worker.runtime import Outputs, PipelineRuntime
 from pipeline.worker.targets import TargetsFile
@@ -179,6 +180,8 @@ class WorkerApp:
 
         async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
             self.recovery.assigned()
+            # Before anything is processed, hence before the first commit.
+            drain_before_commit(app.producer.buffer)
             owned = app.consumer.assignment()
             runtime.assign(
                 (self.sources[tp.topic], tp.partition) for tp in owned if tp.topic in self.sources

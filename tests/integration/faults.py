@@ -136,18 +136,26 @@ def run_with_kills(
                     ),
                 }
             )
-    with running_worker(bootstrap, prefix, tmp_path / "worker-final", PARTITIONS) as worker:
+    with running_worker(
+        bootstrap, prefix, tmp_path / "worker-final", PARTITIONS, KPI_LOG_LEVEL="info"
+    ) as worker:
         thread.join(timeout=3600)
         assert "error" not in result, result.get("error")
         stats: ProduceStats = result["stats"]
         assert stats.total == len(records)
 
+        seen: dict[str, float] = {}
+
         def closed() -> bool:
             s = worker.scrape()
             got = s.get(("kpi_windows_closed_through_timestamp_seconds", (("window", "1h"),)))
+            seen.update(closed=got or 0.0, received=_received(worker))
             return got == expected.last_end()
 
-        wait_until(closed, 60 + len(records) / 100, "the final windows to close", worker)
+        try:
+            wait_until(closed, 120 + len(records) / 50, "the final windows to close", worker)
+        except AssertionError as exc:
+            raise AssertionError(f"{seen} (want {expected.last_end()}): {exc}") from None
         run.final_recovery_seconds = _sample(worker, *recovery)
     run.compared, run.windows = assert_windows_match(
         bootstrap, f"{prefix}-kpi-windows", expected, min_compared=10_000
