@@ -171,6 +171,14 @@ class PipelineRuntime:
         out = Outputs()
         tp = (source, partition)
         self.assigned.add(tp)
+        expected = self.next_offsets.get(tp)
+        if expected is None:
+            log.info("%s/%d: first record read at offset %d", source, partition, offset)
+        elif offset > expected:
+            # Input topics are not compacted: a jump means records were skipped by the consumer.
+            log.warning(
+                "%s/%d: offsets %d..%d were skipped", source, partition, expected, offset - 1
+            )
         self.next_offsets[tp] = offset + 1
         self.received[source] += 1
         topic = self.topics[source]
