@@ -8,6 +8,7 @@ recognised by its id and not counted twice.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterable
@@ -125,6 +126,7 @@ class WorkerApp:
             alerts=self.targets.engine(),
             admission=Admission(settings.input.max_record_bytes, settings.input.max_future_seconds),
         )
+        self.runtime.confirms_delivery = True  # _send reports acknowledged windows
         self.registry = CollectorRegistry()
         self.registry.register(PipelineCollector(self.runtime))
         self.latency = Histogram(
@@ -217,8 +219,15 @@ class WorkerApp:
     async def _send(self, out: Outputs) -> None:
         for record in out.dlq:
             await self.dlq.send(key=record.key, value=record.value, headers=record.headers())
-        for key, window in window_records(out.windows):
+        sent = [
             await self.windows.send(key=key, value=orjson.dumps(window))
+            for key, window in window_records(out.windows)
+        ]
+        if sent:
+            # Once the broker has them, the panes behind them may go (see runtime.delivered).
+            through = self.runtime.closer.frontier
+            await asyncio.gather(*sent)
+            self.runtime.delivered(through)
         for event in out.alerts:
             key, alert = alert_record(event)
             log.info("alert %s %s %s", alert["state"], alert["rule"], alert["episode_id"])

@@ -27,6 +27,7 @@ __all__ = ["DlqRecord", "Outputs", "PipelineRuntime", "Source"]
 
 log = logging.getLogger(__name__)
 _ALERTS_KEY = "alerts|"
+_DELIVERED_KEY = "delivered|"
 
 Source = str  # "tickets" or "surveys": the logical input, independent of topic names
 TP = tuple[Source, int]
@@ -88,6 +89,15 @@ class PipelineRuntime:
         self.alerts = alerts
         self.pending_alerts: list[AlertEvent] = []
         self._recovered = False
+        # Windows ending at or before this are on kpi-windows for sure (acknowledged by the
+        # broker): in memory, and as saved in the store. Panes are kept until then, and after a
+        # crash closing resumes from the saved mark, so a window emitted but lost with the
+        # process is emitted again (the same values: outputs are idempotent by key).
+        # Only a driver that reports deliveries (the worker) sets this; replay keeps every
+        # output in hand and prunes at the frontier.
+        self.confirms_delivery = False
+        self.delivered_through = NEVER
+        self._saved_delivered = NEVER
 
     # --- partitions -----------------------------------------------------------------------------
 
@@ -120,6 +130,10 @@ class PipelineRuntime:
             self._core(tp)
         self._recovered = True
         frontier = frontier_of(self.cores.values())
+        if self.confirms_delivery:
+            saved = [float(v) for k, v in self._stored_items() if k.startswith(_DELIVERED_KEY)]
+            self._saved_delivered = self.delivered_through = max(saved, default=NEVER)
+            frontier = min(frontier, self._saved_delivered)
         if frontier > NEVER and self.closer.frontier == NEVER:
             self.closer.start_at(frontier)
         if self.alerts is not None:
@@ -203,7 +217,13 @@ class PipelineRuntime:
             detail = f"event time {event.ts:.0f} is behind the watermark {core.watermark:.0f}"
             self._reject(out, DlqRecord(key, raw, "late", detail, topic, partition, offset))
         before = core.released_through
-        for rejection in core.release(frontier):
+        prune_at = frontier
+        if self.confirms_delivery:
+            if self.delivered_through > self._saved_delivered:
+                self.store.put(f"{_DELIVERED_KEY}{partition}", self.delivered_through)
+                self._saved_delivered = self.delivered_through
+            prune_at = min(frontier, self._saved_delivered)
+        for rejection in core.release(prune_at):
             ev = rejection.event
             value = orjson.dumps(dataclasses.asdict(ev))
             self._reject(
@@ -224,6 +244,10 @@ class PipelineRuntime:
             if out.alerts or out.windows:
                 self._save_alerts(partition)
         return out
+
+    def delivered(self, through: float) -> None:
+        """Every window ending at or before ``through`` has been acknowledged by the broker."""
+        self.delivered_through = max(self.delivered_through, through)
 
     def _newest(self) -> float:
         return max((core.max_ts for core in self.cores.values()), default=NEVER)

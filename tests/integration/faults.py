@@ -153,7 +153,7 @@ def run_with_kills(
             return got == expected.last_end()
 
         try:
-            wait_until(closed, 120 + len(records) / 50, "the final windows to close", worker)
+            wait_until(closed, 120 + len(records) / 20, "the final windows to close", worker)
         except AssertionError as exc:
             raise AssertionError(f"{seen} (want {expected.last_end()}): {exc}") from None
         run.final_recovery_seconds = _sample(worker, *recovery)
