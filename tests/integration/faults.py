@@ -72,10 +72,12 @@ def run_with_kills(
     kills: int,
     seed: int,
     rate: float,
+    work_before_kill: tuple[int, int] = (150, 600),
 ) -> FaultRun:
     """Produce ``records`` at ``rate`` per second while a worker runs and is SIGKILLed ``kills``
     times: kill i comes once a seeded share of the stream, around (i + 1) / (kills + 1), has been
-    produced, and at least a seeded second or two after the worker recovered."""
+    produced and the worker has read a seeded number of records (``work_before_kill``), a
+    seeded second or two later."""
     started = time.monotonic()
     bootstrap = broker.bootstrap_servers
     rng = random.Random(seed)
@@ -118,6 +120,9 @@ def run_with_kills(
             share = (i + 0.75 + rng.random() / 2) / (kills + 1)
             due = share * len(records)
             wait_until(lambda d=due: produced[0] >= d, 600, f"{share:.0%} produced", worker)  # type: ignore[misc]
+            # ... and once it has done a seeded amount of work, so that it dies with state.
+            work = rng.randint(*work_before_kill)
+            wait_until(lambda w=work: _received(worker) >= w, 600, f"{work} records read", worker)  # type: ignore[misc]
             time.sleep(rng.uniform(1.0, 2.0))
             span = time.monotonic() - recovered_at
             assert thread.is_alive(), "the stream must still flow when the worker is killed"
@@ -127,7 +132,7 @@ def run_with_kills(
             run.kills.append(
                 {
                     "startup": recovered_at - spawned_at,
-                    "share": share,
+                    "share": produced[0] / len(records),
                     "alive": span,
                     "recovery": samples.get(recovery, 0.0),
                     "received": sum(

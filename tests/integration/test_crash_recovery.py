@@ -23,7 +23,7 @@ def test_two_sigkills_mid_stream_lose_nothing_and_count_nothing_twice(
 ) -> None:
     records = simulated(hours=14, tickets_per_hour=200, seed=42)
     assert len(records) >= 9_000
-    run = run_with_kills(kafka_broker, tmp_path, "crash", records, kills=2, seed=42, rate=160)
+    run = run_with_kills(kafka_broker, tmp_path, "crash", records, kills=2, seed=42, rate=100)
     assert len(run.kills) == 2 and all(k["recovery"] > 0 for k in run.kills)
     print("\n" + run.summary())
 
@@ -34,6 +34,15 @@ def test_soak_four_sigkills_during_two_hundred_thousand_events(
 ) -> None:
     records = simulated(hours=96, tickets_per_hour=360, seed=2026)
     assert len(records) >= 200_000
-    run = run_with_kills(kafka_broker, tmp_path, "soak", records, kills=4, seed=2026, rate=900)
+    run = run_with_kills(
+        kafka_broker,
+        tmp_path,
+        "soak",
+        records,
+        kills=4,
+        seed=2026,
+        rate=500,
+        work_before_kill=(2000, 20000),
+    )
     assert len(run.kills) == 4
     print("\n" + run.summary())
