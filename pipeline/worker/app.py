@@ -183,7 +183,7 @@ class WorkerApp:
         async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
             self.recovery.assigned()
             # Before anything is processed, hence before the first commit.
-            drain_before_commit(app.producer.buffer)
+            drain_before_commit(app.producer.buffer, self.table.changelog_topic)
             owned = app.consumer.assignment()
             runtime.assign(
                 (self.sources[tp.topic], tp.partition) for tp in owned if tp.topic in self.sources
