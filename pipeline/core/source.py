@@ -283,9 +283,12 @@ class SourceCore:
     # --- reading --------------------------------------------------------------------------------
 
     def panes_between(self, first: int, end: int) -> Iterator[tuple[int, dict[Scope, Aggregate]]]:
-        for start, by_scope in self.panes.items():
+        # In time order, not insertion order (which differs after a restore): floating-point
+        # sums then merge in the same order, so a window closed again after a crash has
+        # bit-identical values.
+        for start in sorted(self.panes):
             if first <= start < end:
-                yield start, by_scope
+                yield start, self.panes[start]
 
     @property
     def open_tickets(self) -> int:
