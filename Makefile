@@ -11,7 +11,7 @@ PY_STAMP  := $(VENV)/.installed-$(DEPS_HASH)
 KAFKA_DIR := .cache/kafka
 KAFKA_STAMP := $(KAFKA_DIR)/libs/.complete-$(shell cat deploy/kafka/pom.xml 2>/dev/null | sha1sum | cut -c1-12)
 
-.PHONY: help setup demo test test-unit test-integration test-uci lint typecheck format generate check-generated kafka-start kafka-stop bench-replay bench-uci clean
+.PHONY: help setup demo test test-unit test-integration test-uci soak lint typecheck format generate check-generated kafka-start kafka-stop bench-replay bench-uci clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ test-integration: setup  ## integration tests only (starts its own broker)
 
 test-uci: setup  ## the UCI incident log tests on the whole file, not a subset (minutes)
 	KPI_TEST_UCI_FULL=1 $(PY) -m pytest -q -s tests/integration/test_import_uci.py tests/integration/test_replay_uci.py
+
+soak: setup  ## long fault runs on a real broker (SIGKILLs during 200,000+ events); results go in SOAK.md
+	$(PY) -m pytest -q -s -m soak -p no:cacheprovider tests/integration/test_crash_recovery.py
 
 lint: $(PY_STAMP)  ## ruff lint and format check
 	$(VENV)/bin/ruff check pipeline tests

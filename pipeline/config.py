@@ -7,15 +7,16 @@ module global.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.core.durations import parse_duration
 
 __all__ = [
+    "InputSettings",
     "KafkaSettings",
     "KpiSettings",
     "Settings",
@@ -28,11 +29,75 @@ __all__ = [
 
 
 class KafkaSettings(BaseModel):
+    """Where the brokers are and how to authenticate to them (used by every Kafka client the
+    pipeline creates: see ``pipeline.kafka.security``). Secrets are ``SecretStr``: they print
+    as ``**********`` in reprs and logs, and validation errors leave the input out (it would
+    carry the password)."""
+
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     bootstrap_servers: str = "127.0.0.1:9092"
-    security_protocol: str = "PLAINTEXT"
-    sasl_mechanism: str | None = None
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
+    # TLS (SSL, SASL_SSL): the CA bundle that signed the brokers' certificates (default: the
+    # system's), and a client certificate and key for mutual TLS.
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_key_password: SecretStr | None = None
+    ssl_check_hostname: bool = True
+    # How long start-up waits for the brokers (connect, authenticate, create topics) before
+    # giving up with an error, rather than retrying forever.
+    connect_timeout: float = Field(default=30.0, gt=0)
+    # A worker that dies without leaving its consumer group (SIGKILL, OOM, a lost host) keeps
+    # its partitions until this session times out: the restarted worker (or the others) wait
+    # that long before they can take over. Faust's default is 60 s; heartbeats come from a
+    # thread of their own, so a busy worker does not miss them.
+    session_timeout: float = Field(default=10.0, ge=6.0, le=300.0)
+
+    @model_validator(mode="after")
+    def _consistent_security(self) -> KafkaSettings:
+        sasl = self.security_protocol.startswith("SASL_")
+        if sasl and (self.sasl_mechanism is None or not self.sasl_username):
+            raise ValueError(
+                f"security_protocol {self.security_protocol} needs sasl_mechanism and "
+                "sasl_username (and sasl_password)"
+            )
+        if not sasl and self.sasl_mechanism is not None:
+            raise ValueError(
+                f"sasl_mechanism {self.sasl_mechanism} needs security_protocol SASL_PLAINTEXT "
+                f"or SASL_SSL, not {self.security_protocol}"
+            )
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("ssl_certfile and ssl_keyfile go together (mutual TLS)")
+        return self
+
+
+class InputSettings(BaseModel):
+    """Limits on input records (see the error policy in docs/errors.md)."""
+
+    # Valid events are a few hundred bytes (a survey comment at most 10,000 characters):
+    # anything larger is rejected as record_too_large before it is parsed.
+    max_record_bytes: int = Field(default=64 * 1024, ge=1024)
+    # An event more than this far ahead of both the wall clock and the newest event time of
+    # the worker's partitions is rejected as timestamp_in_future: one such event would move
+    # its partition's watermark and make every later event late. "none": no bound.
+    max_future: str | None = "1h"
+
+    @field_validator("max_future")
+    @classmethod
+    def _valid_future(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() == "none":
+            return None
+        if parse_duration(value) <= 0:
+            raise ValueError("must be a positive duration such as 1h, or none")
+        return value
+
+    @property
+    def max_future_seconds(self) -> float | None:
+        return None if self.max_future is None else parse_duration(self.max_future)
 
 
 class TopicSettings(BaseModel):
@@ -80,8 +145,12 @@ class TimeSettings(BaseModel):
     # Events are released to the lifecycle in event-time order once the watermark passes them,
     # in ticks that batch table writes; default one pane (the gcd of window sizes and steps).
     release_tick: str | None = None
+    # Ids of a closed ticket's events (and of surveys) are kept this long after release, so a
+    # redelivered or re-imported copy counts as a duplicate, not as late (never counted twice
+    # either way; see the README's design notes).
+    dedup_horizon: str = "6h"
 
-    @field_validator("allowed_lateness", "release_tick")
+    @field_validator("allowed_lateness", "release_tick", "dedup_horizon")
     @classmethod
     def _valid_duration(cls, value: str | None) -> str | None:
         if value is not None:
@@ -134,7 +203,13 @@ class WebSettings(BaseModel):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="KPI_", env_nested_delimiter="__", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="KPI_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        # An error's input would include the Kafka password.
+        hide_input_in_errors=True,
+    )
 
     app_id: str = "kpi-pipeline"
     data_dir: Path = Path("var")
@@ -145,6 +220,7 @@ class Settings(BaseSettings):
     time: TimeSettings = Field(default_factory=TimeSettings)
     web: WebSettings = Field(default_factory=WebSettings)
     kpi: KpiSettings = Field(default_factory=KpiSettings)
+    input: InputSettings = Field(default_factory=InputSettings)
     # The targets file (version targets/v1); reloaded on change or SIGHUP. None: no alerts.
     targets_file: Path | None = None
     breakdowns: list[str] = Field(

@@ -22,11 +22,17 @@ class CoreContext:
     release_tick: float | None = None
     breakdowns: tuple[str, ...] = ("all", "service")
     kpi_config: KpiConfig = field(default_factory=KpiConfig)
+    # How long (event time, after release) the ids of a finished key (a closed ticket, a
+    # survey) are kept, so that a redelivered or re-imported copy is recognised as a duplicate
+    # rather than reported late. Either way it is never counted twice.
+    dedup_horizon: float = 6 * 3600.0
 
     def __post_init__(self) -> None:
         validate_breakdowns(self.breakdowns)
         if self.allowed_lateness < 0:
             raise ValueError("allowed lateness must be >= 0")
+        if self.dedup_horizon < 0:
+            raise ValueError("the de-duplication horizon must be >= 0")
         pane = self.grid.pane
         if self.release_tick is not None and (self.release_tick <= 0 or pane % self.release_tick):
             raise ValueError(

@@ -7,10 +7,11 @@ results never depend on arrival order.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SURVEY_KINDS", "Event", "event_from_record", "event_to_record"]
+__all__ = ["SURVEY_KINDS", "Event", "event_from_record", "event_to_record", "fingerprint"]
 
 SURVEY_KINDS = frozenset({"csat", "nps"})
 
@@ -55,6 +56,27 @@ class Event:
     @property
     def sort_key(self) -> tuple[float, int, str]:
         return (self.ts, _KIND_RANK[self.kind], self.event_id)
+
+
+def fingerprint(event: Event) -> int:
+    """A stable checksum of what the pipeline uses of an event (not where it was read from): a
+    re-sent copy has the same one, a different event under a reused id almost surely not."""
+    content = (
+        event.event_id,
+        event.ts,
+        event.kind,
+        event.key,
+        event.ticket_id,
+        event.service,
+        event.team,
+        event.channel,
+        event.priority,
+        event.handle_seconds,
+        event.cost,
+        event.score,
+    )
+    # repr of str/float/int/None is the same in every process (unlike hash() of a str).
+    return zlib.crc32(repr(content).encode())
 
 
 _FIELDS = (

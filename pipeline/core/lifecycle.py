@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from pipeline.core.events import Event
+from pipeline.core.events import Event, fingerprint
 from pipeline.core.observations import Dims, Observation, ObsKind
 
 __all__ = ["Rejection", "TicketState", "apply_survey", "apply_ticket_event"]
@@ -39,7 +39,9 @@ class TicketState:
     reassignments: int = 0
     escalated: bool = False
     first_reply_seen: bool = False
-    event_ids: list[str] = field(default_factory=list)  # released events, for de-duplication
+    # Released events (id -> fingerprint), for de-duplication: a later copy with the same id is
+    # a redelivery if its content matches, else a conflicting duplicate.
+    event_ids: dict[str, int] = field(default_factory=dict)
 
     @property
     def dims(self) -> Dims:
@@ -51,7 +53,10 @@ class TicketState:
 
     @classmethod
     def from_json(cls, data: list[Any]) -> TicketState:
-        return cls(*data)
+        state = cls(*data)
+        if isinstance(state.event_ids, list):  # saved before fingerprints: content unknown (0)
+            state.event_ids = dict.fromkeys(state.event_ids, 0)
+        return state
 
 
 _TICKET_FIELDS = tuple(f.name for f in fields(TicketState))
@@ -82,7 +87,7 @@ def apply_ticket_event(
             raise Rejection("duplicate_created", f"ticket {event.ticket_id} was already created")
         assert event.service and event.team and event.channel and event.priority
         state = TicketState(event.ts, event.service, event.team, event.channel, event.priority)
-        state.event_ids.append(event.event_id)
+        state.event_ids[event.event_id] = fingerprint(event)
         return state, [Observation(ObsKind.CREATED, event.ts, state.dims)]
     if state is None:
         raise Rejection(
@@ -90,7 +95,7 @@ def apply_ticket_event(
         )
 
     _update_dims(state, event)
-    state.event_ids.append(event.event_id)
+    state.event_ids[event.event_id] = fingerprint(event)
     dims = state.dims
     kind = event.kind
     observations: list[Observation] = []

@@ -10,6 +10,13 @@ windows end on pane boundaries, so that closes them as early as any finer tick w
 
 State is kept in memory and written through to a ``StateStore`` under keys prefixed with this
 partition's tag, so a Faust table changelog of the same partition can restore it.
+
+A release changes many records at once (keys, panes, progress), and a crash can persist any
+prefix of them: keys that no longer hold an event with panes that do not count it yet. So each
+release is first written as one record holding all its writes (a single Kafka record is stored
+whole or not at all), then record by record. Recovery re-applies that record when the progress
+record shows the release did not finish, and writes the repaired values back with the next
+change of this partition (table writes need an event being processed).
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from typing import Any
 
 from pipeline.core.aggregate import Aggregate
 from pipeline.core.context import CoreContext
-from pipeline.core.events import Event, event_from_record, event_to_record
+from pipeline.core.events import Event, event_from_record, event_to_record, fingerprint
 from pipeline.core.kpis import CATALOGUE_VERSION
 from pipeline.core.lifecycle import Rejection, TicketState, apply_survey, apply_ticket_event
 from pipeline.core.observations import Observation
@@ -43,7 +50,8 @@ def _sort_key(event: Event) -> tuple[float, int, str]:
 
 class Accepted(Enum):
     ACCEPTED = "accepted"
-    DUPLICATE = "duplicate"
+    DUPLICATE = "duplicate"  # a copy of an event already taken: not counted again
+    CONFLICT = "conflict"  # an event id already taken, with other content: the first one counts
     LATE = "late"
 
 
@@ -58,22 +66,42 @@ class ReleasedRejection:
 class _KeyState:
     pending: list[Event] = field(default_factory=list)
     ticket: TicketState | None = None
+    # Released events whose ticket is gone (closed) or that have none (surveys): id ->
+    # fingerprint, kept until ``until`` (event time) for de-duplication.
+    done: dict[str, int] = field(default_factory=dict)
+    until: float = NEVER
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "p": [event_to_record(e) for e in self.pending],
             "t": self.ticket.to_json() if self.ticket else None,
         }
+        if self.done:
+            data.update(d=self.done, u=self.until)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> _KeyState:
         ticket = TicketState.from_json(data["t"]) if data["t"] else None
-        return cls([event_from_record(r) for r in data["p"]], ticket)
+        pending = [event_from_record(r) for r in data["p"]]
+        return cls(pending, ticket, data.get("d") or {}, float(data.get("u", NEVER)))
 
-    def knows(self, event_id: str) -> bool:
-        if any(e.event_id == event_id for e in self.pending):
-            return True
-        return self.ticket is not None and event_id in self.ticket.event_ids
+    @property
+    def finished(self) -> bool:
+        return not self.pending and self.ticket is None
+
+    def seen(self, event: Event) -> bool | None:
+        """None for a new event id; True for a copy of a known event, False for a known id
+        with other content."""
+        for known in self.pending:
+            if known.event_id == event.event_id:
+                return fingerprint(known) == fingerprint(event)
+        known_print = self.done.get(event.event_id)
+        if known_print is None and self.ticket is not None:
+            known_print = self.ticket.event_ids.get(event.event_id)
+        if known_print is not None:
+            return known_print in (0, fingerprint(event))
+        return None
 
 
 class SourceCore:
@@ -84,6 +112,7 @@ class SourceCore:
         self.store = store
         self._lateness = ctx.allowed_lateness
         self._tick = ctx.tick
+        self._horizon = ctx.dedup_horizon
         self._grid = ctx.grid
         self._breakdowns = ctx.breakdowns
         self._listeners = ctx.kpis_by_observation
@@ -91,10 +120,13 @@ class SourceCore:
         self.released_through = NEVER
         self.keys: dict[str, _KeyState] = {}
         self._heap: list[tuple[tuple[float, int, str], str]] = []  # (sort key, record key)
+        self._expiry: list[tuple[float, str]] = []  # (until, key) of finished keys
         # pane start -> scope -> partial aggregate of this partition
         self.panes: dict[int, dict[Scope, Aggregate]] = {}
         self.backlog: Counter[Scope] = Counter()
         self.pending_count = 0
+        # Writes of an interrupted release, found on recovery, not yet back in the store.
+        self._repair: list[tuple[str, Any]] = []
 
     # --- state keys ---------------------------------------------------------------------------
 
@@ -106,6 +138,9 @@ class SourceCore:
 
     def _meta_key(self) -> str:
         return f"{self.tag}|m"
+
+    def _release_key(self) -> str:
+        return f"{self.tag}|r"
 
     # --- time -----------------------------------------------------------------------------------
 
@@ -122,9 +157,13 @@ class SourceCore:
     def accept(self, event: Event, frontier: float = NEVER) -> Accepted:
         """Take one validated event. ``frontier`` is the end up to which windows are already
         closed (by every partition); an event before it could no longer be counted."""
+        if self._repair:
+            self._write(self._repair)
+            self._repair = []
         state = self.keys.get(event.key)
-        if state is not None and state.knows(event.event_id):
-            return Accepted.DUPLICATE
+        seen = state.seen(event) if state is not None else None
+        if seen is not None:
+            return Accepted.DUPLICATE if seen else Accepted.CONFLICT
         if event.ts < self.watermark or event.ts < frontier or event.ts < self.released_through:
             return Accepted.LATE
         if state is None:
@@ -158,28 +197,59 @@ class SourceCore:
                     self._aggregate(obs, dirty)
             except Rejection as rejection:
                 rejections.append(ReleasedRejection(event, rejection.reason, rejection.detail))
+        writes: list[tuple[str, Any]] = []  # (store key, value or None to delete)
         for key in touched:
             state = self.keys[key]
-            if not state.pending and state.ticket is None:
+            if state.finished and not state.done:
                 del self.keys[key]
-                self.store.delete(self._key_key(key))
-            else:
-                self.store.put(self._key_key(key), state.to_json())
+                writes.append((self._key_key(key), None))
+                continue
+            if state.finished:
+                state.until = target + self._horizon
+                heapq.heappush(self._expiry, (state.until, key))
+            writes.append((self._key_key(key), state.to_json()))
+        writes += self._expire(target)
         for start, scope in dirty:
-            self.store.put(self._pane_key(start, scope), self.panes[start][scope].to_json())
+            writes.append((self._pane_key(start, scope), self.panes[start][scope].to_json()))
         self.released_through = target
-        self.prune(frontier)
-        self.store.put(self._meta_key(), {"max_ts": self.max_ts, "released": target})
+        writes += self._prune(frontier)
+        meta = {"max_ts": self.max_ts, "released": target}
+        # All of it in one record first: see the module docstring.
+        self.store.put(self._release_key(), {**meta, "writes": writes})
+        self._write(writes)
+        self.store.put(self._meta_key(), meta)
         return rejections
+
+    def _expire(self, target: float) -> list[tuple[str, Any]]:
+        """Forget finished keys whose de-duplication horizon has passed. A copy of one of their
+        events arriving later is behind ``released_through``: late, still never counted twice."""
+        deletes: list[tuple[str, Any]] = []
+        while self._expiry and self._expiry[0][0] <= target:
+            _, key = heapq.heappop(self._expiry)
+            state = self.keys.get(key)
+            if state is not None and state.finished and state.until <= target:
+                del self.keys[key]
+                deletes.append((self._key_key(key), None))
+        return deletes
+
+    def _write(self, writes: list[tuple[str, Any]]) -> None:
+        for store_key, value in writes:
+            if value is None:
+                self.store.delete(store_key)
+            else:
+                self.store.put(store_key, value)
 
     def _observe(self, state: _KeyState, event: Event) -> list[Observation]:
         if event.is_survey:
+            state.done[event.event_id] = fingerprint(event)
             return [apply_survey(event)]
         before = state.ticket
         was_open = before is not None and before.open
         old_scopes = scopes_of(before.dims, self._breakdowns) if was_open and before else []
         after, observations = apply_ticket_event(before, event)
         state.ticket = after
+        if after is None and before is not None:  # closed: its ids outlive it for a while
+            state.done.update(before.event_ids)
         # Backlog is a level: move the ticket between scopes as it opens, closes or changes team.
         for scope in old_scopes:
             self.backlog[scope] -= 1
@@ -200,21 +270,25 @@ class SourceCore:
                 kpi.observe(obs, agg)
             dirty.add((start, scope))
 
-    def prune(self, frontier: float) -> None:
-        """Drop panes that every window has finished with."""
+    def _prune(self, frontier: float) -> list[tuple[str, Any]]:
+        """Drop panes that every window has finished with; returns their deletions."""
         if frontier == NEVER:
-            return
+            return []
         oldest_needed = self._grid.needed_after(frontier)
+        deletes: list[tuple[str, Any]] = []
         for start in [s for s in self.panes if s < oldest_needed]:
-            for scope in self.panes.pop(start):
-                self.store.delete(self._pane_key(start, scope))
+            deletes += [(self._pane_key(start, scope), None) for scope in self.panes.pop(start)]
+        return deletes
 
     # --- reading --------------------------------------------------------------------------------
 
     def panes_between(self, first: int, end: int) -> Iterator[tuple[int, dict[Scope, Aggregate]]]:
-        for start, by_scope in self.panes.items():
+        # In time order, not insertion order (which differs after a restore): floating-point
+        # sums then merge in the same order, so a window closed again after a crash has
+        # bit-identical values.
+        for start in sorted(self.panes):
             if first <= start < end:
-                yield start, by_scope
+                yield start, self.panes[start]
 
     @property
     def open_tickets(self) -> int:
@@ -225,10 +299,19 @@ class SourceCore:
     def restore(self, items: Iterable[tuple[str, Any]]) -> None:
         """Rebuild memory from this partition's stored items (keys carrying this tag)."""
         prefix = self.tag + "|"
-        for full_key, value in items:
-            if not full_key.startswith(prefix):
-                continue
-            kind, _, rest = full_key[len(prefix) :].partition("|")
+        mine = {key[len(prefix) :]: value for key, value in items if key.startswith(prefix)}
+        release, meta = mine.pop("r", None), mine.get("m")
+        if release is not None and (meta is None or release["released"] > meta["released"]):
+            # The newest release was interrupted: finish it from its single record.
+            for store_key, value in release["writes"]:
+                if value is None:
+                    mine.pop(store_key[len(prefix) :], None)
+                else:
+                    mine[store_key[len(prefix) :]] = value
+            mine["m"] = {"max_ts": release["max_ts"], "released": release["released"]}
+            self._repair = [*release["writes"], (self._meta_key(), mine["m"])]
+        for local_key, value in mine.items():
+            kind, _, rest = local_key.partition("|")
             if kind == "k":
                 self.keys[rest] = _KeyState.from_json(value)
             elif kind == f"p{CATALOGUE_VERSION}":
@@ -245,6 +328,8 @@ class SourceCore:
                 heapq.heappush(self._heap, (event.sort_key, key))
                 self.max_ts = max(self.max_ts, event.ts)
             self.pending_count += len(state.pending)
+            if state.finished and state.done:
+                heapq.heappush(self._expiry, (state.until, key))
             ticket = state.ticket
             if ticket is not None and ticket.open:
                 for scope in scopes_of(ticket.dims, self._breakdowns):

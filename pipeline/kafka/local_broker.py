@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError, for_code
@@ -120,6 +121,12 @@ class LocalBroker:
     # leaves it off: there the broker must outlive the command that started it. The kernel
     # watches the starting *thread*, so call start() from a thread that lives as long.
     stop_with_parent: bool = False
+    # An optional SASL_PLAINTEXT listener on ``sasl_port`` beside the PLAINTEXT one (which
+    # stays for the readiness check and inter-broker traffic), accepting PLAIN, SCRAM-SHA-256
+    # and SCRAM-SHA-512 for ``sasl_users`` (name -> password). SCRAM users are written when the
+    # storage is formatted (``kafka-storage format --add-scram``), so on the first start only.
+    sasl_port: int | None = None
+    sasl_users: Mapping[str, str] = field(default_factory=dict)
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     # Where this start's part of server.log begins (the file outlives restarts).
     _log_offset: int = field(default=0, init=False, repr=False)
@@ -132,7 +139,9 @@ class LocalBroker:
         """
         if port is None:
             recorded = read_properties(Path(data_dir) / _SERVER_PROPERTIES)
-            match = re.search(r":(\d+)$", recorded.get("advertised.listeners", ""))
+            match = re.search(
+                r"(?:^|,)PLAINTEXT://[^,]*:(\d+)", recorded.get("advertised.listeners", "")
+            )
             port = int(match.group(1)) if match else DEFAULT_PORT
         return cls(data_dir=Path(data_dir), port=port)
 
@@ -140,6 +149,19 @@ class LocalBroker:
         # The JVM runs with data_dir as its working directory, so every path must be absolute.
         self.data_dir = Path(self.data_dir).resolve()
         self.libs_dir = Path(self.libs_dir).resolve()
+        if self.sasl_users and self.sasl_port is None:
+            raise ValueError("sasl_users need a sasl_port to listen on")
+        for name, password in self.sasl_users.items():
+            # JAAS quotes them, SCRAM's format option splits on , = [ ]: keep them simple.
+            if not re.fullmatch(r"[A-Za-z0-9_.@-]+", name + password):
+                raise ValueError(f"SASL user {name!r}: use letters, digits and _.@- only")
+
+    @property
+    def sasl_bootstrap_servers(self) -> str:
+        """The address of the SASL_PLAINTEXT listener."""
+        if self.sasl_port is None:
+            raise BrokerError("this broker has no SASL listener (sasl_port is not set)")
+        return f"{self.host}:{self.sasl_port}"
 
     # -- paths -------------------------------------------------------------------------------
 
@@ -220,8 +242,29 @@ class LocalBroker:
             # broker keeps everything; production topics set their own retention.
             "log.retention.ms": "-1",
         }
+        if self.sasl_port is not None:
+            config.update(self._sasl_properties(controller_port))
         config.update(self.extra_config)
         return config
+
+    def _sasl_properties(self, controller_port: int) -> dict[str, str]:
+        plain = f"PLAINTEXT://{self.host}:{self.port}"
+        sasl = f"SASL_PLAINTEXT://{self.host}:{self.sasl_port}"
+        plain_users = " ".join(f'user_{n}="{p}"' for n, p in sorted(self.sasl_users.items()))
+        scram = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        return {
+            "listeners": f"{plain},{sasl},CONTROLLER://{self.host}:{controller_port}",
+            "advertised.listeners": f"{plain},{sasl}",
+            "listener.security.protocol.map": (
+                "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT"
+            ),
+            "sasl.enabled.mechanisms": "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config": (
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};"
+            ),
+            "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config": scram,
+            "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": scram,
+        }
 
     def write_server_properties(self) -> Path:
         """Write ``server.properties`` into the data dir (creating the dir) and return its path."""
@@ -348,6 +391,7 @@ class LocalBroker:
             random_cluster_id(),
             "--config",
             str(self.properties_file),
+            *self._scram_arguments(),
         )
         result = subprocess.run(
             command, cwd=self.data_dir, capture_output=True, text=True, check=False, timeout=120
@@ -357,6 +401,13 @@ class LocalBroker:
                 f"formatting the Kafka storage in {self.log_dirs} failed "
                 f"(exit {result.returncode}):\n{result.stdout}{result.stderr}"
             )
+
+    def _scram_arguments(self) -> list[str]:
+        arguments = []
+        for name, password in sorted(self.sasl_users.items()):
+            for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+                arguments += ["--add-scram", f"{mechanism}=[name={name},password={password}]"]
+        return arguments
 
     def _launch(self, java: str) -> subprocess.Popen[bytes]:
         command = self._java_command(java, "kafka.Kafka", str(self.properties_file))
@@ -628,15 +679,17 @@ async def ensure_topics(
     replication_factor: int = 1,
     timeout: float = 30.0,
     configs: Mapping[str, str] | None = None,
+    client: Mapping[str, Any] | None = None,
 ) -> None:
     """Create the topics in ``names`` that do not exist yet, and wait until they have leaders.
 
-    ``configs`` are topic settings for the topics created here (e.g. ``retention.ms``).
+    ``configs`` are topic settings for the topics created here (e.g. ``retention.ms``);
+    ``client`` are extra admin client arguments (security: ``pipeline.kafka.security``).
 
     Existing topics are left as they are (even with another partition count). Waiting for the
     leaders spares producers that start right after a burst of LEADER_NOT_AVAILABLE retries.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **dict(client or {}))
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -59,7 +59,10 @@ class TicketType(StrEnum):
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 EventId = Annotated[str, Field(min_length=1, max_length=128)]
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# Upper bounds keep a garbage number (1e30, an int beyond 64 bits) from swamping a mean: no
+# single interaction takes more than a day of agent effort or costs a million.
+HandleSeconds = Annotated[float, Field(ge=0, le=86_400, allow_inf_nan=False)]
+Cost = Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)]
 
 
 class _Event(BaseModel):
@@ -81,10 +84,12 @@ class _TicketBase(_Event):
     ticket_id: Name
     agent_id: Name | None = None
     customer_id: Name | None = None
-    handle_seconds: NonNegative | None = Field(
-        default=None, description="Agent effort of this interaction, in seconds."
+    handle_seconds: HandleSeconds | None = Field(
+        default=None, description="Agent effort of this interaction, in seconds (at most a day)."
     )
-    cost: NonNegative | None = Field(default=None, description="Explicit cost of this interaction.")
+    cost: Cost | None = Field(
+        default=None, description="Explicit cost of this interaction (at most 1,000,000)."
+    )
 
 
 class TicketCreated(_TicketBase):

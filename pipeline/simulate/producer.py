@@ -34,8 +34,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from pipeline.config import KafkaSettings
 from pipeline.kafka.local_broker import ensure_topics
+from pipeline.kafka.security import client_options
 from pipeline.simulate.model import LATE, SURVEYS, TICKETS, SimConfig, SimRecord, generate
 
 __all__ = [
@@ -106,21 +106,6 @@ class ProduceStats:
     @property
     def valid(self) -> int:
         return self.total - self.invalid - self.late
-
-
-def client_options(kafka: KafkaSettings) -> dict[str, Any]:
-    """AIOKafkaProducer security arguments from the pipeline's Kafka settings."""
-    options: dict[str, Any] = {"security_protocol": kafka.security_protocol}
-    if kafka.security_protocol in ("SSL", "SASL_SSL"):
-        from aiokafka.helpers import create_ssl_context
-
-        options["ssl_context"] = create_ssl_context()
-    if kafka.sasl_mechanism is not None:
-        options["sasl_mechanism"] = kafka.sasl_mechanism
-        options["sasl_plain_username"] = kafka.sasl_username
-        if kafka.sasl_password is not None:
-            options["sasl_plain_password"] = kafka.sasl_password.get_secret_value()
-    return options
 
 
 class _Pacer:
@@ -346,6 +331,7 @@ async def produce(
             options.partitions,
             options.replication_factor,
             configs=options.topic_configs,
+            client=options.client,
         )
     producer = AIOKafkaProducer(
         bootstrap_servers=options.bootstrap_servers,

@@ -8,6 +8,7 @@ recognised by its id and not counted twice.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterable
@@ -21,8 +22,12 @@ from pipeline.alerts.records import alert_record
 from pipeline.config import Settings
 from pipeline.core.context import CoreContext
 from pipeline.core.results import window_records
+from pipeline.kafka.security import faust_options
 from pipeline.metrics.collector import PipelineCollector
+from pipeline.worker.admission import Admission
 from pipeline.worker.context import core_context
+from pipeline.worker.durability import drain_before_commit
+from pipeline.worker.recovery import RecoveryTimer
 from pipeline.worker.runtime import Outputs, PipelineRuntime
 from pipeline.worker.targets import TargetsFile
 
@@ -80,8 +85,9 @@ class WorkerApp:
             # Windows are ours (event time); Faust's wall-clock table cleanup has nothing to do.
             table_cleanup_interval=3600.0,
             broker_commit_interval=1.0,
+            broker_session_timeout=settings.kafka.session_timeout,
             datadir=str(datadir),
-            **_security_options(settings),
+            **faust_options(settings.kafka),
         )
         self.input = self.app.topic(
             topics.tickets,
@@ -118,7 +124,9 @@ class WorkerApp:
             topics={"tickets": topics.tickets, "surveys": topics.surveys},
             stored_items=self.store.items,
             alerts=self.targets.engine(),
+            admission=Admission(settings.input.max_record_bytes, settings.input.max_future_seconds),
         )
+        self.runtime.confirms_delivery = True  # _send reports acknowledged windows
         self.registry = CollectorRegistry()
         self.registry.register(PipelineCollector(self.runtime))
         self.latency = Histogram(
@@ -127,6 +135,7 @@ class WorkerApp:
             registry=self.registry,
             buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0),
         )
+        self.recovery = RecoveryTimer(self.registry)
         self._wire()
 
     def _wire(self) -> None:
@@ -171,6 +180,9 @@ class WorkerApp:
                 await self._send(Outputs(alerts=runtime.reload_targets(targets)))
 
         async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
+            self.recovery.assigned()
+            # Before anything is processed, hence before the first commit.
+            drain_before_commit(app.producer.buffer, self.table.changelog_topic)
             owned = app.consumer.assignment()
             runtime.assign(
                 (self.sources[tp.topic], tp.partition) for tp in owned if tp.topic in self.sources
@@ -178,6 +190,13 @@ class WorkerApp:
             log.info("input partitions owned: %s", sorted(runtime.assigned))
 
         app.on_partitions_assigned.connect(on_assigned)  # type: ignore[arg-type]
+
+        async def on_restored(sender: Any, *args: Any, **kwargs: Any) -> None:
+            # Faust has restored the table from its changelog: rebuild memory before the first
+            # event, so that the recovery time includes it.
+            self.recovery.restored(runtime.recover)
+
+        app.on_rebalance_complete.connect(on_restored)  # type: ignore[arg-type]
 
         @app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:
@@ -201,25 +220,21 @@ class WorkerApp:
         for record in out.dlq:
             await self.dlq.send(key=record.key, value=record.value, headers=record.headers())
         produced["dlq"] += len(out.dlq)
-        for key, window in window_records(out.windows):
+        sent = [
             await self.windows.send(key=key, value=orjson.dumps(window))
-            produced["windows"] += 1
+            for key, window in window_records(out.windows)
+        ]
+        produced["windows"] += len(sent)
+        if sent:
+            # Once the broker has them, the panes behind them may go (see runtime.delivered).
+            through = self.runtime.closer.frontier
+            await asyncio.gather(*sent)
+            self.runtime.delivered(through)
         for event in out.alerts:
             key, alert = alert_record(event)
             log.info("alert %s %s %s", alert["state"], alert["rule"], alert["episode_id"])
             await self.alerts.send(key=key, value=orjson.dumps(alert))
         produced["alerts"] += len(out.alerts)
-
-
-def _security_options(settings: Settings) -> dict[str, Any]:
-    kafka = settings.kafka
-    if kafka.sasl_mechanism is None:
-        return {}
-    password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
-    credentials = faust.SASLCredentials(
-        username=kafka.sasl_username, password=password, mechanism=kafka.sasl_mechanism
-    )
-    return {"broker_credentials": credentials}
 
 
 def create_app(settings: Settings) -> WorkerApp:

@@ -23,6 +23,7 @@ def core_context(settings: Settings) -> CoreContext:
             parse_duration(settings.time.release_tick) if settings.time.release_tick else None
         ),
         breakdowns=tuple(settings.breakdowns),
+        dedup_horizon=parse_duration(settings.time.dedup_horizon),
         kpi_config=KpiConfig(
             sla_seconds={p: parse_duration(d) for p, d in settings.kpi.sla.items()},
             channel_hourly_rates=dict(settings.kpi.channel_hourly_rates),

@@ -1,41 +1,86 @@
 """Running a worker process: make sure the topics exist, then hand over to Faust's worker
-(which installs signal handlers and runs until stopped)."""
+(which installs signal handlers and runs until stopped).
+
+Creating the topics doubles as the start-up check of the Kafka connection: unreachable brokers,
+refused credentials or a TLS mismatch end the process with one clear line and a non-zero exit
+within ``kafka.connect_timeout``, instead of a worker that retries forever.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 
 import faust
+from aiokafka.errors import KafkaError
 
 from pipeline.config import Settings
-from pipeline.kafka.local_broker import ensure_topics
+from pipeline.kafka.local_broker import BrokerError, ensure_topics
+from pipeline.kafka.security import client_options, describe
 from pipeline.worker.app import create_app
 
-__all__ = ["run_worker"]
+__all__ = ["KafkaStartupError", "run_worker"]
 
 log = logging.getLogger(__name__)
 
+EXIT_KAFKA_UNAVAILABLE = 3
+
+
+class KafkaStartupError(RuntimeError):
+    """The worker could not reach, authenticate to, or create its topics on Kafka."""
+
 
 async def _ensure_topics(settings: Settings) -> None:
-    topics, bootstrap = settings.topics, settings.kafka.bootstrap_servers
+    topics, kafka = settings.topics, settings.kafka
+    client = client_options(kafka)
+    timeout = kafka.connect_timeout
     await ensure_topics(
-        bootstrap,
+        kafka.bootstrap_servers,
         [topics.tickets, topics.surveys],
         topics.partitions,
         topics.replication_factor,
+        timeout=timeout,
         configs=topics.input_topic_configs(),
+        client=client,
     )
     await ensure_topics(
-        bootstrap,
+        kafka.bootstrap_servers,
         [topics.dlq, topics.windows, topics.alerts],
         topics.partitions,
         topics.replication_factor,
+        timeout=timeout,
+        client=client,
     )
 
 
+def check_kafka(settings: Settings) -> None:
+    """Connect, authenticate and create the topics, within ``kafka.connect_timeout``."""
+    timeout = settings.kafka.connect_timeout
+
+    async def bounded() -> None:
+        await asyncio.wait_for(_ensure_topics(settings), timeout)
+
+    try:
+        asyncio.run(bounded())
+    except (KafkaError, BrokerError, OSError, TimeoutError) as exc:
+        reason = str(exc) or type(exc).__name__
+        if isinstance(exc, TimeoutError):
+            reason = f"no answer within {timeout:g}s"
+        raise KafkaStartupError(
+            f"cannot use Kafka at {describe(settings.kafka)}: {type(exc).__name__}: {reason}"
+        ) from exc
+
+
 def run_worker(settings: Settings) -> int:
-    asyncio.run(_ensure_topics(settings))
+    try:
+        check_kafka(settings)
+    except KafkaStartupError as exc:
+        log.error("%s", exc)
+        # Logging may not be configured yet (Faust sets it up): say it on stderr as well.
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_KAFKA_UNAVAILABLE
+    log.info("Kafka at %s", describe(settings.kafka))
     worker_app = create_app(settings)
     # Web bind/port come from the app's settings (127.0.0.1 unless configured).
     worker = faust.Worker(worker_app.app, loglevel=settings.log_level)

@@ -17,25 +17,22 @@ from pipeline.alerts.engine import AlertEngine
 from pipeline.alerts.model import AlertEvent, TargetSet
 from pipeline.core.closer import WindowCloser, frontier_of
 from pipeline.core.context import CoreContext
-from pipeline.core.events import Event
 from pipeline.core.results import WindowResult
 from pipeline.core.source import NEVER, Accepted, SourceCore
 from pipeline.core.store import StateStore
-from pipeline.schemas.decode import DecodeError, decode_survey, decode_ticket
+from pipeline.schemas.decode import DecodeError
+from pipeline.worker.admission import Admission
 
 __all__ = ["OUTPUTS", "DlqRecord", "Outputs", "PipelineRuntime", "Source"]
 
 log = logging.getLogger(__name__)
 _ALERTS_KEY = "alerts|"
+_DELIVERED_KEY = "delivered|"
 
 Source = str  # "tickets" or "surveys": the logical input, independent of topic names
 TP = tuple[Source, int]
 # The outputs records are produced to: kpi-windows, kpi-alerts and the dead-letter topic.
 OUTPUTS = ("windows", "alerts", "dlq")
-_DECODERS: dict[Source, Callable[[bytes, int], Event]] = {
-    "tickets": decode_ticket,
-    "surveys": decode_survey,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +73,10 @@ class PipelineRuntime:
         topics: dict[Source, str],
         stored_items: Callable[[], Iterable[tuple[str, Any]]] = lambda: (),
         alerts: AlertEngine | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self.ctx = ctx
+        self.admission = admission or Admission()
         self.store = store
         self.topics = topics
         self._stored_items = stored_items
@@ -93,6 +92,15 @@ class PipelineRuntime:
         self.alerts = alerts
         self.pending_alerts: list[AlertEvent] = []
         self._recovered = False
+        # Windows ending at or before this are on kpi-windows for sure (acknowledged by the
+        # broker): in memory, and as saved in the store. Panes are kept until then, and after a
+        # crash closing resumes from the saved mark, so a window emitted but lost with the
+        # process is emitted again (the same values: outputs are idempotent by key).
+        # Only a driver that reports deliveries (the worker) sets this; replay keeps every
+        # output in hand and prunes at the frontier.
+        self.confirms_delivery = False
+        self.delivered_through = NEVER
+        self._saved_delivered = NEVER
 
     # --- partitions -----------------------------------------------------------------------------
 
@@ -111,6 +119,13 @@ class PipelineRuntime:
             core.restore(self._stored_items())
         return core
 
+    def recover(self) -> int:
+        """Rebuild state from the store now (else it happens at the first event); returns the
+        number of input partitions held."""
+        if not self._recovered:
+            self._recover()
+        return len(self.cores)
+
     def _recover(self) -> None:
         """Rebuild every assigned partition's state from the store before the first event, and
         resume closing where the previous owner stopped."""
@@ -118,6 +133,10 @@ class PipelineRuntime:
             self._core(tp)
         self._recovered = True
         frontier = frontier_of(self.cores.values())
+        if self.confirms_delivery:
+            saved = [float(v) for k, v in self._stored_items() if k.startswith(_DELIVERED_KEY)]
+            self._saved_delivered = self.delivered_through = max(saved, default=NEVER)
+            frontier = min(frontier, self._saved_delivered)
         if frontier > NEVER and self.closer.frontier == NEVER:
             self.closer.start_at(frontier)
         if self.alerts is not None:
@@ -169,24 +188,45 @@ class PipelineRuntime:
         out = Outputs()
         tp = (source, partition)
         self.assigned.add(tp)
+        expected = self.next_offsets.get(tp)
+        if expected is None:
+            log.info("%s/%d: first record read at offset %d", source, partition, offset)
+        elif offset > expected:
+            # Input topics are not compacted: a jump means records were skipped by the consumer.
+            log.warning(
+                "%s/%d: offsets %d..%d were skipped", source, partition, expected, offset - 1
+            )
         self.next_offsets[tp] = offset + 1
         self.received[source] += 1
         topic = self.topics[source]
         try:
-            event = _DECODERS[source](raw, offset)
+            event = self.admission.decode(source, key, raw, offset, self._newest)
         except DecodeError as err:
-            self._reject(out, DlqRecord(key, raw, err.reason, err.detail, topic, partition, offset))
+            # A tombstone (no value) goes to the DLQ with an empty value.
+            record = DlqRecord(key, raw or b"", err.reason, err.detail, topic, partition, offset)
+            self._reject(out, record)
             return out
         core = self._core(tp)
         frontier = self.closer.frontier
         outcome = core.accept(event, frontier)
         if outcome is Accepted.DUPLICATE:
             self.duplicates[source] += 1
+        elif outcome is Accepted.CONFLICT:
+            detail = f"event id {event.event_id!r} was taken with other content; the first counts"
+            self._reject(
+                out, DlqRecord(key, raw, "conflicting_duplicate", detail, topic, partition, offset)
+            )
         elif outcome is Accepted.LATE:
             detail = f"event time {event.ts:.0f} is behind the watermark {core.watermark:.0f}"
             self._reject(out, DlqRecord(key, raw, "late", detail, topic, partition, offset))
         before = core.released_through
-        for rejection in core.release(frontier):
+        prune_at = frontier
+        if self.confirms_delivery:
+            if self.delivered_through > self._saved_delivered:
+                self.store.put(f"{_DELIVERED_KEY}{partition}", self.delivered_through)
+                self._saved_delivered = self.delivered_through
+            prune_at = min(frontier, self._saved_delivered)
+        for rejection in core.release(prune_at):
             ev = rejection.event
             value = orjson.dumps(dataclasses.asdict(ev))
             self._reject(
@@ -219,6 +259,13 @@ class PipelineRuntime:
         # saves it, and a restart before that reads the same file again.
         self.pending_alerts += self.alerts.replace_targets(targets, latest)
         return self.evaluate([])
+
+    def delivered(self, through: float) -> None:
+        """Every window ending at or before ``through`` has been acknowledged by the broker."""
+        self.delivered_through = max(self.delivered_through, through)
+
+    def _newest(self) -> float:
+        return max((core.max_ts for core in self.cores.values()), default=NEVER)
 
     def evaluate(self, windows: list[WindowResult]) -> list[AlertEvent]:
         """Alert transitions caused by newly closed windows (and any queued by a reload)."""

@@ -13,11 +13,30 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from pipeline.kafka import free_port
+from pipeline.kafka import LocalBroker, free_port
+
+
+@contextlib.contextmanager
+def local_broker(data_dir: Path, **options: Any) -> Iterator[LocalBroker]:
+    """A started single-node broker on free ports in ``data_dir``, stopped at the end."""
+    broker = LocalBroker(
+        data_dir=data_dir,
+        port=free_port(),
+        controller_port=free_port(),
+        # A test run killed hard must not leave a JVM behind.
+        stop_with_parent=True,
+        **options,
+    )
+    try:
+        broker.start(timeout=90)
+        yield broker
+    finally:
+        broker.stop()
 
 
 @dataclass

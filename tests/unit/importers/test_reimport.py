@@ -1,5 +1,5 @@
 """Importing the same export twice counts once in the pipeline: a repeated event is recognised
-by its id, or (its ticket closed and forgotten) comes behind the watermark as late."""
+by its id, also once its ticket is closed (ids are kept for the de-duplication horizon)."""
 
 from __future__ import annotations
 
@@ -36,8 +36,7 @@ def test_a_second_import_changes_no_kpi(tmp_path: Path) -> None:
     ]
     assert sum(r.value or 0 for r in resolved) == 4.0
     assert twice.results == once.results
-    # A ticket still open, or with events still pending (INC3's are within the allowed lateness
-    # of the newest event), knows its event ids; a closed ticket (INC2) is forgotten, and its
-    # events come again behind the watermark: late.
-    assert twice.rejected == {"late": 3}
-    assert twice.duplicates == len(records) - 3
+    # Open tickets, pending events and closed tickets (INC2, within the de-duplication
+    # horizon) all know their event ids: every repeated record is a duplicate, none is late.
+    assert twice.rejected == {}
+    assert twice.duplicates == len(records)

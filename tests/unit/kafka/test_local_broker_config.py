@@ -225,3 +225,31 @@ def test_error_summary_shows_the_first_errors_with_their_messages() -> None:
         "[2026-01-01 00:00:02,000] ERROR Encountered fatal fault (kafka.Fault)\n"
         "[2026-01-01 00:00:03,000] INFO shut down completed (kafka.Kafka)"
     )
+
+
+def test_a_sasl_listener_beside_the_plaintext_one(tmp_path: Path) -> None:
+    broker = LocalBroker(
+        data_dir=tmp_path / "kafka",
+        port=19092,
+        controller_port=19093,
+        sasl_port=19094,
+        sasl_users={"alice": "alice-pw"},
+    )
+    config = broker.server_properties()
+    assert config["advertised.listeners"] == (
+        "PLAINTEXT://127.0.0.1:19092,SASL_PLAINTEXT://127.0.0.1:19094"
+    )
+    assert config["sasl.enabled.mechanisms"] == "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"
+    assert 'user_alice="alice-pw";' in config["listener.name.sasl_plaintext.plain.sasl.jaas.config"]
+    assert broker._scram_arguments() == [
+        "--add-scram",
+        "SCRAM-SHA-256=[name=alice,password=alice-pw]",
+        "--add-scram",
+        "SCRAM-SHA-512=[name=alice,password=alice-pw]",
+    ]
+    broker.write_server_properties()
+    # The recorded port is the PLAINTEXT one, not the SASL listener listed after it.
+    assert LocalBroker.for_data_dir(broker.data_dir).port == 19092
+    assert broker.sasl_bootstrap_servers == "127.0.0.1:19094"
+    with pytest.raises(ValueError, match="letters, digits"):
+        LocalBroker(data_dir=tmp_path, sasl_port=1, sasl_users={"bob": 'pw"; evil'})

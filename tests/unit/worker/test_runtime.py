@@ -73,7 +73,7 @@ def test_windows_close_only_when_every_assigned_partition_is_accounted_for() -> 
     rt = PipelineRuntime(context(), DictStore(), TOPICS)
     rt.assign([("tickets", 0), ("tickets", 1)])
     for i, ts in enumerate(["2026-03-02T10:00:00Z", "2026-03-02T13:00:00Z"]):
-        out = rt.handle("tickets", 0, i, b"a", created(f"a{i}", ts, f"e{i}"))
+        out = rt.handle("tickets", 0, i, f"a{i}".encode(), created(f"a{i}", ts, f"e{i}"))
     assert out.windows == []  # partition 1: end offset unknown, might hold older events
     rt.end_offsets = {("tickets", 0): 2, ("tickets", 1): 0}  # partition 1 is empty
     assert rt.close_windows()

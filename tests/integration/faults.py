@@ -1,0 +1,174 @@
+"""The crash fault run shared by the quick test and the soak: a seeded stream flows into Kafka
+while the worker is killed with SIGKILL at seeded random moments and restarted; afterwards every
+closed window of every KPI must equal the reference."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.kafka import LocalBroker
+from pipeline.simulate import ProducerOptions, ProduceStats, SimRecord, produce
+from tests import reference as ref
+from tests.integration.compare import assert_windows_match, expected_results
+from tests.integration.harness import WorkerProcess, read_topic, running_worker, wait_until
+
+PARTITIONS = 4
+
+
+@dataclass
+class FaultRun:
+    records: int
+    kills: list[dict[str, float]] = field(default_factory=list)
+    final_recovery_seconds: float = 0.0
+    compared: int = 0
+    windows: int = 0
+    dlq_records: int = 0
+    dlq_distinct: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        kills = ", ".join(
+            f"kill {i + 1} at {k['share']:.0%} of the stream, {k['alive']:.0f}s after recovering "
+            f"in {k['recovery']:.1f}s ({k['startup']:.0f}s after its start; "
+            f"{k['received']:.0f} records read)"
+            for i, k in enumerate(self.kills)
+        )
+        return (
+            f"{self.records} records; {kills}; final recovery {self.final_recovery_seconds:.1f}s; "
+            f"compared {self.compared} KPI values in {self.windows} window x scope records; "
+            f"DLQ {self.dlq_records} records ({self.dlq_distinct} distinct); "
+            f"{self.seconds:.0f}s in all"
+        )
+
+
+def _sample(worker: WorkerProcess, name: str, labels: tuple[tuple[str, str], ...] = ()) -> float:
+    return float(worker.scrape().get((name, labels), 0.0))
+
+
+def _received(worker: WorkerProcess) -> float:
+    s = worker.scrape()
+    return sum(
+        s.get(("kpi_events_received_total", (("source", src),)), 0.0)
+        for src in ("tickets", "surveys")
+    )
+
+
+def _recovered(worker: WorkerProcess) -> bool:
+    return _sample(worker, "kpi_recoveries_total") >= 1
+
+
+def run_with_kills(
+    broker: LocalBroker,
+    tmp_path: Path,
+    prefix: str,
+    records: list[SimRecord],
+    kills: int,
+    seed: int,
+    rate: float,
+    work_before_kill: tuple[int, int] = (150, 600),
+) -> FaultRun:
+    """Produce ``records`` at ``rate`` per second while a worker runs and is SIGKILLed ``kills``
+    times: kill i comes once a seeded share of the stream, around (i + 1) / (kills + 1), has been
+    produced and the worker has read a seeded number of records (``work_before_kill``), a
+    seeded second or two later."""
+    started = time.monotonic()
+    bootstrap = broker.bootstrap_servers
+    rng = random.Random(seed)
+    topics = {"tickets": f"{prefix}-tickets", "surveys": f"{prefix}-surveys"}
+    expected = expected_results(
+        [ref.Produced(r.topic, r.key, r.value, r.expect) for r in records], PARTITIONS
+    )
+    result: dict[str, Any] = {}
+    produced = [0]
+
+    def counting() -> Iterator[SimRecord]:
+        for record in records:
+            produced[0] += 1
+            yield record
+
+    def producer() -> None:
+        options = ProducerOptions(
+            bootstrap_servers=bootstrap, topics=topics, partitions=PARTITIONS, max_rate=rate
+        )
+        try:
+            result["stats"] = asyncio.run(produce(counting(), options))
+        except BaseException as exc:  # reported by the main thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=producer, name="fault-producer", daemon=True)
+    thread.start()
+    run = FaultRun(records=len(records))
+    recovery = ("kpi_recovery_seconds", (("phase", "total"),))
+    for i in range(kills):
+        spawned_at = time.monotonic()
+        with running_worker(
+            bootstrap, prefix, tmp_path / f"worker-{i}", PARTITIONS, KPI_LOG_LEVEL="info"
+        ) as worker:
+            wait_until(lambda: _recovered(worker), 180, "the worker to recover", worker)
+            recovered_at = time.monotonic()
+            assert thread.is_alive(), (
+                f"the stream ended before worker {i + 1} was up "
+                f"({recovered_at - spawned_at:.0f}s after its start)"
+            )
+            share = (i + 0.75 + rng.random() / 2) / (kills + 1)
+            due = share * len(records)
+            wait_until(lambda d=due: produced[0] >= d, 600, f"{share:.0%} produced", worker)  # type: ignore[misc]
+            # ... and once it has done a seeded amount of work, so that it dies with state.
+            work = rng.randint(*work_before_kill)
+            wait_until(lambda w=work: _received(worker) >= w, 600, f"{work} records read", worker)  # type: ignore[misc]
+            time.sleep(rng.uniform(1.0, 2.0))
+            span = time.monotonic() - recovered_at
+            assert thread.is_alive(), "the stream must still flow when the worker is killed"
+            samples = worker.scrape()
+            worker.process.kill()  # SIGKILL: no chance to flush or commit anything
+            worker.process.wait()
+            run.kills.append(
+                {
+                    "startup": recovered_at - spawned_at,
+                    "share": produced[0] / len(records),
+                    "alive": span,
+                    "recovery": samples.get(recovery, 0.0),
+                    "received": sum(
+                        samples.get(("kpi_events_received_total", (("source", s),)), 0.0)
+                        for s in ("tickets", "surveys")
+                    ),
+                }
+            )
+    with running_worker(
+        bootstrap, prefix, tmp_path / "worker-final", PARTITIONS, KPI_LOG_LEVEL="info"
+    ) as worker:
+        thread.join(timeout=3600)
+        assert "error" not in result, result.get("error")
+        stats: ProduceStats = result["stats"]
+        assert stats.total == len(records)
+
+        seen: dict[str, float] = {}
+
+        def closed() -> bool:
+            s = worker.scrape()
+            got = s.get(("kpi_windows_closed_through_timestamp_seconds", (("window", "1h"),)))
+            seen.update(closed=got or 0.0, received=_received(worker))
+            return got == expected.last_end()
+
+        try:
+            wait_until(closed, 120 + len(records) / 20, "the final windows to close", worker)
+        except AssertionError as exc:
+            raise AssertionError(f"{seen} (want {expected.last_end()}): {exc}") from None
+        run.final_recovery_seconds = _sample(worker, *recovery)
+    run.compared, run.windows = assert_windows_match(
+        bootstrap, f"{prefix}-kpi-windows", expected, min_compared=10_000
+    )
+    # Every rejected record is in the DLQ; a crash may write some twice (at-least-once).
+    dlq = read_topic(bootstrap, f"{prefix}-events-dlq")
+    got = {(key, value, headers["dlq.reason"].decode()) for key, value, headers in dlq}
+    assert got == {(r.key, r.value, r.expect) for r in records if r.expect is not None}
+    run.dlq_records, run.dlq_distinct = len(dlq), len(got)
+    run.seconds = time.monotonic() - started
+    return run
