@@ -34,6 +34,8 @@ def test_soak_four_sigkills_during_two_hundred_thousand_events(
 ) -> None:
     records = simulated(hours=96, tickets_per_hour=360, seed=2026)
     assert len(records) >= 200_000
+    # The stream must outlast four kills, each after up to 8,000 records read and a recovery
+    # that replays the whole changelog (tens of seconds late in the run with the memory store).
     run = run_with_kills(
         kafka_broker,
         tmp_path,
@@ -41,8 +43,8 @@ def test_soak_four_sigkills_during_two_hundred_thousand_events(
         records,
         kills=4,
         seed=2026,
-        rate=500,
-        work_before_kill=(2000, 20000),
+        rate=200,
+        work_before_kill=(2000, 8000),
     )
     assert len(run.kills) == 4
     print("\n" + run.summary())
