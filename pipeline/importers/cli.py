@@ -170,7 +170,8 @@ def _produce(
     progress: bool,
 ) -> None:
     from pipeline.importers.produce import produce_events
-    from pipeline.simulate.producer import ProducerOptions, client_options
+    from pipeline.kafka.security import client_options
+    from pipeline.simulate.producer import ProducerOptions
 
     options = ProducerOptions(
         bootstrap_servers=bootstrap or settings.kafka.bootstrap_servers,

@@ -26,12 +26,12 @@ from pipeline.alerts.model import TargetSet
 from pipeline.config import Settings
 from pipeline.core.context import CoreContext
 from pipeline.core.results import WindowResult
+from pipeline.kafka.security import client_options
 from pipeline.replay.drive import ReplayCore
 from pipeline.replay.openmetrics import OpenMetricsWriter
 from pipeline.replay.reader import open_consumer, plan_ranges, read_ranges
 from pipeline.replay.report import ReportWriter
 from pipeline.replay.summary import ReplayFacts
-from pipeline.simulate.producer import client_options
 
 __all__ = ["ReplayOptions", "ReplayResult", "run_replay"]
 
