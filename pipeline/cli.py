@@ -7,18 +7,10 @@ from pathlib import Path
 
 import click
 
+from pipeline.cli_options import bootstrap_option, config_option
 from pipeline.config import Settings, load_settings
 
 __all__ = ["main"]
-
-CONFIG_OPTION = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Settings file (YAML or JSON). Env vars prefixed KPI_ (nested with __, e.g. "
-    "KPI_KAFKA__BOOTSTRAP_SERVERS) override it.",
-)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,8 +24,8 @@ def main() -> None:
 
 
 @main.command()
-@CONFIG_OPTION
-@click.option("--bootstrap", default=None, help="Kafka bootstrap servers (host:port).")
+@config_option
+@bootstrap_option
 @click.option("--web-port", type=int, default=None, help="Port of /metrics (default 6066).")
 @click.option("--loglevel", default=None, help="debug, info, warning or error.")
 def worker(

@@ -25,6 +25,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from pipeline.cli_options import bootstrap_option, config_option
 from pipeline.config import Settings, load_settings
 from pipeline.importers.servicenow import ImportFileError, MappingResult, map_file
 from pipeline.importers.summary import summary_lines
@@ -85,14 +86,8 @@ def _bars(path: Path, enabled: bool) -> Iterator[_Bars | None]:
 
 @import_group.command(name="servicenow")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Settings file (YAML or JSON), as for the worker; KPI_ env vars override it.",
-)
-@click.option("--bootstrap", default=None, help="Kafka bootstrap servers (host:port).")
+@config_option
+@bootstrap_option
 @click.option(
     "--tickets-topic",
     default=None,

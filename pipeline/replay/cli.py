@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from pipeline.alerts.model import TargetSet
+from pipeline.cli_options import bootstrap_option, config_option
 from pipeline.config import Settings, WindowSetting, load_settings
 from pipeline.core.durations import parse_duration
 from pipeline.targets import TargetsError, configured_windows, load_targets
@@ -103,14 +104,8 @@ def select_windows(configured: list[WindowSetting], items: tuple[str, ...]) -> l
     help="Window plotted (default: the one most targets use, else the longest).",
 )
 @click.option("--plot-services", type=int, default=5, show_default=True, help="Services plotted.")
-@click.option("--bootstrap", default=None, help="Kafka bootstrap servers (host:port).")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Settings file (YAML or JSON); KPI_ env vars override it.",
-)
+@bootstrap_option
+@config_option
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def replay(
     start: str,

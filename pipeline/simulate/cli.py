@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 import click
 import orjson
 
+from pipeline.cli_options import bootstrap_option, config_option
 from pipeline.config import Settings, load_settings
 from pipeline.core.durations import parse_duration
 from pipeline.simulate.model import (
@@ -57,13 +58,6 @@ def _fraction(ctx: click.Context, param: click.Parameter, value: float) -> float
     return value
 
 
-def _settings(ctx: click.Context, config_path: Path | None) -> Settings:
-    # The main group may already have built the settings; else build them like the worker does.
-    if isinstance(ctx.obj, Settings) and config_path is None:
-        return ctx.obj
-    return load_settings(config_path)
-
-
 def _write_jsonl(records: Iterable[SimRecord], topics: dict[str, str], out: BinaryIO) -> int:
     """Records as JSON lines; a value that is not UTF-8 (on purpose) goes out base64-encoded."""
     count = 0
@@ -95,19 +89,8 @@ def _summary(counts: dict[str, int], invalid: int, late: int, seconds: float) ->
 
 
 @click.command(name="simulate")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Settings file (YAML or JSON), as for the worker; KPI_ env vars override it.",
-)
-@click.option(
-    "--bootstrap",
-    default=None,
-    help="Kafka bootstrap servers, host:port[,host:port]. Default: KPI_KAFKA__BOOTSTRAP_SERVERS "
-    "or the settings file, else 127.0.0.1:9092.",
-)
+@config_option
+@bootstrap_option
 @click.option(
     "--seed", type=int, default=1, show_default=True, help="Same seed, same records, byte for byte."
 )
@@ -221,9 +204,7 @@ def _summary(counts: dict[str, int], invalid: int, late: int, seconds: float) ->
     help="Write the records to stdout as JSON lines (topic, key, timestamp_ms, expect, value) "
     "instead of producing them; no Kafka needed, no pacing.",
 )
-@click.pass_context
 def simulate(
-    ctx: click.Context,
     config_path: Path | None,
     bootstrap: str | None,
     seed: int,
@@ -298,7 +279,7 @@ def simulate(
     if unknown:
         raise click.BadParameter(f"unknown service(s) {unknown}", param_hint="--regression")
 
-    settings = _settings(ctx, config_path)
+    settings = load_settings(config_path)
     topics = {
         "tickets": tickets_topic or settings.topics.tickets,
         "surveys": surveys_topic or settings.topics.surveys,
