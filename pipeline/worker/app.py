@@ -136,6 +136,7 @@ class WorkerApp:
             buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0),
         )
         self.recovery = RecoveryTimer(self.registry)
+        self._in_order = asyncio.Lock()
         self._wire()
 
     def _wire(self) -> None:
@@ -169,8 +170,7 @@ class WorkerApp:
                 for tp, off in ends.items()
                 if off is not None
             }
-            windows = runtime.close_windows()
-            await self._send(Outputs(windows=windows, alerts=runtime.evaluate(windows)))
+            await self._send(runtime.close())
 
         @app.timer(interval=5.0)
         async def reload_targets() -> None:
@@ -216,25 +216,34 @@ class WorkerApp:
         )
 
     async def _send(self, out: Outputs) -> None:
-        produced = self.runtime.produced
-        for record in out.dlq:
-            await self.dlq.send(key=record.key, value=record.value, headers=record.headers())
-        produced["dlq"] += len(out.dlq)
+        # The agent and the timers all produce, and each call's Outputs were made before it:
+        # the lock (taken before the first await) sends them in the order they were made, so
+        # alert transitions stay in order and a delivery mark never covers windows of a later
+        # call that are still on their way (see _send_windows).
+        async with self._in_order:
+            produced = self.runtime.produced
+            for record in out.dlq:
+                await self.dlq.send(key=record.key, value=record.value, headers=record.headers())
+            produced["dlq"] += len(out.dlq)
+            if out.windows:
+                await self._send_windows(out)
+            for event in out.alerts:
+                key, alert = alert_record(event)
+                log.info("alert %s %s %s", alert["state"], alert["rule"], alert["episode_id"])
+                await self.alerts.send(key=key, value=orjson.dumps(alert))
+            produced["alerts"] += len(out.alerts)
+
+    async def _send_windows(self, out: Outputs) -> None:
+        """Produce closed windows and wait for the broker's acknowledgement; only then may the
+        panes behind them go (runtime.delivered). The mark is the one captured when these
+        windows were closed: a crash must never find a mark past windows that were lost."""
         sent = [
             await self.windows.send(key=key, value=orjson.dumps(window))
             for key, window in window_records(out.windows)
         ]
-        produced["windows"] += len(sent)
-        if sent:
-            # Once the broker has them, the panes behind them may go (see runtime.delivered).
-            through = self.runtime.closer.frontier
-            await asyncio.gather(*sent)
-            self.runtime.delivered(through)
-        for event in out.alerts:
-            key, alert = alert_record(event)
-            log.info("alert %s %s %s", alert["state"], alert["rule"], alert["episode_id"])
-            await self.alerts.send(key=key, value=orjson.dumps(alert))
-        produced["alerts"] += len(out.alerts)
+        self.runtime.produced["windows"] += len(sent)
+        await asyncio.gather(*sent)
+        self.runtime.delivered(out.closed_through)
 
 
 def create_app(settings: Settings) -> WorkerApp:

@@ -63,6 +63,9 @@ class Outputs:
     dlq: list[DlqRecord] = field(default_factory=list)
     windows: list[WindowResult] = field(default_factory=list)
     alerts: list[AlertEvent] = field(default_factory=list)
+    # Every window ending at or before this is in ``windows`` or in an earlier Outputs: once
+    # these windows and the earlier ones are acknowledged, the runtime may be told so.
+    closed_through: float = NEVER
 
 
 class PipelineRuntime:
@@ -242,11 +245,25 @@ class PipelineRuntime:
                 ),
             )
         if core.released_through != before:
-            out.windows = self.close_windows()
-            out.alerts = self.evaluate(out.windows)
+            closed = self.close()
+            out.windows, out.alerts, out.closed_through = (
+                closed.windows,
+                closed.alerts,
+                closed.closed_through,
+            )
             if out.alerts or out.windows:
                 self._save_alerts(partition)
         return out
+
+    def close(self) -> Outputs:
+        """Windows that are final now, the alert transitions they cause, and how far closing
+        has got with them."""
+        windows = self.close_windows()
+        return Outputs(
+            windows=windows,
+            alerts=self.evaluate(windows),
+            closed_through=self.closer.frontier,
+        )
 
     def reload_targets(self, targets: TargetSet) -> list[AlertEvent]:
         """Apply a reloaded targets file: alert state of unchanged rules is kept, and new or

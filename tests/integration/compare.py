@@ -93,7 +93,10 @@ def assert_windows_match(
         # A window re-sent after a restart must carry the same values as the first copy.
         assert got_windows.setdefault(key, rec["kpis"]) == rec["kpis"], key
     want_keys = {(w, end, scope) for w, closed in expected.windows.items() for end, scope in closed}
-    assert set(got_windows) == want_keys
+    missing, extra = sorted(want_keys - set(got_windows)), sorted(set(got_windows) - want_keys)
+    assert not missing and not extra, (
+        f"{len(missing)} windows missing, e.g. {missing[:5]}; {len(extra)} extra, e.g. {extra[:5]}"
+    )
     compared = 0
     for (window, end, scope), kpis in got_windows.items():
         for name, (stats, sample_size) in expected.windows[window][(end, scope)].items():
