@@ -28,6 +28,11 @@ OnRecord = Callable[[str, int, int, bytes | None, bytes], None]
 class Drained:
     records: int
     seconds: float  # first record fetched to the last one handled
+    cpu_seconds: float = 0.0  # this process's CPU time over the same span
+
+    @property
+    def cpu_rate(self) -> float:
+        return self.records / self.cpu_seconds
 
     @property
     def rate(self) -> float:
@@ -52,10 +57,11 @@ async def _drain(bootstrap: str, streams: Streams, on_record: OnRecord) -> Drain
         remaining = {tp for tp in tps if ends[tp] > 0}
         count = 0
         started: float | None = None
+        cpu_started = 0.0
         while remaining:
             batch = await consumer.getmany(timeout_ms=500)
             if started is None and batch:
-                started = time.perf_counter()
+                started, cpu_started = time.perf_counter(), time.process_time()
             for tp, messages in batch.items():
                 source = sources[tp.topic]
                 for m in messages:
@@ -64,7 +70,7 @@ async def _drain(bootstrap: str, streams: Streams, on_record: OnRecord) -> Drain
                 if messages and messages[-1].offset + 1 >= ends[tp]:
                     remaining.discard(tp)
         assert started is not None
-        return Drained(count, time.perf_counter() - started)
+        return Drained(count, time.perf_counter() - started, time.process_time() - cpu_started)
     finally:
         await consumer.stop()
 
@@ -98,7 +104,8 @@ def core_replay(bootstrap: str, streams: Streams, settings: Settings) -> tuple[D
     drained = asyncio.run(_drain(bootstrap, streams, handle))
     # Nothing is unread any more: empty partitions no longer hold closing back.
     runtime.end_offsets = dict(runtime.next_offsets)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     windows += len(list(window_records(runtime.close_windows())))
     drained.seconds += time.perf_counter() - started
+    drained.cpu_seconds += time.process_time() - cpu_started
     return drained, windows

@@ -74,7 +74,7 @@ def run_latency(
     result = _measure(bootstrap, data_dir / f"r{int(rate)}", rate, seconds, seed)
     if not result["sustained"]:
         # Measure again at what the worker did keep up with, and say so.
-        lower = math.floor(result["worker_rate"] * 0.8 / 100) * 100
+        lower = max(100, math.floor(result["worker_rate"] * 0.8 / 100) * 100)
         retry = _measure(bootstrap, data_dir / f"r{lower}", lower, seconds, seed + 1)
         retry["requested_rate"] = rate
         retry["not_sustained_at"] = result
@@ -99,13 +99,15 @@ def _measure(
     records = list(generate(config))
     asyncio.run(ensure_topics(bootstrap, list(topics.values()), PARTITIONS, 1))
     with running_worker(bootstrap, prefix, data_dir, PARTITIONS, **topic_env(topics)) as worker:
-        deadline = time.monotonic() + 120
-        while scrape(worker) is None:  # the web server answers once the worker runs
+        deadline = time.monotonic() + 180
+        while True:  # until the worker owns every input partition
             check_alive(worker)
+            s = scrape(worker)
+            if s is not None and s.assigned >= 2 * PARTITIONS:
+                break
             if time.monotonic() > deadline:
-                raise RuntimeError("worker did not start")
+                raise RuntimeError("worker did not get its partitions")
             time.sleep(0.5)
-        time.sleep(5.0)  # the consumer group settles after the web server is up
         tracker = _Tracker()
         seen: list[tuple[float, float]] = []  # (scrape issued at, newest 1h window end)
         stop = threading.Event()

@@ -4,6 +4,7 @@ its memory sampled along the way."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ _WANTED = (
     b"kpi_window_end_timestamp_seconds",
     b"kpi_tickets_tracked",
     b"kpi_pending_events",
+    b"kpi_consumer_lag_records",
 )
 
 
@@ -33,6 +35,7 @@ class Scrape:
     window_end_1h: float | None = None
     tickets: float = 0.0
     pending: float = 0.0
+    assigned: int = 0  # input partitions the worker owns (and knows the end of)
 
 
 def parse(text: bytes) -> Scrape:
@@ -52,6 +55,8 @@ def parse(text: bytes) -> Scrape:
             s.tickets += v
         elif name_labels.startswith(b"kpi_pending_events"):
             s.pending += v
+        elif name_labels.startswith(b"kpi_consumer_lag_records"):
+            s.assigned += 1
     return s
 
 
@@ -70,6 +75,13 @@ def rss_bytes(pid: int) -> tuple[int, int]:
         if key in ("VmRSS", "VmHWM"):
             fields[key] = int(value.split()[0]) * 1024
     return fields.get("VmRSS", 0), fields.get("VmHWM", 0)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far: on a shared machine, work per CPU second is
+    steadier than work per wall second."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def check_alive(worker: WorkerProcess) -> None:
@@ -101,6 +113,11 @@ class LiveRun:
     seconds: float  # first record processed to the final watermark
     peak_rss: int
     samples: list[MemorySample] = field(default_factory=list)
+    cpu_seconds: float = 0.0  # the worker's, over the same span
+
+    @property
+    def cpu_rate(self) -> float:
+        return self.records / self.cpu_seconds
 
     @property
     def rate(self) -> float:
@@ -148,6 +165,7 @@ async def _watch(
     try:
         first: float | None = None
         done: float | None = None
+        cpu_first = cpu_done = 0.0
         samples: list[MemorySample] = []
         last_sample = launched
         names = set(topics.values())
@@ -165,6 +183,7 @@ async def _watch(
             )
             if first is None and committed > 0:
                 first = now
+                cpu_first = cpu_seconds(worker.process.pid)
             if now - last_sample >= _SAMPLE_EVERY or (committed >= total and done is None):
                 s = await asyncio.to_thread(scrape, worker)
                 if s is not None and s.received:
@@ -181,10 +200,11 @@ async def _watch(
                     and s.closed_1h >= final_frontier
                 ):
                     done = now
+                    cpu_done = cpu_seconds(worker.process.pid)
                     break
             await asyncio.sleep(0.5)
         _, peak = rss_bytes(worker.process.pid)
     finally:
         await admin.close()
     assert first is not None and done is not None
-    return LiveRun(total, first - launched, done - first, peak, samples)
+    return LiveRun(total, first - launched, done - first, peak, samples, cpu_done - cpu_first)

@@ -55,6 +55,7 @@ def run_peer(bootstrap: str, streams: Streams, data_dir: Path, worker: bool) -> 
             peer = json.loads(lines[-1])
             result.update(peer)
             result["rate"] = streams.total / peer["seconds"]
+            result["cpu_rate"] = streams.total / peer["cpu_seconds"]
             result["bound"] = "librdkafka fetch + Python per-record pipeline + group_by repartition"
     if worker:
         # Our worker computing only what the peer computes: one tumbling 1 h window, per service.
@@ -74,4 +75,5 @@ def run_peer(bootstrap: str, streams: Streams, data_dir: Path, worker: bool) -> 
             },
         )
         result["subset_worker_rate"] = live.rate
+        result["subset_worker_cpu_rate"] = live.cpu_rate
     return result

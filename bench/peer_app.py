@@ -41,6 +41,7 @@ def main() -> int:
     def count_in(value: Any) -> None:
         if "first" not in marks:
             marks["first"] = time.perf_counter()
+            marks["cpu_first"] = time.process_time()
         seen["in"] += 1
         check()
 
@@ -51,6 +52,7 @@ def main() -> int:
     def check() -> None:
         if seen["in"] >= want_in and seen["subset"] >= want_subset and "done" not in marks:
             marks["done"] = time.perf_counter()
+            marks["cpu_done"] = time.process_time()
             app.stop()
 
     def created(v: Any) -> bool:
@@ -85,7 +87,12 @@ def main() -> int:
         print(json.dumps({"error": f"stopped early: {seen}"}))
         return 1
     seconds = marks["done"] - marks["first"]
-    print(json.dumps({"records": want_in, "subset": want_subset, "seconds": seconds}))
+    cpu = marks["cpu_done"] - marks["cpu_first"]
+    print(
+        json.dumps(
+            {"records": want_in, "subset": want_subset, "seconds": seconds, "cpu_seconds": cpu}
+        )
+    )
     return 0
 
 

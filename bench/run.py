@@ -15,7 +15,7 @@ from typing import Any
 
 from bench.consume import bare_consumer, core_replay
 from bench.live import run_live, topic_env
-from bench.report import Row, print_table
+from bench.report import Row, print_table, table_markdown
 from bench.streams import PARTITIONS, Streams, produce_streams
 from pipeline.config import Settings
 from pipeline.kafka import LocalBroker, free_port
@@ -84,6 +84,7 @@ def run_bench(options: BenchOptions) -> int:
     if options.out:
         Path(options.out).parent.mkdir(parents=True, exist_ok=True)
         Path(options.out).write_text(json.dumps(results, indent=2, default=str) + "\n")
+        Path(options.out).with_suffix(".md").write_text(table_markdown(results))
     return 0
 
 
@@ -113,6 +114,7 @@ def run_all(options: BenchOptions, bootstrap: str, root: Path, results: dict[str
             "records": drained.records,
             "seconds": drained.seconds,
             "rate": drained.rate,
+            "cpu_rate": drained.cpu_rate,
         }
         log(f"limit: {drained.rate:,.0f} records/s")
     if options.wants("worker"):
@@ -132,6 +134,7 @@ def run_all(options: BenchOptions, bootstrap: str, root: Path, results: dict[str
             "seconds": live.seconds,
             "startup_seconds": live.startup_seconds,
             "rate": live.rate,
+            "cpu_rate": live.cpu_rate,
             "peak_rss": live.peak_rss,
             "memory": [asdict(s) for s in live.samples],
         }
@@ -190,6 +193,7 @@ def replay(
             "records": drained.records,
             "seconds": drained.seconds,
             "rate": drained.rate,
+            "cpu_rate": drained.cpu_rate,
             "window_records": windows,
         }
     log(f"replay: {results['replay']['rate']:,.0f} records/s")

@@ -101,8 +101,14 @@ class SourceCore:
     def _key_key(self, key: str) -> str:
         return f"{self.tag}|k|{key}"
 
-    def _pane_key(self, start: int, scope: Scope) -> str:
-        return f"{self.tag}|p{CATALOGUE_VERSION}|{start}|{scope.encode()}"
+    def _pane_key(self, start: int) -> str:
+        # One record per pane with every scope in it: a pane's events are all released in the
+        # same tick (panes are whole ticks), so this writes each pane once, instead of once per
+        # scope (tens of scopes per pane).
+        return f"{self.tag}|p{CATALOGUE_VERSION}|{start}"
+
+    def _pane_value(self, start: int) -> dict[str, Any]:
+        return {scope.encode(): agg.to_json() for scope, agg in self.panes[start].items()}
 
     def _meta_key(self) -> str:
         return f"{self.tag}|m"
@@ -146,7 +152,7 @@ class SourceCore:
             return []
         rejections: list[ReleasedRejection] = []
         touched: set[str] = set()
-        dirty: set[tuple[int, Scope]] = set()
+        dirty: set[int] = set()  # pane starts
         while self._heap and self._heap[0][0][0] < target:
             _, key = heapq.heappop(self._heap)
             state = self.keys[key]
@@ -165,8 +171,8 @@ class SourceCore:
                 self.store.delete(self._key_key(key))
             else:
                 self.store.put(self._key_key(key), state.to_json())
-        for start, scope in dirty:
-            self.store.put(self._pane_key(start, scope), self.panes[start][scope].to_json())
+        for start in dirty:
+            self.store.put(self._pane_key(start), self._pane_value(start))
         self.released_through = target
         self.prune(frontier)
         self.store.put(self._meta_key(), {"max_ts": self.max_ts, "released": target})
@@ -188,7 +194,7 @@ class SourceCore:
                 self.backlog[scope] += 1
         return observations
 
-    def _aggregate(self, obs: Observation, dirty: set[tuple[int, Scope]]) -> None:
+    def _aggregate(self, obs: Observation, dirty: set[int]) -> None:
         kpis = self._listeners[obs.kind]
         start = self._grid.pane_start(obs.ts)
         by_scope = self.panes.setdefault(start, {})
@@ -198,7 +204,7 @@ class SourceCore:
                 agg = by_scope[scope] = Aggregate()
             for kpi in kpis:
                 kpi.observe(obs, agg)
-            dirty.add((start, scope))
+        dirty.add(start)
 
     def prune(self, frontier: float) -> None:
         """Drop panes that every window has finished with."""
@@ -206,8 +212,8 @@ class SourceCore:
             return
         oldest_needed = self._grid.needed_after(frontier)
         for start in [s for s in self.panes if s < oldest_needed]:
-            for scope in self.panes.pop(start):
-                self.store.delete(self._pane_key(start, scope))
+            del self.panes[start]
+            self.store.delete(self._pane_key(start))
 
     # --- reading --------------------------------------------------------------------------------
 
@@ -225,6 +231,7 @@ class SourceCore:
     def restore(self, items: Iterable[tuple[str, Any]]) -> None:
         """Rebuild memory from this partition's stored items (keys carrying this tag)."""
         prefix = self.tag + "|"
+        per_scope: list[tuple[str, int]] = []  # panes stored one record per scope (older layout)
         for full_key, value in items:
             if not full_key.startswith(prefix):
                 continue
@@ -232,14 +239,23 @@ class SourceCore:
             if kind == "k":
                 self.keys[rest] = _KeyState.from_json(value)
             elif kind == f"p{CATALOGUE_VERSION}":
-                start, _, scope_text = rest.partition("|")
-                self.panes.setdefault(int(start), {})[Scope.decode(scope_text)] = (
-                    Aggregate.from_json(value)
-                )
+                start_text, _, scope_text = rest.partition("|")
+                pane = self.panes.setdefault(int(start_text), {})
+                if scope_text:
+                    pane[Scope.decode(scope_text)] = Aggregate.from_json(value)
+                    per_scope.append((full_key, int(start_text)))
+                else:
+                    for text, agg in value.items():
+                        pane[Scope.decode(text)] = Aggregate.from_json(agg)
             elif kind == "m":
                 self.max_ts = float(value["max_ts"])
                 self.released_through = float(value["released"])
             # panes of another catalogue version are left alone: they never mix with these
+        # Rewrite panes of the older layout as one record each.
+        for full_key, _ in per_scope:
+            self.store.delete(full_key)
+        for start in {start for _, start in per_scope}:
+            self.store.put(self._pane_key(start), self._pane_value(start))
         for key, state in self.keys.items():
             for event in state.pending:
                 heapq.heappush(self._heap, (event.sort_key, key))

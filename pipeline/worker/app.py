@@ -22,6 +22,7 @@ from pipeline.config import Settings
 from pipeline.core.context import CoreContext
 from pipeline.core.results import window_records
 from pipeline.metrics.collector import PipelineCollector
+from pipeline.worker.batches import RecordBatches
 from pipeline.worker.context import core_context
 from pipeline.worker.runtime import Outputs, PipelineRuntime
 from pipeline.worker.targets import TargetsFile
@@ -32,17 +33,49 @@ log = logging.getLogger(__name__)
 
 
 class TableStore:
-    """Writes core state through to a Faust table (JSON values, string keys)."""
+    """Writes core state through to a Faust table (JSON values, string keys), coalesced.
+
+    ``put`` and ``delete`` only remember the newest value of each key; ``flush`` (once per
+    agent batch) encodes each changed key once, updates the table's store and appends its
+    changelog record to the producer's batches. The batch's offsets are acknowledged after
+    that, and Faust flushes the producer before it commits them, so a committed offset never
+    runs ahead of the state it produced. Values are encoded at flush time: every mutation of a
+    key's state is followed by a ``put`` of it, so the newest put holds the state as of the end
+    of the batch.
+    """
 
     def __init__(self, table: Any) -> None:
         self.table = table
+        self.changed: dict[str, Any] = {}  # key -> newest value, None = deleted
 
     def put(self, key: str, value: Any) -> None:
-        self.table[key.encode()] = orjson.dumps(value)
+        self.changed[key] = value
 
     def delete(self, key: str) -> None:
-        if key.encode() in self.table:
-            del self.table[key.encode()]
+        self.changed[key] = None
+
+    async def flush(self, batches: RecordBatches) -> int:
+        """Write every changed key; returns how many changelog records were appended."""
+        changed, self.changed = self.changed, {}
+        data = self.table.data
+        topic = self.table.changelog_topic.get_topic_name()
+        sent = 0
+        for key, value in changed.items():
+            raw_key = key.encode()
+            if value is None:
+                if data.pop(raw_key, None) is None:
+                    continue  # never written: nothing to delete in the changelog either
+                raw = None
+            else:
+                raw = orjson.dumps(value)
+                data[raw_key] = raw
+            # The changelog partition is the input partition the key belongs to (the table is
+            # co-partitioned with the input). These records bypass the table's send callback,
+            # which only advances a persistent store's recovery offset: a RocksDB store then
+            # replays a longer changelog tail at start-up, to the same state.
+            await batches.add(topic, raw_key, raw, partition=_partition_of(key))
+            sent += 1
+        return sent
 
     def items(self) -> Iterable[tuple[str, Any]]:
         for key, value in list(self.table.items()):
@@ -50,6 +83,14 @@ class TableStore:
                 continue
             text = key.decode() if isinstance(key, bytes) else str(key)
             yield text, orjson.loads(value)
+
+
+def _partition_of(key: str) -> int:
+    # Keys are "<source>:<partition>|..." (source cores) or "alerts|<partition>".
+    head, _, rest = key.partition("|")
+    if head == "alerts":
+        return int(rest)
+    return int(head.rpartition(":")[2])
 
 
 class WorkerApp:
@@ -80,6 +121,8 @@ class WorkerApp:
             # Windows are ours (event time); Faust's wall-clock table cleanup has nothing to do.
             table_cleanup_interval=3600.0,
             broker_commit_interval=1.0,
+            producer_linger=settings.worker.producer_linger,
+            producer_max_batch_size=settings.worker.producer_max_batch_size,
             datadir=str(datadir),
             **_security_options(settings),
         )
@@ -132,20 +175,33 @@ class WorkerApp:
     def _wire(self) -> None:
         app, runtime = self.app, self.runtime
 
+        tuning = self.settings.worker
+
         @app.agent(self.input, concurrency=1)
         async def process(stream: Any) -> None:
-            async for event in stream.events():
-                message = event.message
+            # Batches: Faust acknowledges a batch's records only after this body has finished
+            # with it, i.e. after its state changes are handed to the producer (store.flush).
+            sources = self.sources
+            async for events in stream.take_events(tuning.batch_size, tuning.batch_within):
                 started = time.perf_counter()
-                out = runtime.handle(
-                    self.sources[message.topic],
-                    message.partition,
-                    message.offset,
-                    message.key,
-                    message.value,
-                )
-                await self._send(out)
-                self.latency.observe(time.perf_counter() - started)
+                records = [
+                    (
+                        sources[e.message.topic],
+                        e.message.partition,
+                        e.message.offset,
+                        e.message.key,
+                        e.message.value,
+                    )
+                    for e in events
+                ]
+                out = runtime.handle_batch(records)
+                batches = self._batches()
+                await self.store.flush(batches)
+                await self._send(out, batches)
+                # Per record: the batch's time spread over its records.
+                per_record = (time.perf_counter() - started) / len(records)
+                for _ in records:
+                    self.latency.observe(per_record)
 
         @app.timer(interval=1.0)
         async def refresh_end_offsets() -> None:
@@ -197,15 +253,26 @@ class WorkerApp:
             partitions=self.settings.topics.partitions,
         )
 
-    async def _send(self, out: Outputs) -> None:
+    def _batches(self) -> RecordBatches:
+        # Faust's own aiokafka producer (started with the app): its flush before each commit
+        # covers these batches. ``_ensure_producer`` is internal to faust-streaming, which is
+        # pinned exactly for this kind of reason.
+        return RecordBatches(self.app.producer._ensure_producer())  # type: ignore[attr-defined]
+
+    async def _send(self, out: Outputs, batches: RecordBatches | None = None) -> None:
+        batches = batches or self._batches()
         for record in out.dlq:
-            await self.dlq.send(key=record.key, value=record.value, headers=record.headers())
+            await batches.add(
+                self.dlq.get_topic_name(), record.key, record.value, headers=record.headers()
+            )
+        windows = self.windows.get_topic_name()
         for key, window in window_records(out.windows):
-            await self.windows.send(key=key, value=orjson.dumps(window))
+            await batches.add(windows, key, orjson.dumps(window))
         for event in out.alerts:
             key, alert = alert_record(event)
             log.info("alert %s %s %s", alert["state"], alert["rule"], alert["episode_id"])
-            await self.alerts.send(key=key, value=orjson.dumps(alert))
+            await batches.add(self.alerts.get_topic_name(), key, orjson.dumps(alert))
+        await batches.send()
 
 
 def _security_options(settings: Settings) -> dict[str, Any]:

@@ -23,13 +23,15 @@ from pipeline.core.source import NEVER, Accepted, SourceCore
 from pipeline.core.store import StateStore
 from pipeline.schemas.decode import DecodeError, decode_survey, decode_ticket
 
-__all__ = ["DlqRecord", "Outputs", "PipelineRuntime", "Source"]
+__all__ = ["DlqRecord", "Outputs", "PipelineRuntime", "Record", "Source"]
 
 log = logging.getLogger(__name__)
 _ALERTS_KEY = "alerts|"
 
 Source = str  # "tickets" or "surveys": the logical input, independent of topic names
 TP = tuple[Source, int]
+# source, partition, offset, key, value: one input record
+Record = tuple[Source, int, int, bytes | None, bytes]
 _DECODERS: dict[Source, Callable[[bytes, int], Event]] = {
     "tickets": decode_ticket,
     "surveys": decode_survey,
@@ -135,6 +137,20 @@ class PipelineRuntime:
             self.alerts = restored
 
     # --- processing -----------------------------------------------------------------------------
+
+    def handle_batch(self, records: Iterable[Record]) -> Outputs:
+        """Process records in order; their outputs in the same order. A store that coalesces
+        writes (the worker's table) sees each key's newest state once per batch."""
+        out = Outputs()
+        for record in records:
+            one = self.handle(*record)
+            if one.dlq:
+                out.dlq += one.dlq
+            if one.windows:
+                out.windows += one.windows
+            if one.alerts:
+                out.alerts += one.alerts
+        return out
 
     def handle(
         self, source: Source, partition: int, offset: int, key: bytes | None, raw: bytes
