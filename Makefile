@@ -82,7 +82,7 @@ bench: setup $(BENCH_STAMP) $(PEER_STAMP)  ## benchmarks (1M records, ~30 min): 
 	nice -n 5 $(PY) -m bench --label full --out bench/results/full.json
 
 bench-quick: setup $(BENCH_STAMP) $(PEER_STAMP)  ## the benchmarks on 100k records, for iteration (~10 min)
-	nice -n 5 $(PY) -m bench --events 100000 --latency-seconds 40 --label quick --out bench/results/quick.json
+	nice -n 5 $(PY) -m bench --events 100000 --latency-seconds 60 --label quick --out bench/results/quick.json
 
 kafka-start: $(PY_STAMP) $(KAFKA_STAMP)  ## start a local single-node KRaft broker on 127.0.0.1:9092
 	$(CLI) kafka start

@@ -101,7 +101,10 @@ def rows_from(r: dict[str, Any]) -> list[Row]:
         lat = r["latency"]
         note = f"n={lat['n']}"
         if "requested_rate" in lat:
-            note += f"; {lat['requested_rate']:,.0f} rec/s was not sustained"
+            missed = ", ".join(f"{x:,.0f}" for x in lat["not_sustained"])
+            note += f"; not sustained at {missed} rec/s"
+        elif not lat.get("sustained", True):
+            note += "; NOT sustained"
         rows.append(
             Row(
                 f"5 latency produced -> /metrics at {lat['achieved_rate']:,.0f} rec/s",
