@@ -54,12 +54,12 @@ soak: setup  ## long fault runs on a real broker (SIGKILLs during 200,000+ event
 	$(PY) -m pytest -q -s -m soak -p no:cacheprovider tests/integration/test_crash_recovery.py
 
 lint: $(PY_STAMP)  ## ruff lint and format check
-	$(VENV)/bin/ruff check pipeline tests
-	$(VENV)/bin/ruff format --check pipeline tests
+	$(VENV)/bin/ruff check pipeline tests bench
+	$(VENV)/bin/ruff format --check pipeline tests bench
 
 format: $(PY_STAMP)  ## apply ruff fixes and formatting
-	$(VENV)/bin/ruff check --fix pipeline tests
-	$(VENV)/bin/ruff format pipeline tests
+	$(VENV)/bin/ruff check --fix pipeline tests bench
+	$(VENV)/bin/ruff format pipeline tests bench
 
 typecheck: $(PY_STAMP)  ## mypy (strict) on the package
 	$(VENV)/bin/mypy
@@ -71,6 +71,26 @@ generate: $(PY_STAMP)  ## regenerate generated files (JSON Schemas, Grafana dash
 check-generated: $(PY_STAMP)  ## fail when a generated file drifts from its source
 	$(CLI) schemas check
 	$(CLI) dashboards check
+
+BENCH_STAMP := $(VENV)/.bench-$(DEPS_HASH)
+PEER_VENV   := .cache/bench-quix
+PEER_STAMP  := $(PEER_VENV)/.installed-$(shell cat bench/peer-requirements.txt | sha1sum | cut -c1-12)
+
+$(BENCH_STAMP): $(PY_STAMP)
+	@$(PY) -m pip install --disable-pip-version-check -q -e '.[bench]' && touch $@
+
+$(PEER_STAMP): bench/peer-requirements.txt
+	@echo "installing the Quix Streams peer into $(PEER_VENV)"
+	@test -x $(PEER_VENV)/bin/python || python3 -m venv $(PEER_VENV)
+	@$(PEER_VENV)/bin/pip install --disable-pip-version-check -q -r bench/peer-requirements.txt
+	@rm -f $(PEER_VENV)/.installed-* && touch $@
+
+.PHONY: bench bench-quick
+bench: setup $(BENCH_STAMP) $(PEER_STAMP)  ## benchmarks (1M records, ~30 min): limit, worker, replay, Quix peer, latency, RSS
+	nice -n 5 $(PY) -m bench --label full --out bench/results/full.json
+
+bench-quick: setup $(BENCH_STAMP) $(PEER_STAMP)  ## the benchmarks on 100k records, for iteration (~10 min)
+	nice -n 5 $(PY) -m bench --events 100000 --latency-seconds 60 --label quick --out bench/results/quick.json
 
 kafka-start: $(PY_STAMP) $(KAFKA_STAMP)  ## start a local single-node KRaft broker on 127.0.0.1:9092
 	$(CLI) kafka start

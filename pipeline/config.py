@@ -24,6 +24,7 @@ __all__ = [
     "TopicSettings",
     "WebSettings",
     "WindowSetting",
+    "WorkerSettings",
     "load_settings",
 ]
 
@@ -202,6 +203,22 @@ class WebSettings(BaseModel):
     tables_enabled: bool = False
 
 
+class WorkerSettings(BaseModel):
+    """Throughput knobs of the live worker (measured in BENCHMARKS.md)."""
+
+    # The agent takes records in batches: state changes are written to the table changelog
+    # once per key per batch, and the batch's offsets are acknowledged only after its writes
+    # have been handed to the producer (see README, design notes).
+    batch_size: int = Field(default=2000, ge=1)
+    # How long a batch waits to fill before it is processed anyway (seconds): bounds the delay
+    # a quiet stream adds.
+    batch_within: float = Field(default=0.05, gt=0)
+    # Producer batching of changelog and output records (seconds): without it every changelog
+    # write is its own produce request.
+    producer_linger: float = Field(default=0.01, ge=0)
+    producer_max_batch_size: int = Field(default=256 * 1024, ge=1024)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="KPI_",
@@ -219,6 +236,7 @@ class Settings(BaseSettings):
     topics: TopicSettings = Field(default_factory=TopicSettings)
     time: TimeSettings = Field(default_factory=TimeSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
     kpi: KpiSettings = Field(default_factory=KpiSettings)
     input: InputSettings = Field(default_factory=InputSettings)
     # The targets file (version targets/v1); reloaded on change or SIGHUP. None: no alerts.

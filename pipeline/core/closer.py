@@ -36,6 +36,13 @@ class WindowCloser:
         self._kpis = ctx.kpis
         self.closed_through: dict[str, float] = {spec.name: NEVER for spec in ctx.windows}
         self.latest: dict[str, list[WindowResult]] = {spec.name: [] for spec in ctx.windows}
+        # Blocks: the partitions' panes of one window step merged once, (step, start) -> scope ->
+        # aggregate. Consecutive windows of a spec share all but one block (a 24 h window moving
+        # by 1 h shares 23), so each pane of each partition is merged once per spec instead of
+        # once per window. Blocks lie before the frontier, where panes no longer change (an
+        # event there is late); they are kept only for the same set of partitions.
+        self._blocks: dict[tuple[int, int], dict[Scope, Aggregate]] = {}
+        self._blocks_of: tuple[str, ...] = ()
 
     @property
     def frontier(self) -> float:
@@ -53,6 +60,9 @@ class WindowCloser:
         """Results of every window that ``frontier`` makes final, oldest first per spec."""
         if frontier == NEVER:
             return []
+        tags = tuple(core.tag for core in cores)
+        if tags != self._blocks_of:
+            self._blocks, self._blocks_of = {}, tags
         results: list[WindowResult] = []
         for spec in self._grid.specs:
             done = self.closed_through[spec.name]
@@ -69,20 +79,39 @@ class WindowCloser:
                 self.latest[spec.name] = window_results
             if ends:
                 self.closed_through[spec.name] = ends[-1]
+                # Blocks older than the next window of this spec are done with.
+                oldest = ends[-1] + spec.step - spec.size
+                for key in [k for k in self._blocks if k[0] == spec.step and k[1] < oldest]:
+                    del self._blocks[key]
         return results
+
+    def _block(
+        self, cores: Sequence[SourceCore], start: int, length: int
+    ) -> dict[Scope, Aggregate]:
+        key = (length, start)
+        merged = self._blocks.get(key)
+        if merged is None:
+            merged = self._blocks[key] = {}
+            for core in cores:
+                for _, by_scope in core.panes_between(start, start + length):
+                    for scope, agg in by_scope.items():
+                        target = merged.get(scope)
+                        if target is None:
+                            target = merged[scope] = Aggregate()
+                        target.merge(agg)
+        return merged
 
     def _close_one(
         self, spec: WindowSpec, end: int, cores: Sequence[SourceCore]
     ) -> list[WindowResult]:
         start = end - spec.size
         merged: dict[Scope, Aggregate] = {}
-        for core in cores:
-            for _, by_scope in core.panes_between(start, end):
-                for scope, agg in by_scope.items():
-                    target = merged.get(scope)
-                    if target is None:
-                        target = merged[scope] = Aggregate()
-                    target.merge(agg)
+        for block_start in range(start, end, spec.step):
+            for scope, agg in self._block(cores, block_start, spec.step).items():
+                target = merged.get(scope)
+                if target is None:
+                    target = merged[scope] = Aggregate()
+                target.merge(agg)
         results = []
         for scope in sorted(merged, key=Scope.encode):
             agg = merged[scope]

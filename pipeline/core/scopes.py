@@ -44,7 +44,21 @@ class Scope:
 
     def labels(self) -> dict[str, str]:
         """Every dimension as a label; those the breakdown does not split by are empty."""
-        return {"breakdown": self.breakdown, **{d: getattr(self, d) or "" for d in DIMENSIONS}}
+        # Asked for every KPI row of every scrape: built once per scope, copied on the way out.
+        cached = _LABELS.get(self)
+        if cached is None:
+            cached = {
+                "breakdown": self.breakdown,
+                **{d: getattr(self, d) or "" for d in DIMENSIONS},
+            }
+            if len(_LABELS) < _LABELS_MAX:
+                _LABELS[self] = cached
+        return dict(cached)
+
+
+# Scopes are few (breakdowns x dimension values); bounded all the same.
+_LABELS_MAX = 100_000
+_LABELS: dict[Scope, dict[str, str]] = {}
 
 
 def validate_breakdowns(names: Iterable[str]) -> tuple[str, ...]:
@@ -58,9 +72,18 @@ def validate_breakdowns(names: Iterable[str]) -> tuple[str, ...]:
 def scopes_of(dims: Dims, breakdowns: Iterable[str]) -> list[Scope]:
     """The scopes an observation with these dimensions counts in. A breakdown whose dimension is
     unknown for this observation (a survey without a team) is skipped, not guessed."""
-    scopes = []
-    for name in breakdowns:
-        values = {d: getattr(dims, d) for d in BREAKDOWNS[name]}
-        if all(v is not None for v in values.values()):
-            scopes.append(Scope(name, **values))
-    return scopes
+    names = tuple(breakdowns)
+    # Asked for every observation (and backlog move): computed once per dimension values.
+    cached = _SCOPES.get((dims, names))
+    if cached is None:
+        cached = []
+        for name in names:
+            values = {d: getattr(dims, d) for d in BREAKDOWNS[name]}
+            if all(v is not None for v in values.values()):
+                cached.append(Scope(name, **values))
+        if len(_SCOPES) < _LABELS_MAX:
+            _SCOPES[(dims, names)] = cached
+    return list(cached)
+
+
+_SCOPES: dict[tuple[Dims, tuple[str, ...]], list[Scope]] = {}

@@ -9,14 +9,9 @@ progress so that a pane is written once per tick, not per event. The tick is one
 windows end on pane boundaries, so that closes them as early as any finer tick would.
 
 State is kept in memory and written through to a ``StateStore`` under keys prefixed with this
-partition's tag, so a Faust table changelog of the same partition can restore it.
-
-A release changes many records at once (keys, panes, progress), and a crash can persist any
-prefix of them: keys that no longer hold an event with panes that do not count it yet. So each
-release is first written as one record holding all its writes (a single Kafka record is stored
-whole or not at all), then record by record. Recovery re-applies that record when the progress
-record shows the release did not finish, and writes the repaired values back with the next
-change of this partition (table writes need an event being processed).
+partition's tag, so a Faust table changelog of the same partition can restore it. A release
+changes many records at once (keys, panes, progress); the store makes a batch of writes durable
+as a whole (see pipeline/worker/journal.py), so recovery never sees half a release.
 """
 
 from __future__ import annotations
@@ -125,22 +120,23 @@ class SourceCore:
         self.panes: dict[int, dict[Scope, Aggregate]] = {}
         self.backlog: Counter[Scope] = Counter()
         self.pending_count = 0
-        # Writes of an interrupted release, found on recovery, not yet back in the store.
-        self._repair: list[tuple[str, Any]] = []
 
     # --- state keys ---------------------------------------------------------------------------
 
     def _key_key(self, key: str) -> str:
         return f"{self.tag}|k|{key}"
 
-    def _pane_key(self, start: int, scope: Scope) -> str:
-        return f"{self.tag}|p{CATALOGUE_VERSION}|{start}|{scope.encode()}"
+    def _pane_key(self, start: int) -> str:
+        # One record per pane with every scope in it: a pane's events are all released in the
+        # same tick (panes are whole ticks), so this writes each pane once, instead of once per
+        # scope (tens of scopes per pane).
+        return f"{self.tag}|p{CATALOGUE_VERSION}|{start}"
+
+    def _pane_value(self, start: int) -> dict[str, Any]:
+        return {scope.encode(): agg.to_json() for scope, agg in self.panes[start].items()}
 
     def _meta_key(self) -> str:
         return f"{self.tag}|m"
-
-    def _release_key(self) -> str:
-        return f"{self.tag}|r"
 
     # --- time -----------------------------------------------------------------------------------
 
@@ -157,9 +153,6 @@ class SourceCore:
     def accept(self, event: Event, frontier: float = NEVER) -> Accepted:
         """Take one validated event. ``frontier`` is the end up to which windows are already
         closed (by every partition); an event before it could no longer be counted."""
-        if self._repair:
-            self._write(self._repair)
-            self._repair = []
         state = self.keys.get(event.key)
         seen = state.seen(event) if state is not None else None
         if seen is not None:
@@ -185,7 +178,7 @@ class SourceCore:
             return []
         rejections: list[ReleasedRejection] = []
         touched: set[str] = set()
-        dirty: set[tuple[int, Scope]] = set()
+        dirty: set[int] = set()  # pane starts
         while self._heap and self._heap[0][0][0] < target:
             _, key = heapq.heappop(self._heap)
             state = self.keys[key]
@@ -209,15 +202,12 @@ class SourceCore:
                 heapq.heappush(self._expiry, (state.until, key))
             writes.append((self._key_key(key), state.to_json()))
         writes += self._expire(target)
-        for start, scope in dirty:
-            writes.append((self._pane_key(start, scope), self.panes[start][scope].to_json()))
+        for start in dirty:
+            writes.append((self._pane_key(start), self._pane_value(start)))
         self.released_through = target
         writes += self._prune(frontier)
-        meta = {"max_ts": self.max_ts, "released": target}
-        # All of it in one record first: see the module docstring.
-        self.store.put(self._release_key(), {**meta, "writes": writes})
+        writes.append((self._meta_key(), {"max_ts": self.max_ts, "released": target}))
         self._write(writes)
-        self.store.put(self._meta_key(), meta)
         return rejections
 
     def _expire(self, target: float) -> list[tuple[str, Any]]:
@@ -258,7 +248,7 @@ class SourceCore:
                 self.backlog[scope] += 1
         return observations
 
-    def _aggregate(self, obs: Observation, dirty: set[tuple[int, Scope]]) -> None:
+    def _aggregate(self, obs: Observation, dirty: set[int]) -> None:
         kpis = self._listeners[obs.kind]
         start = self._grid.pane_start(obs.ts)
         by_scope = self.panes.setdefault(start, {})
@@ -268,7 +258,7 @@ class SourceCore:
                 agg = by_scope[scope] = Aggregate()
             for kpi in kpis:
                 kpi.observe(obs, agg)
-            dirty.add((start, scope))
+        dirty.add(start)
 
     def _prune(self, frontier: float) -> list[tuple[str, Any]]:
         """Drop panes that every window has finished with; returns their deletions."""
@@ -277,7 +267,8 @@ class SourceCore:
         oldest_needed = self._grid.needed_after(frontier)
         deletes: list[tuple[str, Any]] = []
         for start in [s for s in self.panes if s < oldest_needed]:
-            deletes += [(self._pane_key(start, scope), None) for scope in self.panes.pop(start)]
+            del self.panes[start]
+            deletes.append((self._pane_key(start), None))
         return deletes
 
     # --- reading --------------------------------------------------------------------------------
@@ -300,25 +291,14 @@ class SourceCore:
         """Rebuild memory from this partition's stored items (keys carrying this tag)."""
         prefix = self.tag + "|"
         mine = {key[len(prefix) :]: value for key, value in items if key.startswith(prefix)}
-        release, meta = mine.pop("r", None), mine.get("m")
-        if release is not None and (meta is None or release["released"] > meta["released"]):
-            # The newest release was interrupted: finish it from its single record.
-            for store_key, value in release["writes"]:
-                if value is None:
-                    mine.pop(store_key[len(prefix) :], None)
-                else:
-                    mine[store_key[len(prefix) :]] = value
-            mine["m"] = {"max_ts": release["max_ts"], "released": release["released"]}
-            self._repair = [*release["writes"], (self._meta_key(), mine["m"])]
         for local_key, value in mine.items():
             kind, _, rest = local_key.partition("|")
             if kind == "k":
                 self.keys[rest] = _KeyState.from_json(value)
             elif kind == f"p{CATALOGUE_VERSION}":
-                start, _, scope_text = rest.partition("|")
-                self.panes.setdefault(int(start), {})[Scope.decode(scope_text)] = (
-                    Aggregate.from_json(value)
-                )
+                self.panes[int(rest)] = {
+                    Scope.decode(text): Aggregate.from_json(agg) for text, agg in value.items()
+                }
             elif kind == "m":
                 self.max_ts = float(value["max_ts"])
                 self.released_through = float(value["released"])

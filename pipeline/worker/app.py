@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
 from typing import Any
 
 import faust
@@ -25,36 +24,16 @@ from pipeline.core.results import window_records
 from pipeline.kafka.security import faust_options
 from pipeline.metrics.collector import PipelineCollector
 from pipeline.worker.admission import Admission
+from pipeline.worker.batches import RecordBatches
 from pipeline.worker.context import core_context
-from pipeline.worker.durability import drain_before_commit
 from pipeline.worker.recovery import RecoveryTimer
 from pipeline.worker.runtime import Outputs, PipelineRuntime
+from pipeline.worker.table_store import TableStore
 from pipeline.worker.targets import TargetsFile
 
 __all__ = ["WorkerApp", "create_app"]
 
 log = logging.getLogger(__name__)
-
-
-class TableStore:
-    """Writes core state through to a Faust table (JSON values, string keys)."""
-
-    def __init__(self, table: Any) -> None:
-        self.table = table
-
-    def put(self, key: str, value: Any) -> None:
-        self.table[key.encode()] = orjson.dumps(value)
-
-    def delete(self, key: str) -> None:
-        if key.encode() in self.table:
-            del self.table[key.encode()]
-
-    def items(self) -> Iterable[tuple[str, Any]]:
-        for key, value in list(self.table.items()):
-            if value is None:
-                continue
-            text = key.decode() if isinstance(key, bytes) else str(key)
-            yield text, orjson.loads(value)
 
 
 class WorkerApp:
@@ -85,6 +64,8 @@ class WorkerApp:
             # Windows are ours (event time); Faust's wall-clock table cleanup has nothing to do.
             table_cleanup_interval=3600.0,
             broker_commit_interval=1.0,
+            producer_linger=settings.worker.producer_linger,
+            producer_max_batch_size=settings.worker.producer_max_batch_size,
             broker_session_timeout=settings.kafka.session_timeout,
             datadir=str(datadir),
             **faust_options(settings.kafka),
@@ -142,20 +123,35 @@ class WorkerApp:
     def _wire(self) -> None:
         app, runtime = self.app, self.runtime
 
+        tuning = self.settings.worker
+
         @app.agent(self.input, concurrency=1)
         async def process(stream: Any) -> None:
-            async for event in stream.events():
-                message = event.message
+            # Batches: Faust acknowledges a batch's records only after this body has finished
+            # with it, i.e. after its state changes are handed to the producer (store.flush).
+            sources = self.sources
+            async for events in stream.take_events(tuning.batch_size, tuning.batch_within):
                 started = time.perf_counter()
-                out = runtime.handle(
-                    self.sources[message.topic],
-                    message.partition,
-                    message.offset,
-                    message.key,
-                    message.value,
-                )
-                await self._send(out)
-                self.latency.observe(time.perf_counter() - started)
+                records = [
+                    (
+                        sources[e.message.topic],
+                        e.message.partition,
+                        e.message.offset,
+                        e.message.key,
+                        e.message.value,
+                    )
+                    for e in events
+                ]
+                out = runtime.handle_batch(records)
+                # No await between making the outputs and taking the lock: see _send.
+                async with self._in_order:
+                    batches = self._batches()
+                    await self.store.flush(batches)
+                    await self._send_locked(out, batches)
+                # Per record: the batch's time spread over its records.
+                per_record = (time.perf_counter() - started) / len(records)
+                for _ in records:
+                    self.latency.observe(per_record)
 
         @app.timer(interval=1.0)
         async def refresh_end_offsets() -> None:
@@ -181,8 +177,6 @@ class WorkerApp:
 
         async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
             self.recovery.assigned()
-            # Before anything is processed, hence before the first commit.
-            drain_before_commit(app.producer.buffer, self.table.changelog_topic)
             owned = app.consumer.assignment()
             runtime.assign(
                 (self.sources[tp.topic], tp.partition) for tp in owned if tp.topic in self.sources
@@ -215,35 +209,45 @@ class WorkerApp:
             partitions=self.settings.topics.partitions,
         )
 
-    async def _send(self, out: Outputs) -> None:
-        # The agent and the timers all produce, and each call's Outputs were made before it:
-        # the lock (taken before the first await) sends them in the order they were made, so
-        # alert transitions stay in order and a delivery mark never covers windows of a later
-        # call that are still on their way (see _send_windows).
-        async with self._in_order:
-            produced = self.runtime.produced
-            for record in out.dlq:
-                await self.dlq.send(key=record.key, value=record.value, headers=record.headers())
-            produced["dlq"] += len(out.dlq)
-            if out.windows:
-                await self._send_windows(out)
-            for event in out.alerts:
-                key, alert = alert_record(event)
-                log.info("alert %s %s %s", alert["state"], alert["rule"], alert["episode_id"])
-                await self.alerts.send(key=key, value=orjson.dumps(alert))
-            produced["alerts"] += len(out.alerts)
+    def _batches(self) -> RecordBatches:
+        # Faust's own aiokafka producer (started with the app): its flush before each commit
+        # covers these batches. ``_ensure_producer`` is internal to faust-streaming, which is
+        # pinned exactly for this kind of reason.
+        return RecordBatches(self.app.producer._ensure_producer())  # type: ignore[attr-defined]
 
-    async def _send_windows(self, out: Outputs) -> None:
-        """Produce closed windows and wait for the broker's acknowledgement; only then may the
-        panes behind them go (runtime.delivered). The mark is the one captured when these
-        windows were closed: a crash must never find a mark past windows that were lost."""
-        sent = [
-            await self.windows.send(key=key, value=orjson.dumps(window))
-            for key, window in window_records(out.windows)
-        ]
-        self.runtime.produced["windows"] += len(sent)
-        await asyncio.gather(*sent)
-        self.runtime.delivered(out.closed_through)
+    async def _send(self, out: Outputs) -> None:
+        # The agent and the timers all produce, and each call's Outputs were made right before
+        # it: the lock (taken before the first await) sends them in the order they were made,
+        # so alert transitions stay in order and a delivery mark never covers windows of a
+        # later call that are still on their way.
+        async with self._in_order:
+            await self._send_locked(out, self._batches())
+
+    async def _send_locked(self, out: Outputs, batches: RecordBatches) -> None:
+        produced = self.runtime.produced
+        for record in out.dlq:
+            await batches.add(
+                self.dlq.get_topic_name(), record.key, record.value, headers=record.headers()
+            )
+        windows = self.windows.get_topic_name()
+        window_count = 0
+        for key, window in window_records(out.windows):
+            await batches.add(windows, key, orjson.dumps(window))
+            window_count += 1
+        for event in out.alerts:
+            key, alert = alert_record(event)
+            log.info("alert %s %s %s", alert["state"], alert["rule"], alert["episode_id"])
+            await batches.add(self.alerts.get_topic_name(), key, orjson.dumps(alert))
+        delivered = await batches.send()
+        produced["dlq"] += len(out.dlq)
+        produced["alerts"] += len(out.alerts)
+        if out.windows:
+            # Only once the broker has these windows, and every state write made before them,
+            # may the panes behind them go (runtime.delivered): a crash must never find a mark
+            # past windows that were lost.
+            await asyncio.gather(*delivered)
+            produced["windows"] += window_count
+            self.runtime.delivered(out.closed_through)
 
 
 def create_app(settings: Settings) -> WorkerApp:

@@ -84,5 +84,8 @@ def run_worker(settings: Settings) -> int:
     worker_app = create_app(settings)
     # Web bind/port come from the app's settings (127.0.0.1 unless configured).
     worker = faust.Worker(worker_app.app, loglevel=settings.log_level)
+    # Faust's terminal spinner sets the root logger to DEBUG (and spins on every record), so
+    # every debug call of Faust and aiokafka on the hot path builds a log record: off.
+    worker.spinner = None
     worker.execute_from_commandline()
     return 0

@@ -23,7 +23,7 @@ from pipeline.core.store import StateStore
 from pipeline.schemas.decode import DecodeError
 from pipeline.worker.admission import Admission
 
-__all__ = ["OUTPUTS", "DlqRecord", "Outputs", "PipelineRuntime", "Source"]
+__all__ = ["OUTPUTS", "DlqRecord", "Outputs", "PipelineRuntime", "Record", "Source"]
 
 log = logging.getLogger(__name__)
 _ALERTS_KEY = "alerts|"
@@ -31,6 +31,8 @@ _DELIVERED_KEY = "delivered|"
 
 Source = str  # "tickets" or "surveys": the logical input, independent of topic names
 TP = tuple[Source, int]
+# source, partition, offset, key, value: one input record
+Record = tuple[Source, int, int, bytes | None, bytes]
 # The outputs records are produced to: kpi-windows, kpi-alerts and the dead-letter topic.
 OUTPUTS = ("windows", "alerts", "dlq")
 
@@ -160,6 +162,18 @@ class PipelineRuntime:
             self.alerts = restored
 
     # --- processing -----------------------------------------------------------------------------
+
+    def handle_batch(self, records: Iterable[Record]) -> Outputs:
+        """Process records in order; their outputs in the same order. A store that coalesces
+        writes (the worker's table) sees each key's newest state once per batch."""
+        out = Outputs()
+        for record in records:
+            one = self.handle(*record)
+            out.dlq += one.dlq
+            out.windows += one.windows
+            out.alerts += one.alerts
+            out.closed_through = max(out.closed_through, one.closed_through)
+        return out
 
     def handle(
         self, source: Source, partition: int, offset: int, key: bytes | None, raw: bytes

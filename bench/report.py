@@ -1,0 +1,157 @@
+"""The bench's one table: every figure, the ratios, and what bounds each figure.
+
+Rates are given per wall second and per CPU second of the process doing the work: the machine
+is shared, so wall rates move with everyone else's load, while work per CPU second is steadier.
+Ratios are taken within one run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Row", "print_table", "rows_from", "table_markdown"]
+
+
+@dataclass(frozen=True)
+class Row:
+    measure: str
+    value: str
+    ratio: str = ""
+    bound: str = ""
+
+
+def _rates(entry: dict[str, Any], wall: str = "rate", cpu: str = "cpu_rate") -> str:
+    text = f"{entry[wall]:,.0f} rec/s"
+    if entry.get(cpu):
+        text += f" ({entry[cpu]:,.0f}/CPU-s)"
+    return text
+
+
+def _ratio(a: dict[str, Any], b: dict[str, Any] | None, name: str, ak: str = "") -> str:
+    if not b or "rate" not in b:
+        return ""
+    wall = a[ak + "rate" if ak else "rate"] / b["rate"]
+    text = f"{wall:.1%} of {name}"
+    cpu_a, cpu_b = a.get(ak + "cpu_rate" if ak else "cpu_rate"), b.get("cpu_rate")
+    if cpu_a and cpu_b:
+        text += f" ({cpu_a / cpu_b:.1%} per CPU-s)"
+    return text
+
+
+def _mib(x: float) -> str:
+    return f"{x / 2**20:,.0f} MiB"
+
+
+def rows_from(r: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    limit, worker = r.get("limit"), r.get("worker")
+    if limit:
+        rows.append(
+            Row(
+                "1 bare aiokafka consumer, JSON decode (limit)",
+                _rates(limit),
+                "",
+                "aiokafka fetch + record parsing + orjson, one Python thread",
+            )
+        )
+    if worker:
+        rows.append(
+            Row(
+                "2 live worker, offset 0 to final watermark",
+                _rates(worker),
+                _ratio(worker, limit, "limit"),
+                f"Faust per-record machinery, core, changelog writes; startup "
+                f"{worker['startup_seconds']:.0f} s not counted",
+            )
+        )
+    if "replay" in r:
+        rp = r["replay"]
+        rows.append(
+            Row(
+                f"3 replay ({rp['kind']})",
+                _rates(rp),
+                _ratio(rp, limit, "limit"),
+                "pydantic decode + core (lifecycle, 5 breakdowns x 13 KPIs), pure Python",
+            )
+        )
+    peer = r.get("peer")
+    if peer and "rate" in peer:
+        rows.append(
+            Row(
+                "4 Quix Streams: created count, CSAT count+mean per service, 1h tumbling",
+                _rates(peer),
+                _ratio(worker, peer, "peer: worker/peer") if worker else "",
+                peer.get("bound", ""),
+            )
+        )
+        if "subset_worker_rate" in peer:
+            sub = {"rate": peer["subset_worker_rate"], "cpu_rate": peer["subset_worker_cpu_rate"]}
+            rows.append(
+                Row(
+                    "4b our worker, same subset config (per service, 1h tumbling)",
+                    _rates(sub),
+                    _ratio(sub, peer, "peer"),
+                    "as 2, with fewer scopes and windows",
+                )
+            )
+    elif peer and "error" in peer:
+        rows.append(Row("4 Quix Streams", "not measured", "", str(peer["error"])[:100]))
+    if "latency" in r:
+        lat = r["latency"]
+        note = f"n={lat['n']}"
+        if "requested_rate" in lat:
+            missed = ", ".join(f"{x:,.0f}" for x in lat["not_sustained"])
+            note += f"; not sustained at {missed} rec/s"
+        elif not lat.get("sustained", True):
+            note += "; NOT sustained"
+        rows.append(
+            Row(
+                f"5 latency produced -> /metrics at {lat['achieved_rate']:,.0f} rec/s",
+                f"p50 {lat['p50']:.2f} s, p99 {lat['p99']:.2f} s",
+                note,
+                lat.get("bound", ""),
+            )
+        )
+    if worker:
+        mem = worker["memory"]
+        grow = ""
+        if len(mem) >= 2:
+            grow = (
+                f"{_mib(mem[0]['rss'])} at {mem[0]['tickets']:,.0f} tickets -> "
+                f"{_mib(mem[-1]['rss'])} at {mem[-1]['tickets']:,.0f}"
+            )
+        rows.append(
+            Row(
+                "6 worker peak RSS",
+                _mib(worker["peak_rss"]),
+                grow,
+                "core state + its copy in the Faust table (memory store) + client buffers",
+            )
+        )
+    return rows
+
+
+def _title(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    s = results.get("streams", {})
+    return (
+        f"{results['label']}: {s.get('records', 0):,} records ({s.get('event_hours')} event hours)"
+        f" over 8 partitions x 2 topics; {m['cpus']} CPUs ({m['cpu']}), load "
+        f"{m['load_at_start']} -> {m.get('load_at_end')}"
+    )
+
+
+def print_table(rows: list[Row], results: dict[str, Any]) -> None:
+    print()
+    print(_title(results))
+    header = Row("measure", "value", "ratio", "bounded by")
+    widths = [max(len(getattr(row, f)) for row in [header, *rows]) for f in ("measure", "value")]
+    for row in [header, *rows]:
+        print(f"{row.measure:<{widths[0]}}  {row.value:>{widths[1]}}  {row.ratio}  | {row.bound}")
+
+
+def table_markdown(results: dict[str, Any]) -> str:
+    lines = [_title(results), "", "| measure | value | ratio | bounded by |", "|---|---|---|---|"]
+    lines += [f"| {r.measure} | {r.value} | {r.ratio} | {r.bound} |" for r in rows_from(results)]
+    return "\n".join(lines) + "\n"

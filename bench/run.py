@@ -1,0 +1,205 @@
+"""The bench run: one broker, streams produced once, every measurement in turn, one table."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import subprocess
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.consume import bare_consumer, core_replay
+from bench.live import run_live, topic_env
+from bench.report import Row, print_table, table_markdown
+from bench.streams import PARTITIONS, Streams, produce_streams
+from pipeline.config import Settings
+from pipeline.kafka import LocalBroker, free_port
+from tests.integration.harness import worker_env
+
+__all__ = ["BenchOptions", "run_bench"]
+
+ALL = frozenset({"limit", "worker", "replay", "peer", "latency"})
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    events: int = 1_000_000
+    seed: int = 11
+    tickets_per_hour: float = 900.0
+    only: frozenset[str] = field(default_factory=frozenset)
+    rate: float = 5000.0
+    latency_seconds: float = 60.0
+    replay_cmd: str | None = None
+    out: str | None = None
+    label: str = "bench"
+
+    def wants(self, name: str) -> bool:
+        return not self.only or name in self.only
+
+
+def machine() -> dict[str, Any]:
+    load = os.getloadavg()
+    mem = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem = int(line.split()[1]) * 1024
+    cpu = platform.processor() or ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "memory_gib": round(mem / 2**30, 1),
+        "python": platform.python_version(),
+        "load_at_start": [round(x, 2) for x in load],
+    }
+
+
+def run_bench(options: BenchOptions) -> int:
+    results: dict[str, Any] = {"label": options.label, "machine": machine(), "options": {}}
+    results["options"] = {k: v for k, v in asdict(options).items() if k != "only"}
+    with tempfile.TemporaryDirectory(prefix="kpi-bench-") as tmp:
+        root = Path(tmp)
+        broker = LocalBroker(
+            data_dir=root / "kafka",
+            port=free_port(),
+            controller_port=free_port(),
+            stop_with_parent=True,
+        )
+        broker.start(timeout=120)
+        try:
+            run_all(options, broker.bootstrap_servers, root, results)
+        finally:
+            broker.stop()
+    results["machine"]["load_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    rows = table_rows(results)
+    print_table(rows, results)
+    if options.out:
+        Path(options.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(options.out).write_text(json.dumps(results, indent=2, default=str) + "\n")
+        Path(options.out).with_suffix(".md").write_text(table_markdown(results))
+    return 0
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def run_all(options: BenchOptions, bootstrap: str, root: Path, results: dict[str, Any]) -> None:
+    log(f"simulating and producing {options.events:,} records over {PARTITIONS} partitions")
+    streams = produce_streams(
+        bootstrap, "bench", options.events, options.seed, options.tickets_per_hour
+    )
+    results["streams"] = {
+        "records": streams.total,
+        "per_topic": dict(streams.per_topic),
+        "rejects": streams.expected_rejects,
+        "event_hours": round((streams.last_ts - streams.first_ts) / 3600, 1),
+        "generate_seconds": round(streams.generate_seconds, 1),
+        "produce_rate": round(streams.produce_rate),
+    }
+    log(f"streams: {results['streams']}")
+    settings = Settings()
+    if options.wants("limit"):
+        log("bare aiokafka consumer, JSON decode only")
+        drained = bare_consumer(bootstrap, streams)
+        results["limit"] = {
+            "records": drained.records,
+            "seconds": drained.seconds,
+            "rate": drained.rate,
+            "cpu_rate": drained.cpu_rate,
+        }
+        log(f"limit: {drained.rate:,.0f} records/s")
+    if options.wants("worker"):
+        log("live worker from offset zero to the final watermark")
+        live = run_live(
+            bootstrap,
+            "bench",
+            streams.topics,
+            streams.total,
+            streams.final_frontier,
+            root / "worker",
+            PARTITIONS,
+            timeout=600 + streams.total / 100,
+        )
+        results["worker"] = {
+            "records": live.records,
+            "seconds": live.seconds,
+            "startup_seconds": live.startup_seconds,
+            "rate": live.rate,
+            "cpu_rate": live.cpu_rate,
+            "peak_rss": live.peak_rss,
+            "memory": [asdict(s) for s in live.samples],
+        }
+        log(f"worker: {live.rate:,.0f} records/s, peak RSS {live.peak_rss / 2**20:,.0f} MiB")
+    if options.wants("replay"):
+        replay(options, bootstrap, streams, settings, root, results)
+    if options.wants("peer"):
+        from bench.peer import run_peer
+
+        log("Quix Streams peer: counts and means per service, tumbling 1h windows")
+        results["peer"] = run_peer(
+            bootstrap, streams, root / "quix", worker=options.wants("worker")
+        )
+        log(f"peer: {results['peer']}")
+    if options.wants("latency"):
+        from bench.latency import run_latency
+
+        log(f"end-to-end latency at {options.rate:,.0f} records/s")
+        results["latency"] = run_latency(
+            bootstrap, root / "latency", options.rate, options.latency_seconds, options.seed
+        )
+        log(f"latency: { {k: v for k, v in results['latency'].items() if k != 'samples'} }")
+
+
+def replay(
+    options: BenchOptions,
+    bootstrap: str,
+    streams: Streams,
+    settings: Settings,
+    root: Path,
+    results: dict[str, Any],
+) -> None:
+    if options.replay_cmd:
+        log(f"replay command: {options.replay_cmd}")
+        out = root / "replay-out"
+        out.mkdir()
+        env = worker_env(
+            bootstrap, "bench", root / "replay", 0, PARTITIONS, **topic_env(streams.topics)
+        )
+        started = time.perf_counter()
+        subprocess.run(
+            shlex.split(options.replay_cmd.format(out=out)), env=env, check=True, cwd=root
+        )
+        seconds = time.perf_counter() - started
+        results["replay"] = {
+            "kind": "kpi-pipeline replay",
+            "records": streams.total,
+            "seconds": seconds,
+            "rate": streams.total / seconds,
+        }
+    else:
+        log("replay stand-in: the core (PipelineRuntime + DictStore) fed by a bare consumer")
+        drained, windows = core_replay(bootstrap, streams, settings)
+        results["replay"] = {
+            "kind": "core driven by a bare consumer",
+            "records": drained.records,
+            "seconds": drained.seconds,
+            "rate": drained.rate,
+            "cpu_rate": drained.cpu_rate,
+            "window_records": windows,
+        }
+    log(f"replay: {results['replay']['rate']:,.0f} records/s")
+
+
+def table_rows(results: dict[str, Any]) -> list[Row]:
+    from bench.report import rows_from
+
+    return rows_from(results)

@@ -1,0 +1,119 @@
+"""A batch of state writes, made durable as a whole per changelog partition.
+
+The worker processes input records in batches and writes each key it changed once per batch. A
+crash can persist any prefix of a changelog partition's records in flight: records of one
+partition are stored in the order they were produced (aiokafka keeps one request per broker in
+flight and retries a partition's batch before any later one of it). Half a batch is not a state
+the pipeline was ever in: a release moves events out of their keys and into panes, so a prefix can
+hold keys that no longer have an event together with panes that do not count it yet.
+
+So each partition's share of a batch is written as
+
+1. one journal record holding all of its writes (Kafka stores a record whole or not at all),
+   compressed, since it repeats everything that follows;
+2. the writes, record by record (a compacted changelog keeps only these in the long run);
+3. an end record naming the batch.
+
+On recovery, a partition whose journal record names a batch that its end record does not was
+interrupted: the journal's writes are applied over what was stored, and queued to be written
+again with the next batch (until then a second crash finds the same journal and does the same).
+Input offsets are committed only after all of it was acknowledged, so the records behind an
+interrupted batch are redelivered and recognised by their event ids.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import zlib
+from collections.abc import Callable, MutableMapping
+from typing import Any
+
+import orjson
+
+__all__ = ["BatchJournal", "is_journal_key", "partition_of_key"]
+
+_JOURNAL = "journal|"
+_END = "journal-end|"
+Write = tuple[bytes, bytes | None]  # (key, encoded value or None to delete)
+
+
+def partition_of_key(key: str) -> int:
+    """The changelog partition of a state key: the input partition it belongs to. Keys are
+    ``<source>:<partition>|...`` (a partition's core) or ``<name>|<partition>`` (records the
+    runtime or this journal keeps per partition)."""
+    head, _, rest = key.partition("|")
+    if ":" in head:
+        return int(head.rpartition(":")[2])
+    return int(rest.partition("|")[0])
+
+
+def is_journal_key(key: bytes) -> bool:
+    return key.startswith((_JOURNAL.encode(), _END.encode()))
+
+
+class BatchJournal:
+    """Coalesces writes (the newest value of each key wins) and frames each partition's share
+    of a batch as described in the module docstring."""
+
+    def __init__(self, partition_of: Callable[[str], int] = partition_of_key) -> None:
+        self.changed: dict[str, Any] = {}  # key -> newest value, None = deleted
+        self._partition_of = partition_of
+        # Batch names unique across restarts and workers: only equality is ever checked.
+        self._names = (f"{os.urandom(6).hex()}-{n}" for n in itertools.count())
+
+    def put(self, key: str, value: Any) -> None:
+        self.changed[key] = value
+
+    def delete(self, key: str) -> None:
+        self.changed[key] = None
+
+    def drain(self) -> dict[int, list[Write]]:
+        """The records to write for the changes so far, per changelog partition, in the order
+        they must be produced; forgets the changes."""
+        changed, self.changed = self.changed, {}
+        by_partition: dict[int, list[Write]] = {}
+        for key, value in changed.items():
+            raw = None if value is None else orjson.dumps(value)
+            by_partition.setdefault(self._partition_of(key), []).append((key.encode(), raw))
+        framed: dict[int, list[Write]] = {}
+        for partition, writes in by_partition.items():
+            name = next(self._names).encode()
+            journal = zlib.compress(_listing(name, writes), 1)
+            framed[partition] = [
+                (f"{_JOURNAL}{partition}".encode(), journal),
+                *writes,
+                (f"{_END}{partition}".encode(), name),
+            ]
+        return framed
+
+    def recover(self, data: MutableMapping[bytes, bytes]) -> int:
+        """Finish interrupted batches found in ``data`` (restored from the changelog): apply
+        their writes to it and queue them to be written again. Returns how many there were."""
+        interrupted = 0
+        for key in [k for k in data if k.startswith(_JOURNAL.encode())]:
+            partition = key[len(_JOURNAL) :].decode()
+            end_key = f"{_END}{partition}".encode()
+            name, writes = orjson.loads(zlib.decompress(data[key]))
+            if data.get(end_key) == name.encode():
+                continue
+            interrupted += 1
+            for text_key, value in writes:
+                raw_key = text_key.encode()
+                if value is None:
+                    data.pop(raw_key, None)
+                else:
+                    data[raw_key] = orjson.dumps(value)
+                self.changed[text_key] = value
+            # In memory only: this batch is finished here, the changelog gets the writes again.
+            data[end_key] = name.encode()
+        return interrupted
+
+
+def _listing(name: bytes, writes: list[Write]) -> bytes:
+    """``[name, [[key, value], ...]]`` as JSON, from the values already encoded."""
+    entries = b",".join(
+        b"[" + orjson.dumps(k.decode()) + b"," + (b"null" if v is None else v) + b"]"
+        for k, v in writes
+    )
+    return b'["' + name + b'",[' + entries + b"]]"

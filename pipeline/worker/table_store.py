@@ -1,0 +1,63 @@
+"""The core's state store in the worker: a Faust table (string keys, JSON values), written in
+batches through the journal (see pipeline/worker/journal.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from pipeline.worker.batches import RecordBatches
+from pipeline.worker.journal import BatchJournal, is_journal_key
+
+__all__ = ["TableStore"]
+
+
+class TableStore:
+    """``put`` and ``delete`` only remember the newest value of each key; ``flush`` (once per
+    agent batch) updates the table's data and appends the batch's changelog records, journal
+    first, to the producer's batches. Values are encoded at flush time: every mutation of a
+    key's state is followed by a ``put`` of it, so the newest put holds the state as of the end
+    of the batch.
+
+    The records bypass the table's ``send_soon`` path: its buffer's flush before a commit gives
+    up after 0.1 s without a send, so under load changelog writes could still wait there when
+    offsets are committed. They also bypass the table's send callback, which only advances a
+    persistent store's recovery offset: a RocksDB store then replays a longer changelog tail at
+    start-up, to the same state."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+        self.journal = BatchJournal()
+        self.recovered_batches = 0
+
+    def put(self, key: str, value: Any) -> None:
+        self.journal.put(key, value)
+
+    def delete(self, key: str) -> None:
+        self.journal.delete(key)
+
+    async def flush(self, batches: RecordBatches) -> int:
+        """Append every changed key's record; returns how many changelog records were added."""
+        data = self.table.data
+        topic = self.table.changelog_topic.get_topic_name()
+        sent = 0
+        for partition, records in self.journal.drain().items():
+            for key, raw in records:
+                if raw is None:
+                    data.pop(key, None)
+                else:
+                    data[key] = raw
+                await batches.add(topic, key, raw, partition=partition)
+            sent += len(records)
+        return sent
+
+    def items(self) -> Iterable[tuple[str, Any]]:
+        """Every stored key and value, after finishing batches a crash interrupted."""
+        self.recovered_batches += self.journal.recover(self.table.data)
+        for key, value in list(self.table.data.items()):
+            if value is None or is_journal_key(key):
+                continue
+            text = key.decode() if isinstance(key, bytes) else str(key)
+            yield text, orjson.loads(value)
