@@ -72,7 +72,17 @@ def rows_from(r: dict[str, Any]) -> list[Row]:
                 f"3 replay ({rp['kind']})",
                 _rates(rp),
                 _ratio(rp, limit, "limit"),
-                "pydantic decode + core (lifecycle, 5 breakdowns x 13 KPIs), pure Python",
+                "the core, plus writing kpis.csv and drawing the plots; startup included",
+            )
+        )
+    if "core" in r:
+        core = r["core"]
+        rows.append(
+            Row(
+                "3b the core alone, fed by a bare consumer",
+                _rates(core),
+                _ratio(core, limit, "limit"),
+                "pydantic decode, lifecycle, 5 breakdowns x 13 KPIs, window closing: pure Python",
             )
         )
     peer = r.get("peer")
