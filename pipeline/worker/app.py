@@ -118,6 +118,8 @@ class WorkerApp:
         )
         self.recovery = RecoveryTimer(self.registry)
         self._in_order = asyncio.Lock()
+        self._confirming: asyncio.Future[None] | None = None
+        self._delivery_failed = False
         self._wire()
 
     def _wire(self) -> None:
@@ -241,13 +243,32 @@ class WorkerApp:
         delivered = await batches.send()
         produced["dlq"] += len(out.dlq)
         produced["alerts"] += len(out.alerts)
+        produced["windows"] += window_count
         if out.windows:
             # Only once the broker has these windows, and every state write made before them,
             # may the panes behind them go (runtime.delivered): a crash must never find a mark
-            # past windows that were lost.
+            # past windows that were lost. Confirmed in the background, in order, so that the
+            # agent goes on with the next batch meanwhile.
+            self._confirming = asyncio.ensure_future(
+                self._confirm(self._confirming, delivered, out.closed_through)
+            )
+
+    async def _confirm(
+        self, previous: asyncio.Future[None] | None, delivered: list[Any], mark: float
+    ) -> None:
+        if previous is not None:
+            await previous  # marks move in the order the windows were closed
+        if self._delivery_failed:
+            return
+        try:
             await asyncio.gather(*delivered)
-            produced["windows"] += window_count
-            self.runtime.delivered(out.closed_through)
+        except Exception:
+            # The mark stops here for good: panes stay, and a restart emits every window after
+            # the mark again (the same values), so nothing is lost.
+            self._delivery_failed = True
+            log.exception("kpi-windows records were not delivered; restart the worker")
+            return
+        self.runtime.delivered(mark)
 
 
 def create_app(settings: Settings) -> WorkerApp:
