@@ -107,7 +107,14 @@ class PipelineCollector(Collector):
         for window, through in sorted(rt.closer.closed_through.items()):
             if through != NEVER:
                 closed.add_metric([window], through)
-        yield from (received, rejected, duplicates, produced, closed)
+        delivered = GaugeMetricFamily(
+            "kpi_windows_delivered_through_timestamp_seconds",
+            "Every window ending at or before this event time is acknowledged by the broker on "
+            "kpi-windows (absent where windows are not produced, as in a replay)",
+        )
+        if rt.delivered_through != NEVER:
+            delivered.add_metric([], rt.delivered_through)
+        yield from (received, rejected, duplicates, produced, closed, delivered)
         yield from self._partitions()
 
     def _partitions(self) -> Iterator[Metric]:

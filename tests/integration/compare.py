@@ -66,14 +66,23 @@ def expected_results(produced: Iterable[ref.Produced], partitions: int) -> Expec
 
 
 def caught_up(worker: WorkerProcess, per_source: dict[str, int], expected: Expected) -> bool:
-    """Every record read and the 1h windows closed as far as the reference closes them."""
+    """Every record read, the 1h windows closed as far as the reference closes them, and every
+    closed window acknowledged by the broker (kpi-windows is read next)."""
     s = worker.scrape()
     got = {
         src: s.get(("kpi_events_received_total", (("source", src),)), 0)
         for src in ("tickets", "surveys")
     }
-    closed = s.get(("kpi_windows_closed_through_timestamp_seconds", (("window", "1h"),)))
-    return got == per_source and closed == expected.last_end()
+    closed = {
+        window: s.get(("kpi_windows_closed_through_timestamp_seconds", (("window", window),)))
+        for window in WINDOWS
+    }
+    delivered = s.get(("kpi_windows_delivered_through_timestamp_seconds", ()))
+    return (
+        got == per_source
+        and closed["1h"] == expected.last_end()
+        and delivered == min(v or 0.0 for v in closed.values())
+    )
 
 
 def assert_windows_match(

@@ -16,7 +16,7 @@ from typing import Any
 from pipeline.kafka import LocalBroker
 from pipeline.simulate import ProducerOptions, ProduceStats, SimRecord, produce
 from tests import reference as ref
-from tests.integration.compare import assert_windows_match, expected_results
+from tests.integration.compare import WINDOWS, assert_windows_match, expected_results
 from tests.integration.harness import WorkerProcess, read_topic, running_worker, wait_until
 
 PARTITIONS = 4
@@ -152,10 +152,16 @@ def run_with_kills(
         seen: dict[str, float] = {}
 
         def closed() -> bool:
+            # ... and acknowledged by the broker: the worker is stopped next.
             s = worker.scrape()
             got = s.get(("kpi_windows_closed_through_timestamp_seconds", (("window", "1h"),)))
-            seen.update(closed=got or 0.0, received=_received(worker))
-            return got == expected.last_end()
+            every = min(
+                s.get(("kpi_windows_closed_through_timestamp_seconds", (("window", w),)), 0.0)
+                for w in WINDOWS
+            )
+            delivered = s.get(("kpi_windows_delivered_through_timestamp_seconds", ()))
+            seen.update(closed=got or 0.0, delivered=delivered or 0.0, received=_received(worker))
+            return got == expected.last_end() and delivered == every
 
         try:
             wait_until(closed, 120 + len(records) / 20, "the final windows to close", worker)
