@@ -17,21 +17,19 @@ from pipeline.core.source import NEVER
 from pipeline.metrics.alerts import alert_metrics
 from pipeline.worker.runtime import OUTPUTS, PipelineRuntime
 
-__all__ = ["PipelineCollector"]
+__all__ = ["PipelineCollector", "WindowCollector"]
 
 _SCOPE_LABELS = ["breakdown", *DIMENSIONS]
 
 
-class PipelineCollector(Collector):
+class WindowCollector(Collector):
+    """The KPIs of the newest closed window of each spec: they change only when windows close,
+    so the worker renders them once per close (see pipeline.metrics.page)."""
+
     def __init__(self, runtime: PipelineRuntime) -> None:
         self.runtime = runtime
 
     def collect(self) -> Iterator[Metric]:
-        yield from self._kpis()
-        yield from alert_metrics(self.runtime.alerts)
-        yield from self._health()
-
-    def _kpis(self) -> Iterator[Metric]:
         rt = self.runtime
         value = GaugeMetricFamily(
             "kpi_value",
@@ -58,6 +56,26 @@ class PipelineCollector(Collector):
                     value.add_metric([r.kpi, r.stat, window, *scope], r.value)
                 if r.stat in ("value", "mean"):  # one sample size per KPI
                     sample.add_metric([r.kpi, window, *scope], r.sample_size)
+        yield from (value, sample, window_end)
+
+
+class PipelineCollector(Collector):
+    """Everything else: the backlog, alert state and worker health, read at every scrape.
+    ``windows`` False leaves the KPI values to a WindowCollector."""
+
+    def __init__(self, runtime: PipelineRuntime, windows: bool = True) -> None:
+        self.runtime = runtime
+        self._windows = WindowCollector(runtime) if windows else None
+
+    def collect(self) -> Iterator[Metric]:
+        if self._windows is not None:
+            yield from self._windows.collect()
+        yield from self._backlog()
+        yield from alert_metrics(self.runtime.alerts)
+        yield from self._health()
+
+    def _backlog(self) -> Iterator[Metric]:
+        rt = self.runtime
         backlog = GaugeMetricFamily(
             "kpi_backlog_tickets",
             "Open tickets (created or reopened, not resolved or closed) at the watermark",
@@ -66,7 +84,7 @@ class PipelineCollector(Collector):
         for scope, count in sorted(rt.backlog().items(), key=lambda kv: kv[0].encode()):
             labels = scope.labels()
             backlog.add_metric([labels[name] for name in _SCOPE_LABELS], count)
-        yield from (value, sample, window_end, backlog)
+        yield backlog
 
     def _health(self) -> Iterator[Metric]:
         rt = self.runtime

@@ -15,7 +15,7 @@ from typing import Any
 
 import faust
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram
 
 from pipeline.alerts.records import alert_record
 from pipeline.config import Settings
@@ -23,6 +23,7 @@ from pipeline.core.context import CoreContext
 from pipeline.core.results import window_records
 from pipeline.kafka.security import faust_options
 from pipeline.metrics.collector import PipelineCollector
+from pipeline.metrics.page import MetricsPage
 from pipeline.worker.admission import Admission
 from pipeline.worker.batches import RecordBatches
 from pipeline.worker.context import core_context
@@ -109,7 +110,7 @@ class WorkerApp:
         )
         self.runtime.confirms_delivery = True  # _send reports acknowledged windows
         self.registry = CollectorRegistry()
-        self.registry.register(PipelineCollector(self.runtime))
+        self.registry.register(PipelineCollector(self.runtime, windows=False))
         self.latency = Histogram(
             "kpi_event_processing_seconds",
             "Time to process one input record (decode, state, table writes, outputs)",
@@ -117,6 +118,7 @@ class WorkerApp:
             buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0),
         )
         self.recovery = RecoveryTimer(self.registry)
+        self.page = MetricsPage(self.runtime, self.registry)
         self._in_order = asyncio.Lock()
         self._confirming: asyncio.Future[None] | None = None
         self._delivery_failed = False
@@ -197,9 +199,7 @@ class WorkerApp:
         @app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:
             # aiohttp refuses a charset in content_type=, so the full header goes in headers=.
-            return web.bytes(
-                generate_latest(self.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-            )
+            return web.bytes(self.page.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     def _output_topic(self, name: str) -> Any:
         return self.app.topic(

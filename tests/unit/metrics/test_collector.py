@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from pipeline.core.store import DictStore
 from pipeline.metrics.collector import PipelineCollector
+from pipeline.metrics.page import MetricsPage
 from pipeline.worker.runtime import PipelineRuntime
 from tests.unit.core.factories import context
 from tests.unit.worker.test_runtime import created
@@ -109,3 +110,27 @@ def test_promtool_finds_nothing_to_complain_about(runtime: PipelineRuntime) -> N
         [PROMTOOL, "check", "metrics"], input=bad, capture_output=True, timeout=30, check=False
     )
     assert result.returncode != 0
+
+
+def test_the_page_renders_kpi_values_once_per_closed_window(runtime: PipelineRuntime) -> None:
+    # surveys/0 holds nothing back; both ticket partitions move far enough to close windows.
+    runtime.end_offsets[("surveys", 0)] = 0
+    runtime.handle("tickets", 0, 3, b"e", created("e", "2026-03-02T14:00:00Z", "c-e"))
+    runtime.handle("tickets", 1, 9, b"g", created("g", "2026-03-02T14:00:00Z", "c-g"))
+    live = CollectorRegistry()
+    live.register(PipelineCollector(runtime, windows=False))
+    page = MetricsPage(runtime, live)
+    first = page.render()
+    assert b"kpi_value{" in first and b"kpi_backlog_tickets{" in first
+    # The same lines as one registry with everything renders.
+    assert sorted(first.splitlines()) == sorted(generate_latest(scraped(runtime)).splitlines())
+    cached = page._text
+    runtime.handle("tickets", 1, 10, b"h", created("h", "2026-03-02T14:01:00Z", "c-h"))
+    second = page.render()
+    assert page._text is cached  # no window closed: KPI values not rendered again ...
+    assert second != first  # ... while the live part (received, lag, state) is
+    # The closer replaces a spec's newest results when it closes a window.
+    runtime.closer.latest["1h"] = runtime.closer.latest["1h"][:1]
+    third = page.render()
+    assert page._text is not cached
+    assert sorted(third.splitlines()) == sorted(generate_latest(scraped(runtime)).splitlines())

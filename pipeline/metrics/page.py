@@ -1,0 +1,38 @@
+"""The /metrics page of the worker: KPI values rendered once per closed window, the rest at
+every scrape.
+
+Rendering every KPI series (13 KPIs x their stats x every scope of two window specs) takes tens
+of milliseconds of the worker's only thread; they change only when a window closes, while
+Prometheus (or a dashboard poller) may scrape many times in between.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from pipeline.metrics.collector import WindowCollector
+from pipeline.worker.runtime import PipelineRuntime
+
+__all__ = ["MetricsPage"]
+
+
+class MetricsPage:
+    def __init__(self, runtime: PipelineRuntime, live: CollectorRegistry) -> None:
+        self.runtime = runtime
+        self.live = live  # everything but the KPI values: rendered at every scrape
+        self._windows = CollectorRegistry()
+        self._windows.register(WindowCollector(runtime))
+        # The window result lists the cached text was made from: the closer replaces a spec's
+        # list when it closes a window, so identity tells whether the text is current (the
+        # lists are held here, so their ids cannot be reused).
+        self._made_from: tuple[object, ...] = ()
+        self._text = b""
+
+    def render(self) -> bytes:
+        latest = tuple(self.runtime.closer.latest.values())
+        if len(latest) != len(self._made_from) or any(
+            a is not b for a, b in zip(latest, self._made_from, strict=False)
+        ):
+            self._text = generate_latest(self._windows)
+            self._made_from = latest
+        return self._text + generate_latest(self.live)
