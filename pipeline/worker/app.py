@@ -28,7 +28,8 @@ from pipeline.worker.admission import Admission
 from pipeline.worker.batches import RecordBatches
 from pipeline.worker.context import core_context
 from pipeline.worker.recovery import RecoveryTimer
-from pipeline.worker.runtime import Outputs, PipelineRuntime
+from pipeline.worker.runtime import Outputs, PipelineRuntime, Record
+from pipeline.worker.sequence import InputSequence, Verdict
 from pipeline.worker.table_store import TableStore
 from pipeline.worker.targets import TargetsFile
 
@@ -119,6 +120,7 @@ class WorkerApp:
         )
         self.recovery = RecoveryTimer(self.registry)
         self.page = MetricsPage(self.runtime, self.registry)
+        self.sequence = InputSequence(self.runtime.next_offsets.get)
         self._in_order = asyncio.Lock()
         self._confirming: asyncio.Future[None] | None = None
         self._delivery_failed = False
@@ -133,19 +135,11 @@ class WorkerApp:
         async def process(stream: Any) -> None:
             # Batches: Faust acknowledges a batch's records only after this body has finished
             # with it, i.e. after its state changes are handed to the producer (store.flush).
-            sources = self.sources
             async for events in stream.take_events(tuning.batch_size, tuning.batch_within):
                 started = time.perf_counter()
-                records = [
-                    (
-                        sources[e.message.topic],
-                        e.message.partition,
-                        e.message.offset,
-                        e.message.key,
-                        e.message.value,
-                    )
-                    for e in events
-                ]
+                records = await self._in_sequence(events)
+                if not records:
+                    continue
                 out = runtime.handle_batch(records)
                 # No await between making the outputs and taking the lock: see _send.
                 async with self._in_order:
@@ -181,6 +175,7 @@ class WorkerApp:
 
         async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
             self.recovery.assigned()
+            self.sequence.assigned()
             owned = app.consumer.assignment()
             runtime.assign(
                 (self.sources[tp.topic], tp.partition) for tp in owned if tp.topic in self.sources
@@ -210,6 +205,28 @@ class WorkerApp:
             value_serializer="raw",
             partitions=self.settings.topics.partitions,
         )
+
+    async def _in_sequence(self, events: list[Any]) -> list[Record]:
+        """The batch's records that continue their partitions without a hole (see
+        pipeline.worker.sequence); seeks the consumer back where one starts further on."""
+        self.runtime.recover()  # the saved offsets come with the state
+        records: list[Record] = []
+        for event in events:
+            message = event.message
+            source = self.sources[message.topic]
+            verdict = self.sequence.judge((source, message.partition), message.offset)
+            if verdict is Verdict.PROCESS:
+                records.append(
+                    (source, message.partition, message.offset, message.key, message.value)
+                )
+                continue
+            # Never counted for commit: Faust's take_events acknowledges the whole batch, and
+            # an acknowledged offset past the hole would let the committed offset jump it.
+            message.acked = True
+            if verdict is Verdict.REWIND:
+                expected = self.runtime.next_offsets[(source, message.partition)]
+                await self.app.consumer.seek(message.tp, expected)
+        return records
 
     def _batches(self) -> RecordBatches:
         # Faust's own aiokafka producer (started with the app): its flush before each commit

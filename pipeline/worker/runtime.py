@@ -28,6 +28,7 @@ __all__ = ["OUTPUTS", "DlqRecord", "Outputs", "PipelineRuntime", "Record", "Sour
 log = logging.getLogger(__name__)
 _ALERTS_KEY = "alerts|"
 _DELIVERED_KEY = "delivered|"
+_OFFSET_KEY = "offsets|"  # + "<partition>|<source>": the next input offset to process
 
 Source = str  # "tickets" or "surveys": the logical input, independent of topic names
 TP = tuple[Source, int]
@@ -115,6 +116,8 @@ class PipelineRuntime:
         self.assigned = set(tps)
         for tp in [tp for tp in self.cores if tp not in self.assigned]:
             del self.cores[tp]
+        for tp in [tp for tp in self.next_offsets if tp not in self.assigned]:
+            del self.next_offsets[tp]  # the next owner saves its own progress
         self._recovered = False
 
     def _core(self, tp: TP) -> SourceCore:
@@ -137,6 +140,12 @@ class PipelineRuntime:
         for tp in self.assigned:
             self._core(tp)
         self._recovered = True
+        for key, value in self._stored_items():
+            if key.startswith(_OFFSET_KEY):
+                partition, _, source = key[len(_OFFSET_KEY) :].partition("|")
+                tp = (source, int(partition))
+                if tp in self.assigned:
+                    self.next_offsets[tp] = int(value)
         frontier = frontier_of(self.cores.values())
         if self.confirms_delivery:
             saved = [float(v) for k, v in self._stored_items() if k.startswith(_DELIVERED_KEY)]
@@ -214,6 +223,9 @@ class PipelineRuntime:
                 "%s/%d: offsets %d..%d were skipped", source, partition, expected, offset - 1
             )
         self.next_offsets[tp] = offset + 1
+        # Saved with the state it belongs to, so that a restarted worker knows where its input
+        # continues (and can tell when the consumer starts further on: see worker.sequence).
+        self.store.put(f"{_OFFSET_KEY}{partition}|{source}", offset + 1)
         self.received[source] += 1
         topic = self.topics[source]
         try:
