@@ -1,28 +1,29 @@
-"""Each input partition is processed in offset order, without holes, across restarts.
+"""Each input partition is processed in offset order, without holes.
 
-The consumer normally starts a partition at its committed offset. But a worker whose table
-recovery takes a while lets Faust's fetcher run during the recovery, and records fetched then
-can be dropped while the stream's position moves past them: the agent's first record of the
-partition then lies beyond the committed offset (seen after SIGKILLs with a recovery of tens of
-seconds: offsets 1013..1488 of a partition never reached the agent). Processing on from there
-loses those records for good (the events after them advance the watermark, so the missed ones
-would be late even if they came back), and Faust never commits past the hole.
+Faust can drop records it has fetched: its fetch loop skips records of a partition that is not
+active at that moment (paused during a table recovery or a rebalance) and abandons the rest of a
+fetch when flow stops or the generation changes, while the client's position has already moved
+past them. Faust never commits past such a hole, so the records come back after a restart, but
+the pipeline's state is order-sensitive: the events after the hole have moved the partition's
+watermark on, so the missing ones would come back late and never be counted. Seen in the fault
+runs: a worker that recovered its table for twenty seconds read a partition from offset 1489
+while its processing had stopped at 1013, and one record went missing in a running worker.
 
-The runtime saves each partition's next offset with the state it belongs to. When the first
-record of a partition after an assignment lies beyond it, the worker seeks the consumer back
-and drops records of that partition until the expected offset arrives. The dropped records are
-marked as acknowledged without being counted for commit, so Faust's committed offset cannot
+The runtime knows each partition's next offset (saved with the state, so also after a restart).
+When a record lies beyond it, the worker seeks the partition back to that offset and drops the
+records that were fetched after the hole until the re-fetched ones arrive. The dropped records
+are marked as acknowledged without being counted for commit, so Faust's committed offset cannot
 jump over records not yet processed.
 
-A rewind happens at most once per partition and assignment: if the expected offset never comes
-back (deleted by retention while no worker ran), the worker goes on after ``give_up_after``
-seconds and logs what was lost.
+A hole can also be real: offsets taken by transaction markers, or records deleted by retention
+while no worker ran. Then the first record after the seek lies beyond the awaited offset, but
+not beyond the record that showed the hole (everything fetched before the seek does): it is
+processed, and the partition goes on from there.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from enum import Enum
 
@@ -36,61 +37,46 @@ TP = tuple[str, int]
 class Verdict(Enum):
     PROCESS = "process"
     REWIND = "rewind"  # seek the partition back to the expected offset, drop this record
-    DROP = "drop"  # a record after the hole, fetched before the rewind took effect
+    DROP = "drop"  # fetched after the hole, before the seek took effect
 
 
 class InputSequence:
-    def __init__(
-        self,
-        expected: Callable[[TP], int | None],
-        give_up_after: float = 30.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, expected: Callable[[TP], int | None]) -> None:
         self._expected = expected
-        self._give_up_after = give_up_after
-        self._clock = clock
-        self._rewinding: dict[TP, tuple[int, float]] = {}  # tp -> (offset awaited, since)
-        self._rewound: set[TP] = set()
+        # tp -> (offset awaited, offset of the record that showed the hole)
+        self._rewinding: dict[TP, tuple[int, int]] = {}
         self.rewinds = 0
 
     def assigned(self) -> None:
-        """A new assignment: every partition may be rewound once again."""
+        """A new assignment: the consumer seeks every partition again."""
         self._rewinding.clear()
-        self._rewound.clear()
 
     def judge(self, tp: TP, offset: int) -> Verdict:
-        awaited = self._rewinding.get(tp)
-        if awaited is not None:
-            want, since = awaited
-            if offset <= want:
-                del self._rewinding[tp]
-                return Verdict.PROCESS
-            if self._clock() - since < self._give_up_after:
+        rewinding = self._rewinding.get(tp)
+        if rewinding is not None:
+            awaited, hole = rewinding
+            if offset > hole:
                 return Verdict.DROP
             del self._rewinding[tp]
-            log.error(
-                "%s/%d: offsets %d..%d did not come back after a rewind (deleted by retention?); "
-                "going on from %d",
-                tp[0],
-                tp[1],
-                want,
-                offset - 1,
-                offset,
-            )
+            if offset > awaited:
+                log.warning(
+                    "%s/%d: offsets %d..%d are not in the log (transaction markers, or deleted "
+                    "by retention); going on from %d",
+                    *tp,
+                    awaited,
+                    offset - 1,
+                    offset,
+                )
             return Verdict.PROCESS
-        want_next = self._expected(tp)
-        if want_next is None or offset <= want_next or tp in self._rewound:
+        want = self._expected(tp)
+        if want is None or offset <= want:
             return Verdict.PROCESS
         log.warning(
-            "%s/%d: the consumer delivered offset %d, but processing stopped before %d: "
-            "seeking back to %d",
-            tp[0],
-            tp[1],
+            "%s/%d: offset %d was delivered while processing stopped before %d; seeking back",
+            *tp,
             offset,
-            want_next,
-            want_next,
+            want,
         )
-        self._rewinding[tp] = (want_next, self._clock())
-        self._rewound.add(tp)
+        self._rewinding[tp] = (want, offset)
         self.rewinds += 1
         return Verdict.REWIND
