@@ -224,8 +224,8 @@ class WorkerApp:
             # an acknowledged offset past the hole would let the committed offset jump it.
             message.acked = True
             if verdict is Verdict.REWIND:
-                expected = self.runtime.next_offsets[(source, message.partition)]
-                await self.app.consumer.seek(message.tp, expected)
+                awaited = self.sequence.awaited((source, message.partition))
+                await self.app.consumer.seek(message.tp, awaited)
         return records
 
     def _batches(self) -> RecordBatches:

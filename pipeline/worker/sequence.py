@@ -41,17 +41,33 @@ class Verdict(Enum):
 
 
 class InputSequence:
-    def __init__(self, expected: Callable[[TP], int | None]) -> None:
-        self._expected = expected
+    """``saved`` gives a partition's next offset as saved with its state (None: never seen);
+    from there on the sequence follows the records it lets through."""
+
+    def __init__(self, saved: Callable[[TP], int | None]) -> None:
+        self._saved = saved
+        self._next: dict[TP, int] = {}
         # tp -> (offset awaited, offset of the record that showed the hole)
         self._rewinding: dict[TP, tuple[int, int]] = {}
         self.rewinds = 0
 
     def assigned(self) -> None:
-        """A new assignment: the consumer seeks every partition again."""
+        """A new assignment: the consumer seeks every partition again, and the state of the
+        partitions comes from their changelogs again."""
         self._rewinding.clear()
+        self._next.clear()
+
+    def awaited(self, tp: TP) -> int:
+        """The offset to seek back to after a REWIND verdict."""
+        return self._rewinding[tp][0]
 
     def judge(self, tp: TP, offset: int) -> Verdict:
+        verdict = self._judge(tp, offset)
+        if verdict is Verdict.PROCESS:
+            self._next[tp] = max(self._next.get(tp, offset + 1), offset + 1)
+        return verdict
+
+    def _judge(self, tp: TP, offset: int) -> Verdict:
         rewinding = self._rewinding.get(tp)
         if rewinding is not None:
             awaited, hole = rewinding
@@ -68,7 +84,9 @@ class InputSequence:
                     offset,
                 )
             return Verdict.PROCESS
-        want = self._expected(tp)
+        want = self._next.get(tp)
+        if want is None:
+            want = self._saved(tp)
         if want is None or offset <= want:
             return Verdict.PROCESS
         log.warning(

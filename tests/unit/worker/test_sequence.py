@@ -49,3 +49,14 @@ def test_a_new_assignment_forgets_a_rewind_in_progress() -> None:
     assert seq.judge(TP, 20) is Verdict.REWIND
     seq.assigned()
     assert seq.judge(TP, 10) is Verdict.PROCESS
+
+
+def test_the_sequence_follows_the_records_it_lets_through() -> None:
+    # The saved offset moves only when a batch is processed; the records of one batch follow
+    # each other without a hole.
+    seq = InputSequence({TP: 10}.get)
+    assert [seq.judge(TP, o) for o in range(10, 20)] == [Verdict.PROCESS] * 10
+    assert seq.judge(TP, 25) is Verdict.REWIND
+    assert seq.awaited(TP) == 20
+    seq.assigned()  # the saved offset is asked again after an assignment
+    assert seq.judge(TP, 11) is Verdict.REWIND  # 10 is where the saved state ends
