@@ -225,7 +225,9 @@ class WorkerApp:
             message.acked = True
             if verdict is Verdict.REWIND:
                 awaited = self.sequence.awaited((source, message.partition))
-                await self.app.consumer.seek(message.tp, awaited)
+                # In the consumer's own thread (Consumer.seek moves the client's position from
+                # this one, racing the fetcher that runs there).
+                await self.app.consumer.seek_wait({message.tp: awaited})
         return records
 
     def _batches(self) -> RecordBatches:
