@@ -1,0 +1,93 @@
+"""A consumer that starts a partition beyond where the saved state ends (what Faust's fetcher does
+when it runs during a long table recovery) is sought back: the records in between are processed,
+and every closed window equals the reference."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
+
+from pipeline.kafka import LocalBroker
+from pipeline.simulate import ProducerOptions, produce
+from tests import reference as ref
+from tests.integration.compare import WINDOWS, assert_windows_match, expected_results, simulated
+from tests.integration.harness import WorkerProcess, running_worker, wait_until
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 4
+SKIPPED = 60  # records of tickets/1 the consumer is made to start beyond (at most)
+
+
+def _received(worker: WorkerProcess) -> float:
+    s = worker.scrape()
+    return sum(
+        s.get(("kpi_events_received_total", (("source", src),)), 0.0)
+        for src in ("tickets", "surveys")
+    )
+
+
+def _closed_and_delivered(worker: WorkerProcess, last_end: float) -> bool:
+    s = worker.scrape()
+    closed = {
+        w: s.get(("kpi_windows_closed_through_timestamp_seconds", (("window", w),)), 0.0)
+        for w in WINDOWS
+    }
+    delivered = s.get(("kpi_windows_delivered_through_timestamp_seconds", ()))
+    return closed["1h"] == last_end and delivered == min(closed.values())
+
+
+async def _commit_ahead(bootstrap: str, group: str, topic: str, partition: int, by: int) -> int:
+    """Move the group's committed offset of one partition ``by`` records ahead (the group has
+    no members now); returns the new offset."""
+    tp = TopicPartition(topic, partition)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    consumer.assign([tp])  # manual assignment: commits without joining the group
+    try:
+        committed = await consumer.committed(tp)
+        assert committed is not None and committed > 0
+        await consumer.commit({tp: OffsetAndMetadata(committed + by, "")})
+        return committed + by
+    finally:
+        await consumer.stop()
+
+
+def test_a_consumer_starting_beyond_the_saved_state_is_sought_back(
+    kafka_broker: LocalBroker, tmp_path: Path
+) -> None:
+    records = simulated(hours=8, tickets_per_hour=120, seed=23)
+    half = len(records) // 2
+    prefix = "sequence"
+    topics = {"tickets": f"{prefix}-tickets", "surveys": f"{prefix}-surveys"}
+    bootstrap = kafka_broker.bootstrap_servers
+    options = ProducerOptions(bootstrap_servers=bootstrap, topics=topics, partitions=PARTITIONS)
+    expected = expected_results(
+        [ref.Produced(r.topic, r.key, r.value, r.expect) for r in records], PARTITIONS
+    )
+
+    asyncio.run(produce(records[:half], options))
+    with running_worker(bootstrap, prefix, tmp_path / "first", PARTITIONS) as worker:
+        wait_until(lambda: _received(worker) >= half, 180, "the first half", worker)
+    # The second half is there before the next start, so the skipped records exist.
+    asyncio.run(produce(records[half:], options))
+    ahead = asyncio.run(_commit_ahead(bootstrap, f"{prefix}-worker", topics["tickets"], 1, SKIPPED))
+
+    with running_worker(
+        bootstrap, prefix, tmp_path / "second", PARTITIONS, KPI_LOG_LEVEL="info"
+    ) as worker:
+        wait_until(
+            lambda: _closed_and_delivered(worker, expected.last_end()),
+            240,
+            "the final windows",
+            worker,
+        )
+        log = worker.log.read_text()
+    assert f"tickets/1: offset {ahead} was delivered while processing stopped before" in log
+    assert_windows_match(bootstrap, f"{prefix}-kpi-windows", expected, min_compared=5_000)
