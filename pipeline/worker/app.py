@@ -15,6 +15,7 @@ from typing import Any
 
 import faust
 import orjson
+from faust.types import TP
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram
 
 from pipeline.alerts.records import alert_record
@@ -24,11 +25,13 @@ from pipeline.core.results import window_records
 from pipeline.kafka.security import faust_options
 from pipeline.metrics.collector import PipelineCollector
 from pipeline.metrics.page import MetricsPage
+from pipeline.worker import faust_input
 from pipeline.worker.admission import Admission
 from pipeline.worker.batches import RecordBatches
 from pipeline.worker.context import core_context
 from pipeline.worker.recovery import RecoveryTimer
 from pipeline.worker.runtime import Outputs, PipelineRuntime, Record
+from pipeline.worker.sequence import InputSequence, Verdict
 from pipeline.worker.table_store import TableStore
 from pipeline.worker.targets import TargetsFile
 
@@ -119,6 +122,8 @@ class WorkerApp:
         )
         self.recovery = RecoveryTimer(self.registry)
         self.page = MetricsPage(self.runtime, self.registry)
+        self.sequence = InputSequence(self.runtime.next_offsets.get)
+        faust_input.install(self.app.consumer, self.sources)
         self._in_order = asyncio.Lock()
         self._confirming: asyncio.Future[None] | None = None
         self._delivery_failed = False
@@ -135,18 +140,7 @@ class WorkerApp:
             # with it, i.e. after its state changes are handed to the producer (store.flush).
             async for events in stream.take_events(tuning.batch_size, tuning.batch_within):
                 started = time.perf_counter()
-                # No hole check here yet: seeking back after a skip during table recovery can
-                # stall delivery (pipeline.worker.sequence, SOAK.md open defect).
-                records: list[Record] = [
-                    (
-                        self.sources[e.message.topic],
-                        e.message.partition,
-                        e.message.offset,
-                        e.message.key,
-                        e.message.value,
-                    )
-                    for e in events
-                ]
+                records = await self._in_sequence(events)
                 if not records:
                     continue
                 out = runtime.handle_batch(records)
@@ -184,6 +178,7 @@ class WorkerApp:
 
         async def on_assigned(sender: Any, *args: Any, **kwargs: Any) -> None:
             self.recovery.assigned()
+            self.sequence.assigned()
             owned = app.consumer.assignment()
             runtime.assign(
                 (self.sources[tp.topic], tp.partition) for tp in owned if tp.topic in self.sources
@@ -213,6 +208,34 @@ class WorkerApp:
             value_serializer="raw",
             partitions=self.settings.topics.partitions,
         )
+
+    async def _in_sequence(self, events: list[Any]) -> list[Record]:
+        """The batch's records that continue their partitions without a hole (see
+        pipeline.worker.sequence); seeks the consumer back where one starts further on."""
+        self.runtime.recover()  # the saved offsets come with the state
+        consumer = self.app.consumer
+        records: list[Record] = []
+        for event in events:
+            message = event.message
+            source = self.sources[message.topic]
+            verdict = self.sequence.judge((source, message.partition), message.offset)
+            if verdict is Verdict.PROCESS:
+                records.append(
+                    (source, message.partition, message.offset, message.key, message.value)
+                )
+                continue
+            # Never counted for commit: take_events acknowledges the whole batch, and an
+            # acknowledged offset past the hole would let the committed offset jump it.
+            faust_input.forget(consumer, message)
+            if verdict is Verdict.REWIND:
+                awaited = self.sequence.awaited((source, message.partition))
+                # In the consumer's own thread: the client's position must not move under
+                # the fetcher that runs there.
+                await consumer.seek_wait({message.tp: awaited})
+        for (source, partition), first, last in self.sequence.take_skipped():
+            topic = next(t for t, s in self.sources.items() if s == source)
+            await faust_input.skip(consumer, TP(topic, partition), first, last)
+        return records
 
     def _batches(self) -> RecordBatches:
         # Faust's own aiokafka producer (started with the app): its flush before each commit

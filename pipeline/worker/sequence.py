@@ -49,6 +49,7 @@ class InputSequence:
         self._next: dict[TP, int] = {}
         # tp -> (offset awaited, offset of the record that showed the hole)
         self._rewinding: dict[TP, tuple[int, int]] = {}
+        self._skipped: list[tuple[TP, int, int]] = []
         self.rewinds = 0
 
     def assigned(self) -> None:
@@ -60,6 +61,11 @@ class InputSequence:
     def awaited(self, tp: TP) -> int:
         """The offset to seek back to after a REWIND verdict."""
         return self._rewinding[tp][0]
+
+    def take_skipped(self) -> list[tuple[TP, int, int]]:
+        """The holes found real since the last call: (partition, first, last offset)."""
+        skipped, self._skipped = self._skipped, []
+        return skipped
 
     def judge(self, tp: TP, offset: int) -> Verdict:
         verdict = self._judge(tp, offset)
@@ -83,6 +89,7 @@ class InputSequence:
                     offset - 1,
                     offset,
                 )
+                self._skipped.append((tp, awaited, offset - 1))
             return Verdict.PROCESS
         want = self._next.get(tp)
         if want is None:

@@ -19,7 +19,6 @@ from tests.integration.harness import WorkerProcess, running_worker, wait_until
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skip(reason="the hole check is not wired into the worker (SOAK.md, open defect)"),
 ]
 
 PARTITIONS = 4

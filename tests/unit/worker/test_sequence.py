@@ -24,6 +24,7 @@ def test_a_hole_rewinds_and_drops_until_the_expected_offset_comes_back() -> None
     assert [seq.judge(TP, o) for o in (1490, 1491)] == [Verdict.DROP, Verdict.DROP]
     assert seq.judge(("tickets", 0), 1548) is Verdict.PROCESS  # other partitions go on
     assert seq.judge(TP, 1013) is Verdict.PROCESS
+    assert seq.take_skipped() == []  # the records came back: nothing to skip
     assert seq.rewinds == 1
 
 
@@ -32,7 +33,10 @@ def test_a_real_hole_is_accepted_from_the_first_record_after_the_seek() -> None:
     seq = InputSequence(expected.get)
     assert seq.judge(TP, 500) is Verdict.REWIND  # 100..499 were deleted by retention
     assert seq.judge(TP, 501) is Verdict.DROP  # fetched before the seek
+    assert seq.take_skipped() == []
     assert seq.judge(TP, 500) is Verdict.PROCESS  # fetched again after it: go on from here
+    assert seq.take_skipped() == [(TP, 100, 499)]  # may be committed past
+    assert seq.take_skipped() == []
     expected[TP] = 501
     assert seq.judge(TP, 501) is Verdict.PROCESS
     assert seq.rewinds == 1

@@ -1,0 +1,58 @@
+"""Where the worker takes over from Faust's own handling of input offsets.
+
+The worker keeps each input partition in offset order itself (pipeline.worker.sequence) and
+seeks a partition back when a record arrives beyond a hole. Three pieces of Faust's consumer
+(faust-streaming 0.15.3, pinned for this) would defeat that, so they are replaced or bypassed
+for the input topics only:
+
+- Its fetch loop drops every record below the highest offset it has handed on ("read offset"),
+  so after a seek back, the re-fetched records would be dropped until the stale ones fetched
+  after the hole were passed again: the partition stalls. The read offsets of input topics read
+  as unknown here, so the fetch loop hands on every record and leaves ordering to the worker.
+- The same loop marks offsets it saw skipped as a "gap" that may be committed without being
+  processed; with unknown read offsets it no longer does that for input topics, and the worker
+  adds a gap only for offsets that are really not in the log (see ``skip``).
+- A dropped record must not count for commit (its offset lies past the hole), but it must stop
+  being pending, or Faust waits for it forever before the next rebalance (``wait_empty``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = ["InputReadOffsets", "forget", "install", "skip"]
+
+
+class InputReadOffsets(defaultdict[Any, int | None]):
+    """Faust's map of read offsets, in which the input topics' partitions are never known."""
+
+    def __init__(self, topics: Iterable[str]) -> None:
+        super().__init__(lambda: None)
+        self._topics = frozenset(topics)
+
+    def __getitem__(self, tp: Any) -> int | None:
+        if tp.topic in self._topics:
+            return None
+        return super().__getitem__(tp)
+
+
+def install(consumer: Any, topics: Iterable[str]) -> None:
+    """Before the consumer starts: its fetch loop binds the map's lookup when it starts."""
+    current = consumer._read_offset
+    replacement = InputReadOffsets(topics)
+    replacement.update(current)
+    consumer._read_offset = replacement
+
+
+def forget(consumer: Any, message: Any) -> None:
+    """Take a dropped record off Faust's books without counting its offset for commit."""
+    message.acked = True
+    consumer._unacked_messages.discard(message)
+
+
+async def skip(consumer: Any, tp: Any, first: int, last: int) -> None:
+    """Offsets ``first..last`` are not in the log (transaction markers, retention): they may be
+    committed past."""
+    await consumer._add_gap(tp, first, last)
