@@ -93,7 +93,7 @@ def running_worker(
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / "worker.log"
     env = worker_env(bootstrap, prefix, data_dir, port, partitions, **extra)
-    with log.open("wb") as out:
+    with log.open("ab") as out:  # a restarted worker appends: the whole story in one file
         process = subprocess.Popen(
             [sys.executable, "-m", "pipeline", "worker"],
             env=env,
