@@ -124,6 +124,13 @@ class WorkerApp:
         self.page = MetricsPage(self.runtime, self.registry)
         self.sequence = InputSequence(self.runtime.next_offsets.get)
         faust_input.install(self.app.consumer, self.sources)
+        faust_input.watch_discards(
+            self.app.consumer,
+            self.sources,
+            lambda tp, first, last: self.sequence.discarded(
+                (self.sources[tp.topic], tp.partition), first, last
+            ),
+        )
         self._in_order = asyncio.Lock()
         self._confirming: asyncio.Future[None] | None = None
         self._delivery_failed = False

@@ -3,22 +3,27 @@
 Faust can drop records it has fetched: its fetch loop skips records of a partition that is not
 active at that moment (paused during a table recovery or a rebalance) and abandons the rest of a
 fetch when flow stops or the generation changes, while the client's position has already moved
-past them. Faust never commits past such a hole, so the records come back after a restart, but
-the pipeline's state is order-sensitive: the events after the hole have moved the partition's
-watermark on, so the missing ones would come back late and never be counted. Seen in the fault
-runs: a worker that recovered its table for twenty seconds read a partition from offset 1489
-while its processing had stopped at 1013, and one record went missing in a running worker.
+past them. The pipeline's state is order-sensitive: the events after such a hole move the
+partition's watermark on, so the missing ones would come back late (after a restart) and never
+be counted. Seen in the fault runs: a worker that recovered its table for twenty seconds read a
+partition from offset 1489 while its processing had stopped at 1013.
 
-The runtime knows each partition's next offset (saved with the state, so also after a restart).
-When a record lies beyond it, the worker seeks the partition back to that offset and drops the
-records that were fetched after the hole until the re-fetched ones arrive. The dropped records
-are marked as acknowledged without being counted for commit, so Faust's committed offset cannot
-jump over records not yet processed.
+A partition's offsets also have holes that are no loss: transaction markers take an offset
+each, and retention deletes old records. Seeking back on every such hole would cost a round trip
+per transaction, so a hole in a running partition is judged by what Faust dropped:
 
-A hole can also be real: offsets taken by transaction markers, or records deleted by retention
-while no worker ran. Then the first record after the seek lies beyond the awaited offset, but
-not beyond the record that showed the hole (everything fetched before the seek does): it is
-processed, and the partition goes on from there.
+- The worker reports the records Faust fetched but did not hand on (``discarded``). A hole that
+  covers one of them is a loss: the partition is sought back to the expected offset and the
+  records fetched after the hole are dropped until the re-fetched ones arrive.
+- Any other hole in a running partition is not in the log: the record is processed, and the
+  hole is reported (``take_skipped``) so that Faust may commit past it.
+- The first record of a partition after an assignment is compared with the next offset saved
+  with the partition's state (a previous process may have lost records, and nothing else tells):
+  beyond it, the partition is sought back once.
+
+After a seek back the first record may still lie beyond the awaited offset: those offsets are
+really not in the log. It is processed (it is not beyond the record that showed the hole;
+everything fetched before the seek is), and the hole is reported as skipped.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ class InputSequence:
         self._next: dict[TP, int] = {}
         # tp -> (offset awaited, offset of the record that showed the hole)
         self._rewinding: dict[TP, tuple[int, int]] = {}
+        self._discarded: dict[TP, list[tuple[int, int]]] = {}
         self._skipped: list[tuple[TP, int, int]] = []
         self.rewinds = 0
 
@@ -57,13 +63,18 @@ class InputSequence:
         partitions comes from their changelogs again."""
         self._rewinding.clear()
         self._next.clear()
+        self._discarded.clear()
+
+    def discarded(self, tp: TP, first: int, last: int) -> None:
+        """The consumer fetched offsets ``first..last`` of ``tp`` and did not hand them on."""
+        self._discarded.setdefault(tp, []).append((first, last))
 
     def awaited(self, tp: TP) -> int:
         """The offset to seek back to after a REWIND verdict."""
         return self._rewinding[tp][0]
 
     def take_skipped(self) -> list[tuple[TP, int, int]]:
-        """The holes found real since the last call: (partition, first, last offset)."""
+        """The holes found not in the log since the last call: (partition, first, last)."""
         skipped, self._skipped = self._skipped, []
         return skipped
 
@@ -71,6 +82,10 @@ class InputSequence:
         verdict = self._judge(tp, offset)
         if verdict is Verdict.PROCESS:
             self._next[tp] = max(self._next.get(tp, offset + 1), offset + 1)
+            ranges = self._discarded.get(tp)
+            if ranges:
+                # What lies behind the record processed can no longer make a hole.
+                self._discarded[tp] = [(f, last) for f, last in ranges if last > offset]
         return verdict
 
     def _judge(self, tp: TP, offset: int) -> Verdict:
@@ -81,20 +96,16 @@ class InputSequence:
                 return Verdict.DROP
             del self._rewinding[tp]
             if offset > awaited:
-                log.warning(
-                    "%s/%d: offsets %d..%d are not in the log (transaction markers, or deleted "
-                    "by retention); going on from %d",
-                    *tp,
-                    awaited,
-                    offset - 1,
-                    offset,
-                )
-                self._skipped.append((tp, awaited, offset - 1))
+                self._skip(tp, awaited, offset)
             return Verdict.PROCESS
         want = self._next.get(tp)
+        running = want is not None
         if want is None:
             want = self._saved(tp)
         if want is None or offset <= want:
+            return Verdict.PROCESS
+        if running and not self._lost(tp, want, offset - 1):
+            self._skip(tp, want, offset)
             return Verdict.PROCESS
         log.warning(
             "%s/%d: offset %d was delivered while processing stopped before %d; seeking back",
@@ -105,3 +116,17 @@ class InputSequence:
         self._rewinding[tp] = (want, offset)
         self.rewinds += 1
         return Verdict.REWIND
+
+    def _lost(self, tp: TP, first: int, last: int) -> bool:
+        return any(f <= last and first <= end for f, end in self._discarded.get(tp, ()))
+
+    def _skip(self, tp: TP, awaited: int, offset: int) -> None:
+        log.info(
+            "%s/%d: offsets %d..%d are not in the log (transaction markers, or deleted by "
+            "retention); going on from %d",
+            *tp,
+            awaited,
+            offset - 1,
+            offset,
+        )
+        self._skipped.append((tp, awaited, offset - 1))
