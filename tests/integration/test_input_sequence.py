@@ -17,7 +17,13 @@ from pipeline.kafka import LocalBroker
 from pipeline.kafka.local_broker import ensure_topics
 from pipeline.simulate import ProducerOptions, SimRecord, produce
 from tests import reference as ref
-from tests.integration.compare import WINDOWS, assert_windows_match, expected_results, simulated
+from tests.integration.compare import (
+    WINDOWS,
+    Expected,
+    assert_windows_match,
+    expected_results,
+    simulated,
+)
 from tests.integration.harness import WorkerProcess, running_worker, wait_until
 
 pytestmark = [
@@ -64,18 +70,23 @@ async def _commit_ahead(bootstrap: str, group: str, topic: str, partition: int, 
         await consumer.stop()
 
 
-def test_a_consumer_starting_beyond_the_saved_state_is_sought_back(
-    kafka_broker: LocalBroker, tmp_path: Path
-) -> None:
-    records = simulated(hours=8, tickets_per_hour=120, seed=23)
-    half = len(records) // 2
-    prefix = "sequence"
+def _stream(prefix: str, seed: int) -> tuple[list[SimRecord], dict[str, str], Expected]:
+    records = simulated(hours=8, tickets_per_hour=120, seed=seed)
     topics = {"tickets": f"{prefix}-tickets", "surveys": f"{prefix}-surveys"}
-    bootstrap = kafka_broker.bootstrap_servers
-    options = ProducerOptions(bootstrap_servers=bootstrap, topics=topics, partitions=PARTITIONS)
     expected = expected_results(
         [ref.Produced(r.topic, r.key, r.value, r.expect) for r in records], PARTITIONS
     )
+    return records, topics, expected
+
+
+def test_a_consumer_starting_beyond_the_saved_state_is_sought_back(
+    kafka_broker: LocalBroker, tmp_path: Path
+) -> None:
+    prefix = "sequence"
+    records, topics, expected = _stream(prefix, seed=23)
+    half = len(records) // 2
+    bootstrap = kafka_broker.bootstrap_servers
+    options = ProducerOptions(bootstrap_servers=bootstrap, topics=topics, partitions=PARTITIONS)
 
     asyncio.run(produce(records[:half], options))
     with running_worker(bootstrap, prefix, tmp_path / "first", PARTITIONS) as worker:
@@ -144,13 +155,9 @@ async def _committed_and_ends(
 def test_offsets_taken_by_transaction_markers_are_passed_and_committed_past(
     kafka_broker: LocalBroker, tmp_path: Path
 ) -> None:
-    records = simulated(hours=8, tickets_per_hour=120, seed=29)
     prefix = "transactions"
-    topics = {"tickets": f"{prefix}-tickets", "surveys": f"{prefix}-surveys"}
+    records, topics, expected = _stream(prefix, seed=29)
     bootstrap = kafka_broker.bootstrap_servers
-    expected = expected_results(
-        [ref.Produced(r.topic, r.key, r.value, r.expect) for r in records], PARTITIONS
-    )
     asyncio.run(_produce_in_transactions(bootstrap, topics, records))
 
     with running_worker(
