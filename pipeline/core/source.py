@@ -20,7 +20,7 @@ import bisect
 import heapq
 import math
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -120,6 +120,9 @@ class SourceCore:
         self.panes: dict[int, dict[Scope, Aggregate]] = {}
         self.backlog: Counter[Scope] = Counter()
         self.pending_count = 0
+        # Pane starts the newest release changed: for a driver that hands panes on to where
+        # windows are closed.
+        self.changed_panes: set[int] = set()
 
     # --- state keys ---------------------------------------------------------------------------
 
@@ -204,6 +207,7 @@ class SourceCore:
         writes += self._expire(target)
         for start in dirty:
             writes.append((self._pane_key(start), self._pane_value(start)))
+        self.changed_panes = dirty
         self.released_through = target
         writes += self._prune(frontier)
         writes.append((self._meta_key(), {"max_ts": self.max_ts, "released": target}))
@@ -272,14 +276,6 @@ class SourceCore:
         return deletes
 
     # --- reading --------------------------------------------------------------------------------
-
-    def panes_between(self, first: int, end: int) -> Iterator[tuple[int, dict[Scope, Aggregate]]]:
-        # In time order, not insertion order (which differs after a restore): floating-point
-        # sums then merge in the same order, so a window closed again after a crash has
-        # bit-identical values.
-        for start in sorted(self.panes):
-            if first <= start < end:
-                yield start, self.panes[start]
 
     @property
     def open_tickets(self) -> int:

@@ -1,5 +1,10 @@
 """The pipeline's processing loop without a framework: bytes in, DLQ records and closed windows
 out. The Faust agent (live) and replay both drive it; only their I/O differs.
+
+Replay (and a single process in tests) closes windows here, from the partitions it holds. The
+live worker instead hands each release's panes and progress on as pane records (``Outputs.
+panes``), and the one worker that owns the pane topic closes windows over every partition
+(``pipeline.worker.merger``): the same closer and pane merge, so the same windows.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any
 import orjson
 
 from pipeline.alerts.engine import AlertEngine
-from pipeline.alerts.model import AlertEvent, TargetSet
+from pipeline.alerts.model import AlertEvent
 from pipeline.core.closer import WindowCloser, frontier_of
 from pipeline.core.context import CoreContext
 from pipeline.core.results import WindowResult
@@ -22,8 +27,10 @@ from pipeline.core.source import NEVER, Accepted, SourceCore
 from pipeline.core.store import StateStore
 from pipeline.schemas.decode import DecodeError
 from pipeline.worker.admission import Admission
+from pipeline.worker.alerting import ClosesWithAlerts
+from pipeline.worker.panes import Progress, encode_updates, progress_of
 
-__all__ = ["OUTPUTS", "DlqRecord", "Outputs", "PipelineRuntime", "Record", "Source"]
+__all__ = ["OUTPUTS", "TP", "DlqRecord", "Outputs", "PipelineRuntime", "Record", "Source"]
 
 log = logging.getLogger(__name__)
 _ALERTS_KEY = "alerts|"
@@ -66,12 +73,16 @@ class Outputs:
     dlq: list[DlqRecord] = field(default_factory=list)
     windows: list[WindowResult] = field(default_factory=list)
     alerts: list[AlertEvent] = field(default_factory=list)
+    # Pane records (key, value) for the pane topic, when the runtime publishes its panes, and
+    # the release progress of each partition they bring the closing worker up to.
+    panes: list[tuple[bytes, bytes]] = field(default_factory=list)
+    published: dict[TP, float] = field(default_factory=dict)
     # Every window ending at or before this is in ``windows`` or in an earlier Outputs: once
     # these windows and the earlier ones are acknowledged, the runtime may be told so.
     closed_through: float = NEVER
 
 
-class PipelineRuntime:
+class PipelineRuntime(ClosesWithAlerts):
     def __init__(
         self,
         ctx: CoreContext,
@@ -80,6 +91,7 @@ class PipelineRuntime:
         stored_items: Callable[[], Iterable[tuple[str, Any]]] = lambda: (),
         alerts: AlertEngine | None = None,
         admission: Admission | None = None,
+        publishes_panes: bool = False,
     ) -> None:
         self.ctx = ctx
         self.admission = admission or Admission()
@@ -98,6 +110,15 @@ class PipelineRuntime:
         self.alerts = alerts
         self.pending_alerts: list[AlertEvent] = []
         self._recovered = False
+        # Live: panes and progress go out as pane records and windows close elsewhere; the
+        # frontier of closed windows is then known only where they close (``frontier_hint``,
+        # NEVER on other workers). Progress last published per owned partition, and the
+        # release progress up to which the broker has acknowledged a partition's pane records:
+        # panes are pruned only behind it.
+        self.publishes_panes = publishes_panes
+        self.frontier_hint: Callable[[], float] = lambda: NEVER
+        self._published: dict[TP, Progress] = {}
+        self._panes_acked: dict[TP, float] = {}
         # Windows ending at or before this are on kpi-windows for sure (acknowledged by the
         # broker): in memory, and as saved in the store. Panes are kept until then, and after a
         # crash closing resumes from the saved mark, so a window emitted but lost with the
@@ -118,7 +139,14 @@ class PipelineRuntime:
             del self.cores[tp]
         for tp in [tp for tp in self.next_offsets if tp not in self.assigned]:
             del self.next_offsets[tp]  # the next owner saves its own progress
+        # Everything is published again by the new owner (full values: idempotent).
+        self._published = {}
+        self._panes_acked = {tp: at for tp, at in self._panes_acked.items() if tp in self.assigned}
         self._recovered = False
+
+    def revoke(self, tps: Iterable[TP]) -> None:
+        """Partitions taken away (a rebalance has begun): their state and series go at once."""
+        self.assign(self.assigned - set(tps))
 
     def _core(self, tp: TP) -> SourceCore:
         core = self.cores.get(tp)
@@ -181,6 +209,8 @@ class PipelineRuntime:
             out.dlq += one.dlq
             out.windows += one.windows
             out.alerts += one.alerts
+            out.panes += one.panes
+            out.published.update(one.published)
             out.closed_through = max(out.closed_through, one.closed_through)
         return out
 
@@ -237,6 +267,11 @@ class PipelineRuntime:
             return out
         core = self._core(tp)
         frontier = self.closer.frontier
+        if self.publishes_panes:
+            # An event behind the partition's own progress is late anyway; the frontier of
+            # closed windows matters for a partition's first events (it had none while
+            # windows closed), and only the worker that closes windows knows it.
+            frontier = NEVER if core.has_data else self.frontier_hint()
         outcome = core.accept(event, frontier)
         if outcome is Accepted.DUPLICATE:
             self.duplicates[source] += 1
@@ -250,7 +285,12 @@ class PipelineRuntime:
             self._reject(out, DlqRecord(key, raw, "late", detail, topic, partition, offset))
         before = core.released_through
         prune_at = frontier
-        if self.confirms_delivery:
+        if self.publishes_panes:
+            # The closing worker keeps its own copy of every pane until its windows are
+            # delivered: here a pane may go once its final value is on the pane topic, i.e.
+            # behind the progress whose pane records the broker has acknowledged.
+            prune_at = self._panes_acked.get(tp, NEVER)
+        elif self.confirms_delivery:
             if self.delivered_through > self._saved_delivered:
                 self.store.put(f"{_DELIVERED_KEY}{partition}", self.delivered_through)
                 self._saved_delivered = self.delivered_through
@@ -270,7 +310,10 @@ class PipelineRuntime:
                     ev.offset,
                 ),
             )
-        if core.released_through != before:
+        if core.released_through != before and self.publishes_panes:
+            out.panes = self._pane_records(tp, set(core.changed_panes))
+            out.published[tp] = core.released_through
+        elif core.released_through != before:
             closed = self.close()
             out.windows, out.alerts, out.closed_through = (
                 closed.windows,
@@ -283,7 +326,11 @@ class PipelineRuntime:
 
     def close(self) -> Outputs:
         """Windows that are final now, the alert transitions they cause, and how far closing
-        has got with them."""
+        has got with them. When publishing: the progress of owned partitions that changed
+        without a release (an idle partition read to its end stops holding closing back) and
+        every pane of partitions not yet published since they were assigned."""
+        if self.publishes_panes:
+            return self._publish_changed()
         windows = self.close_windows()
         return Outputs(
             windows=windows,
@@ -291,17 +338,40 @@ class PipelineRuntime:
             closed_through=self.closer.frontier,
         )
 
-    def reload_targets(self, targets: TargetSet) -> list[AlertEvent]:
-        """Apply a reloaded targets file: alert state of unchanged rules is kept, and new or
-        changed rules show against the newest closed windows at once. Returns the transitions
-        to publish (open episodes of removed or changed rules end)."""
-        if self.alerts is None:
-            self.alerts = AlertEngine(targets)
-        latest = [r for results in self.closer.latest.values() for r in results]
-        # Not saved here (table writes belong to stream iteration): the next closed window
-        # saves it, and a restart before that reads the same file again.
-        self.pending_alerts += self.alerts.replace_targets(targets, latest)
-        return self.evaluate([])
+    def _publish_changed(self) -> Outputs:
+        out = Outputs()
+        if not self._recovered:
+            return out  # the table is still being restored: nothing to tell yet
+        for tp in sorted(self.assigned):
+            if tp not in self._published or not self._progress(tp).same_as(self._published[tp]):
+                out.panes += self._pane_records(tp, set())
+                core = self.cores.get(tp)
+                if core is not None:
+                    out.published[tp] = core.released_through
+        return out
+
+    def _progress(self, tp: TP) -> Progress:
+        core = self.cores.get(tp)
+        blocking = not (core is not None and core.has_data) and self._unread(tp)
+        return progress_of(core, blocking)
+
+    def _pane_records(self, tp: TP, starts: set[int]) -> list[tuple[bytes, bytes]]:
+        """Records for the pane topic: panes ``starts`` and the progress of ``tp``. The first
+        time after an assignment they hold every pane of the partition: the records of its
+        last batches may have died with the previous owner (table writes persisted, pane
+        records not), and a redelivered record is a duplicate that changes no pane."""
+        core = self.cores.get(tp)
+        if tp not in self._published and core is not None:
+            starts = set(core.panes)
+        progress = self._progress(tp)
+        self._published[tp] = progress
+        return encode_updates(tp[0], tp[1], core, starts, progress)
+
+    def panes_delivered(self, published: dict[TP, float]) -> None:
+        """The broker has acknowledged pane records up to these release progresses."""
+        for tp, through in published.items():
+            if tp in self.assigned:
+                self._panes_acked[tp] = max(self._panes_acked.get(tp, NEVER), through)
 
     def delivered(self, through: float) -> None:
         """Every window ending at or before ``through`` has been acknowledged by the broker."""
@@ -309,13 +379,6 @@ class PipelineRuntime:
 
     def _newest(self) -> float:
         return max((core.max_ts for core in self.cores.values()), default=NEVER)
-
-    def evaluate(self, windows: list[WindowResult]) -> list[AlertEvent]:
-        """Alert transitions caused by newly closed windows (and any queued by a reload)."""
-        events, self.pending_alerts = self.pending_alerts, []
-        if self.alerts is not None and windows:
-            events += self.alerts.observe(windows)
-        return events
 
     def _save_alerts(self, partition: int) -> None:
         # Written in the current partition's changelog; on recovery the newest copy wins.
@@ -342,10 +405,14 @@ class PipelineRuntime:
             core = self.cores.get(tp)
             if core is not None and core.has_data:
                 continue
-            end = self.end_offsets.get(tp)
-            if end is None or self.next_offsets.get(tp, 0) < end:
+            if self._unread(tp):
                 blocking += 1
         return blocking
+
+    def _unread(self, tp: TP) -> bool:
+        """Records left to read in ``tp`` (or its end is not known yet)."""
+        end = self.end_offsets.get(tp)
+        return end is None or self.next_offsets.get(tp, 0) < end
 
     def close_windows(self) -> list[WindowResult]:
         cores = [self.cores[tp] for tp in sorted(self.cores) if tp in self.assigned]

@@ -3,13 +3,13 @@ batches through the journal (see pipeline/worker/journal.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
 
 from pipeline.worker.batches import RecordBatches
-from pipeline.worker.journal import BatchJournal, is_journal_key
+from pipeline.worker.journal import BatchJournal, is_journal_key, partition_of_key
 
 __all__ = ["TableStore"]
 
@@ -27,9 +27,9 @@ class TableStore:
     persistent store's recovery offset: a RocksDB store then replays a longer changelog tail at
     start-up, to the same state."""
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, partition_of: Callable[[str], int] = partition_of_key) -> None:
         self.table = table
-        self.journal = BatchJournal()
+        self.journal = BatchJournal(partition_of)
         self.recovered_batches = 0
 
     def put(self, key: str, value: Any) -> None:
