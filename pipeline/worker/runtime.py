@@ -119,6 +119,7 @@ class PipelineRuntime(ClosesWithAlerts):
         self.frontier_hint: Callable[[], float] = lambda: NEVER
         self._published: dict[TP, Progress] = {}
         self._panes_acked: dict[TP, float] = {}
+        self._released: dict[TP, set[int]] = {}  # pane starts changed, not yet published
         # Windows ending at or before this are on kpi-windows for sure (acknowledged by the
         # broker): in memory, and as saved in the store. Panes are kept until then, and after a
         # crash closing resumes from the saved mark, so a window emitted but lost with the
@@ -142,6 +143,7 @@ class PipelineRuntime(ClosesWithAlerts):
         # Everything is published again by the new owner (full values: idempotent).
         self._published = {}
         self._panes_acked = {tp: at for tp, at in self._panes_acked.items() if tp in self.assigned}
+        self._released = {tp: at for tp, at in self._released.items() if tp in self.assigned}
         self._recovered = False
 
     def revoke(self, tps: Iterable[TP]) -> None:
@@ -202,16 +204,16 @@ class PipelineRuntime(ClosesWithAlerts):
 
     def handle_batch(self, records: Iterable[Record]) -> Outputs:
         """Process records in order; their outputs in the same order. A store that coalesces
-        writes (the worker's table) sees each key's newest state once per batch."""
+        writes (the worker's table) sees each key's newest state once per batch, and so do
+        pane records: one per changed pane and partition, whatever the releases in between."""
         out = Outputs()
         for record in records:
-            one = self.handle(*record)
+            one = self._handle_safely(*record)
             out.dlq += one.dlq
             out.windows += one.windows
             out.alerts += one.alerts
-            out.panes += one.panes
-            out.published.update(one.published)
             out.closed_through = max(out.closed_through, one.closed_through)
+        self._take_panes(out)
         return out
 
     def handle(
@@ -219,6 +221,24 @@ class PipelineRuntime(ClosesWithAlerts):
     ) -> Outputs:
         """Process one input record. Never raises: a record that breaks processing goes to the
         DLQ as ``processing_error`` (and is logged with its traceback), and the worker goes on."""
+        out = self._handle_safely(source, partition, offset, key, raw)
+        self._take_panes(out)
+        return out
+
+    def _take_panes(self, out: Outputs) -> None:
+        """The pane records of the partitions released since the last call: the newest value
+        of every pane changed meanwhile, then the partition's progress."""
+        released, self._released = self._released, {}
+        for tp, starts in sorted(released.items()):
+            core = self.cores.get(tp)
+            if core is None:
+                continue  # revoked meanwhile: its new owner publishes it
+            out.panes += self._pane_records(tp, starts)
+            out.published[tp] = core.released_through
+
+    def _handle_safely(
+        self, source: Source, partition: int, offset: int, key: bytes | None, raw: bytes
+    ) -> Outputs:
         try:
             return self._handle(source, partition, offset, key, raw)
         except Exception as exc:
@@ -311,8 +331,7 @@ class PipelineRuntime(ClosesWithAlerts):
                 ),
             )
         if core.released_through != before and self.publishes_panes:
-            out.panes = self._pane_records(tp, set(core.changed_panes))
-            out.published[tp] = core.released_through
+            self._released.setdefault(tp, set()).update(core.changed_panes)
         elif core.released_through != before:
             closed = self.close()
             out.windows, out.alerts, out.closed_through = (

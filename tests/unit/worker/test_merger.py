@@ -132,6 +132,31 @@ def test_two_workers_handing_partitions_over_close_the_windows_of_one_process() 
     assert got == want
 
 
+def test_batches_publish_each_changed_pane_once_and_close_the_same_windows() -> None:
+    want = in_one_process()
+    merge_table = DictStore()
+    merger = PaneMerger(context(), merge_table)
+    merger.activate(ALL)
+    rt = publishing(DictStore(), ALL)
+    recs = [
+        (source, partition, offset, r.key, r.value) for source, partition, offset, r in records()
+    ]
+    got: Windows = {}
+    for first in range(0, len(recs), 97):
+        out = rt.handle_batch(recs[first : first + 97])
+        named = [
+            (u.tp, start)
+            for u in map(decode_update, (v for _, v in out.panes))
+            for start in u.panes
+        ]
+        assert len(named) == len(set(named)), "a pane published twice in one batch"
+        # ... and what the end-offsets timer publishes (progress of idle partitions).
+        values = [v for _, v in out.panes + rt.close().panes]
+        closed = merger.apply_batch((n, decode_update(v)) for n, v in enumerate(values))
+        collect(closed.windows, got)
+    assert got == want
+
+
 def test_panes_are_pruned_only_behind_acknowledged_pane_records() -> None:
     ctx = context(windows=(WindowSpec("1h", 3600, 300),))
 
