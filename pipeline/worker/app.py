@@ -113,13 +113,19 @@ class WorkerApp:
             value_type=bytes,
             partitions=topics.partitions,
         )
-        self.store = TableStore(self.table)
+        self.store = TableStore(
+            self.table, owned=lambda: {partition for _, partition in self.runtime.assigned}
+        )
         # The window closer's state: one partition, co-partitioned with the pane topic, so it
         # moves with the pane agent.
         self.merge_table = self.app.Table(
             MERGE_TABLE, default=None, key_type=bytes, value_type=bytes, partitions=1
         )
-        self.merge_store = TableStore(self.merge_table, partition_of=lambda key: 0)
+        self.merge_store = TableStore(
+            self.merge_table,
+            partition_of=lambda key: 0,
+            owned=lambda: {0} if self.merger.active else set(),
+        )
         self.sources = {topics.tickets: "tickets", topics.surveys: "surveys"}
         # Partitions kept in offset order by the worker (see _in_sequence): the inputs and the
         # pane topic.
