@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,7 @@ from pipeline.worker.alerting import ClosesWithAlerts
 from pipeline.worker.panes import PaneUpdate, Progress, backlog_total
 from pipeline.worker.runtime import TP, Outputs
 
-__all__ = ["PANE_SOURCE", "PaneMerger"]
+__all__ = ["PANE_SOURCE", "PaneMerger", "StoredPanes"]
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +55,45 @@ def _untag(tag: str) -> TP:
     return (source, int(partition))
 
 
+class StoredPanes(Mapping[int, Mapping[Scope, Aggregate]]):
+    """One input partition's panes as received (JSON), decoded when the closer first reads
+    one: a pane is re-sent with every batch that changes it, and only its final value is ever
+    merged into a window."""
+
+    def __init__(self) -> None:
+        self.stored: dict[int, dict[str, Any]] = {}
+        self._decoded: dict[int, dict[Scope, Aggregate]] = {}
+
+    def put(self, start: int, value: dict[str, Any]) -> None:
+        self.stored[start] = value
+        self._decoded.pop(start, None)
+
+    def drop(self, start: int) -> None:
+        del self.stored[start]
+        self._decoded.pop(start, None)
+
+    def __getitem__(self, start: int) -> Mapping[Scope, Aggregate]:
+        pane = self._decoded.get(start)
+        if pane is None:
+            pane = self._decoded[start] = {
+                Scope.decode(text): Aggregate.from_json(agg)
+                for text, agg in self.stored[start].items()
+            }
+        return pane
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.stored)
+
+    def __len__(self) -> int:
+        return len(self.stored)
+
+
 @dataclass(frozen=True, slots=True)
 class _Partition:
     """One input partition's panes as the closer reads them (see ``PaneSource``)."""
 
     tag: str
-    panes: dict[int, dict[Scope, Aggregate]]
+    panes: StoredPanes
 
 
 class PaneMerger(ClosesWithAlerts):
@@ -79,7 +112,7 @@ class PaneMerger(ClosesWithAlerts):
         self.pending_alerts: list[AlertEvent] = []
         # Every input partition of the input topics: one never heard of holds closing back.
         self.partitions: set[TP] = set()
-        self.panes: dict[TP, dict[int, dict[Scope, Aggregate]]] = {}
+        self.panes: dict[TP, StoredPanes] = {}
         self.progress: dict[TP, Progress] = {}
         self.next_offsets: dict[TP, int] = {}  # of the pane topic, saved with the state
         # Owns the pane topic's partition now: closes windows and exports KPI series.
@@ -118,9 +151,7 @@ class PaneMerger(ClosesWithAlerts):
             kind, _, rest = key.partition("|")
             if kind == "p":
                 tag, _, start = rest.partition("|")
-                self.panes.setdefault(_untag(tag), {})[int(start)] = {
-                    Scope.decode(text): Aggregate.from_json(agg) for text, agg in value.items()
-                }
+                self.panes.setdefault(_untag(tag), StoredPanes()).put(int(start), value)
             elif kind == "g":
                 self.progress[_untag(rest)] = Progress.from_json(value)
             elif kind == "delivered":
@@ -175,7 +206,7 @@ class PaneMerger(ClosesWithAlerts):
             self.partitions.add(tp)
         oldest = self._oldest_kept()
         frontier = self.closer.frontier
-        by_start = self.panes.setdefault(tp, {})
+        by_start = self.panes.setdefault(tp, StoredPanes())
         for start, scopes in update.panes.items():
             if start < oldest:
                 # Its windows are closed and delivered: a re-sent copy (after a restart), or
@@ -184,9 +215,7 @@ class PaneMerger(ClosesWithAlerts):
                 continue
             if start < frontier:
                 self.closer.forget_blocks()
-            by_start[start] = {
-                Scope.decode(text): Aggregate.from_json(agg) for text, agg in scopes.items()
-            }
+            by_start.put(start, scopes)
             self.store.put(f"{_PANE}{_tag(tp)}|{start}", scopes)
         if update.progress is not None:
             self.progress[tp] = update.progress
@@ -231,7 +260,7 @@ class PaneMerger(ClosesWithAlerts):
         oldest = self._oldest_kept()
         for tp, by_start in self.panes.items():
             for start in [s for s in by_start if s < oldest]:
-                del by_start[start]
+                by_start.drop(start)
                 self.store.delete(f"{_PANE}{_tag(tp)}|{start}")
 
     # --- reading --------------------------------------------------------------------------------

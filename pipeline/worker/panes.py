@@ -11,6 +11,7 @@ partition (the panes below its progress are final, whatever came before).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,27 +90,24 @@ class PaneUpdate:
 def encode_updates(
     source: str,
     partition: int,
-    core: SourceCore | None,
-    starts: set[int],
+    panes: Mapping[int, dict[str, Any]],
     progress: Progress,
 ) -> list[tuple[bytes, bytes]]:
-    """Records (key, value) with the current value of panes ``starts`` of ``core``, the
-    partition's progress in the last one: the closer takes the panes before the progress that
-    makes them final."""
+    """Records (key, value) with the current value of ``panes`` (pane start -> the pane as
+    stored), the partition's progress in the last one: the closer takes the panes before the
+    progress that makes them final."""
     key = f"{source}:{partition}".encode()
-    held = sorted(s for s in starts if core is not None and s in core.panes)
+    held = sorted(panes)
     chunks: list[list[int]] = [
         held[i : i + _PANES_PER_RECORD] for i in range(0, len(held), _PANES_PER_RECORD)
     ] or [[]]
     records = []
     for n, chunk in enumerate(chunks):
-        assert core is not None or not chunk
-        panes = {
-            str(start): {scope.encode(): agg.to_json() for scope, agg in core.panes[start].items()}
-            for start in chunk
-            if core is not None
+        value: dict[str, Any] = {
+            "s": source,
+            "p": partition,
+            "panes": {str(start): panes[start] for start in chunk},
         }
-        value: dict[str, Any] = {"s": source, "p": partition, "panes": panes}
         if n == len(chunks) - 1:
             value["progress"] = progress.to_json()
         records.append((key, orjson.dumps(value)))

@@ -119,7 +119,7 @@ class PipelineRuntime(ClosesWithAlerts):
         self.frontier_hint: Callable[[], float] = lambda: NEVER
         self._published: dict[TP, Progress] = {}
         self._panes_acked: dict[TP, float] = {}
-        self._released: dict[TP, set[int]] = {}  # pane starts changed, not yet published
+        self._released: set[TP] = set()  # partitions with changed panes not yet published
         # Windows ending at or before this are on kpi-windows for sure (acknowledged by the
         # broker): in memory, and as saved in the store. Panes are kept until then, and after a
         # crash closing resumes from the saved mark, so a window emitted but lost with the
@@ -143,7 +143,7 @@ class PipelineRuntime(ClosesWithAlerts):
         # Everything is published again by the new owner (full values: idempotent).
         self._published = {}
         self._panes_acked = {tp: at for tp, at in self._panes_acked.items() if tp in self.assigned}
-        self._released = {tp: at for tp, at in self._released.items() if tp in self.assigned}
+        self._released &= self.assigned
         self._recovered = False
 
     def revoke(self, tps: Iterable[TP]) -> None:
@@ -154,6 +154,7 @@ class PipelineRuntime(ClosesWithAlerts):
         core = self.cores.get(tp)
         if core is None:
             core = self.cores[tp] = SourceCore(tp[0], tp[1], self.ctx, self.store)
+            core.hands_on_panes = self.publishes_panes
             core.restore(self._stored_items())
         return core
 
@@ -228,12 +229,12 @@ class PipelineRuntime(ClosesWithAlerts):
     def _take_panes(self, out: Outputs) -> None:
         """The pane records of the partitions released since the last call: the newest value
         of every pane changed meanwhile, then the partition's progress."""
-        released, self._released = self._released, {}
-        for tp, starts in sorted(released.items()):
+        released, self._released = self._released, set()
+        for tp in sorted(released):
             core = self.cores.get(tp)
             if core is None:
                 continue  # revoked meanwhile: its new owner publishes it
-            out.panes += self._pane_records(tp, starts)
+            out.panes += self._pane_records(tp, core.take_changed_panes())
             out.published[tp] = core.released_through
 
     def _handle_safely(
@@ -331,7 +332,7 @@ class PipelineRuntime(ClosesWithAlerts):
                 ),
             )
         if core.released_through != before and self.publishes_panes:
-            self._released.setdefault(tp, set()).update(core.changed_panes)
+            self._released.add(tp)
         elif core.released_through != before:
             closed = self.close()
             out.windows, out.alerts, out.closed_through = (
@@ -363,7 +364,7 @@ class PipelineRuntime(ClosesWithAlerts):
             return out  # the table is still being restored: nothing to tell yet
         for tp in sorted(self.assigned):
             if tp not in self._published or not self._progress(tp).same_as(self._published[tp]):
-                out.panes += self._pane_records(tp, set())
+                out.panes += self._pane_records(tp, {})
                 core = self.cores.get(tp)
                 if core is not None:
                     out.published[tp] = core.released_through
@@ -374,17 +375,17 @@ class PipelineRuntime(ClosesWithAlerts):
         blocking = not (core is not None and core.has_data) and self._unread(tp)
         return progress_of(core, blocking)
 
-    def _pane_records(self, tp: TP, starts: set[int]) -> list[tuple[bytes, bytes]]:
-        """Records for the pane topic: panes ``starts`` and the progress of ``tp``. The first
+    def _pane_records(self, tp: TP, panes: dict[int, dict[str, Any]]) -> list[tuple[bytes, bytes]]:
+        """Records for the pane topic: ``panes`` (as stored) and the progress of ``tp``. The first
         time after an assignment they hold every pane of the partition: the records of its
         last batches may have died with the previous owner (table writes persisted, pane
         records not), and a redelivered record is a duplicate that changes no pane."""
         core = self.cores.get(tp)
         if tp not in self._published and core is not None:
-            starts = set(core.panes)
+            panes = {start: panes.get(start) or core.pane_value(start) for start in core.panes}
         progress = self._progress(tp)
         self._published[tp] = progress
-        return encode_updates(tp[0], tp[1], core, starts, progress)
+        return encode_updates(tp[0], tp[1], panes, progress)
 
     def panes_delivered(self, published: dict[TP, float]) -> None:
         """The broker has acknowledged pane records up to these release progresses."""
