@@ -14,6 +14,7 @@ it, so a window lost with the process is closed again from the same panes (same 
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -58,18 +59,18 @@ def _untag(tag: str) -> TP:
 class StoredPanes(Mapping[int, Mapping[Scope, Aggregate]]):
     """One input partition's panes as received (JSON), decoded when the closer first reads
     one: a pane is re-sent with every batch that changes it, and only its final value is ever
-    merged into a window."""
+    merged into a window. A pane is held in one form at a time."""
 
     def __init__(self) -> None:
-        self.stored: dict[int, dict[str, Any]] = {}
+        self._received: dict[int, dict[str, Any]] = {}
         self._decoded: dict[int, dict[Scope, Aggregate]] = {}
 
     def put(self, start: int, value: dict[str, Any]) -> None:
-        self.stored[start] = value
+        self._received[start] = value
         self._decoded.pop(start, None)
 
     def drop(self, start: int) -> None:
-        del self.stored[start]
+        self._received.pop(start, None)
         self._decoded.pop(start, None)
 
     def __getitem__(self, start: int) -> Mapping[Scope, Aggregate]:
@@ -77,15 +78,18 @@ class StoredPanes(Mapping[int, Mapping[Scope, Aggregate]]):
         if pane is None:
             pane = self._decoded[start] = {
                 Scope.decode(text): Aggregate.from_json(agg)
-                for text, agg in self.stored[start].items()
+                for text, agg in self._received.pop(start).items()
             }
         return pane
 
+    def __contains__(self, start: object) -> bool:  # without decoding
+        return start in self._received or start in self._decoded
+
     def __iter__(self) -> Iterator[int]:
-        return iter(self.stored)
+        return itertools.chain(self._received, self._decoded)
 
     def __len__(self) -> int:
-        return len(self.stored)
+        return len(self._received) + len(self._decoded)
 
 
 @dataclass(frozen=True, slots=True)
