@@ -107,6 +107,9 @@ class TopicSettings(BaseModel):
     dlq: str = "events-dlq"
     windows: str = "kpi-windows"
     alerts: str = "kpi-alerts"
+    # Workers hand their partitions' pane aggregates and progress to the one worker that closes
+    # windows through this topic (one partition; see the README's design notes).
+    panes: str = "kpi-panes"
     # Input topics and the worker's table changelogs must be co-partitioned.
     partitions: int = Field(default=4, ge=1)
     replication_factor: int = Field(default=1, ge=1)
@@ -231,6 +234,10 @@ class Settings(BaseSettings):
     app_id: str = "kpi-pipeline"
     data_dir: Path = Path("var")
     store: str = "memory://"
+    # Copies of each table partition kept warm on other workers (Faust's
+    # table_standby_replicas): a partition that moves to a worker holding a standby resumes
+    # without replaying its whole changelog. 0 turns them off.
+    standby_replicas: int = Field(default=1, ge=0)
     log_level: str = "info"
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     topics: TopicSettings = Field(default_factory=TopicSettings)

@@ -8,7 +8,8 @@ It keeps the newest closed window of each window spec for /metrics.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Protocol
 
 from pipeline.core.aggregate import Aggregate
 from pipeline.core.context import CoreContext
@@ -17,7 +18,33 @@ from pipeline.core.scopes import Scope
 from pipeline.core.source import NEVER, SourceCore
 from pipeline.core.windows import WindowSpec
 
-__all__ = ["WindowCloser", "frontier_of"]
+__all__ = ["PaneSource", "Panes", "WindowCloser", "frontier_of", "panes_between"]
+
+# One input partition's partial aggregates: pane start -> scope -> aggregate.
+Panes = Mapping[int, Mapping[Scope, Aggregate]]
+
+
+class PaneSource(Protocol):
+    """One input partition's panes as the closer reads them: a ``SourceCore`` in the process
+    that owns the partition, or the copy the window-closing worker keeps of another worker's
+    partition. ``tag`` names the partition the same way wherever the panes are held, so cached
+    blocks stay valid while the same partitions contribute."""
+
+    @property
+    def tag(self) -> str: ...
+
+    @property
+    def panes(self) -> Panes: ...
+
+
+def panes_between(panes: Panes, first: int, end: int) -> Iterator[Mapping[Scope, Aggregate]]:
+    """The panes starting in ``[first, end)``, in time order, not insertion order (which
+    differs after a restore): floating-point sums then merge in the same order wherever the
+    panes come from, so a window closed again after a crash, or by another worker, or in a
+    replay, has bit-identical values."""
+    for start in sorted(panes):
+        if first <= start < end:
+            yield panes[start]
 
 
 def frontier_of(cores: Iterable[SourceCore], blocking_empty: int = 0) -> float:
@@ -56,7 +83,12 @@ class WindowCloser:
                 spec.last_end_at(frontier) if frontier > NEVER else NEVER
             )
 
-    def close(self, cores: Sequence[SourceCore], frontier: float) -> list[WindowResult]:
+    def forget_blocks(self) -> None:
+        """A pane before the frontier changed (the first events of a partition that had none
+        while windows closed): merged blocks may no longer hold it."""
+        self._blocks = {}
+
+    def close(self, cores: Sequence[PaneSource], frontier: float) -> list[WindowResult]:
         """Results of every window that ``frontier`` makes final, oldest first per spec."""
         if frontier == NEVER:
             return []
@@ -86,14 +118,14 @@ class WindowCloser:
         return results
 
     def _block(
-        self, cores: Sequence[SourceCore], start: int, length: int
+        self, cores: Sequence[PaneSource], start: int, length: int
     ) -> dict[Scope, Aggregate]:
         key = (length, start)
         merged = self._blocks.get(key)
         if merged is None:
             merged = self._blocks[key] = {}
             for core in cores:
-                for _, by_scope in core.panes_between(start, start + length):
+                for by_scope in panes_between(core.panes, start, start + length):
                     for scope, agg in by_scope.items():
                         target = merged.get(scope)
                         if target is None:
@@ -102,7 +134,7 @@ class WindowCloser:
         return merged
 
     def _close_one(
-        self, spec: WindowSpec, end: int, cores: Sequence[SourceCore]
+        self, spec: WindowSpec, end: int, cores: Sequence[PaneSource]
     ) -> list[WindowResult]:
         start = end - spec.size
         merged: dict[Scope, Aggregate] = {}

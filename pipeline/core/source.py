@@ -20,7 +20,7 @@ import bisect
 import heapq
 import math
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -120,6 +120,10 @@ class SourceCore:
         self.panes: dict[int, dict[Scope, Aggregate]] = {}
         self.backlog: Counter[Scope] = Counter()
         self.pending_count = 0
+        # For a driver that hands panes on to where windows are closed (``hands_on_panes``):
+        # the stored value of every pane changed since it last took them.
+        self.hands_on_panes = False
+        self._changed_panes: dict[int, dict[str, Any]] = {}
 
     # --- state keys ---------------------------------------------------------------------------
 
@@ -132,7 +136,8 @@ class SourceCore:
         # scope (tens of scopes per pane).
         return f"{self.tag}|p{CATALOGUE_VERSION}|{start}"
 
-    def _pane_value(self, start: int) -> dict[str, Any]:
+    def pane_value(self, start: int) -> dict[str, Any]:
+        """A pane as stored: every scope's aggregate as JSON."""
         return {scope.encode(): agg.to_json() for scope, agg in self.panes[start].items()}
 
     def _meta_key(self) -> str:
@@ -203,7 +208,10 @@ class SourceCore:
             writes.append((self._key_key(key), state.to_json()))
         writes += self._expire(target)
         for start in dirty:
-            writes.append((self._pane_key(start), self._pane_value(start)))
+            value = self.pane_value(start)
+            writes.append((self._pane_key(start), value))
+            if self.hands_on_panes:
+                self._changed_panes[start] = value
         self.released_through = target
         writes += self._prune(frontier)
         writes.append((self._meta_key(), {"max_ts": self.max_ts, "released": target}))
@@ -268,18 +276,16 @@ class SourceCore:
         deletes: list[tuple[str, Any]] = []
         for start in [s for s in self.panes if s < oldest_needed]:
             del self.panes[start]
+            self._changed_panes.pop(start, None)
             deletes.append((self._pane_key(start), None))
         return deletes
 
-    # --- reading --------------------------------------------------------------------------------
+    def take_changed_panes(self) -> dict[int, dict[str, Any]]:
+        """The stored value of every pane changed since the last call (see hands_on_panes)."""
+        changed, self._changed_panes = self._changed_panes, {}
+        return changed
 
-    def panes_between(self, first: int, end: int) -> Iterator[tuple[int, dict[Scope, Aggregate]]]:
-        # In time order, not insertion order (which differs after a restore): floating-point
-        # sums then merge in the same order, so a window closed again after a crash has
-        # bit-identical values.
-        for start in sorted(self.panes):
-            if first <= start < end:
-                yield start, self.panes[start]
+    # --- reading --------------------------------------------------------------------------------
 
     @property
     def open_tickets(self) -> int:

@@ -3,34 +3,58 @@
 Nothing is copied into gauges as events flow: each scrape reads the newest closed windows, the
 backlog and the health counters that the runtime already keeps, so a partition handed to another
 worker disappears from this worker's output at once, and nothing is exported twice.
+
+With several workers, the KPI, backlog, alert and window-closing series come from the worker
+that closes windows (the pane merger's owner) and from no other; each worker exports the health
+of the input partitions it owns.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from pipeline.alerts.engine import AlertEngine
+from pipeline.core.closer import WindowCloser
 from pipeline.core.scopes import DIMENSIONS
 from pipeline.core.source import NEVER
 from pipeline.metrics.alerts import alert_metrics
 from pipeline.worker.runtime import OUTPUTS, PipelineRuntime
 
-__all__ = ["PipelineCollector", "WindowCollector"]
+__all__ = ["Closing", "ClosingLookup", "PipelineCollector", "WindowCollector"]
 
 _SCOPE_LABELS = ["breakdown", *DIMENSIONS]
+
+
+class Closing(Protocol):
+    """Where windows close: the runtime itself (one process, replay) or the pane merger."""
+
+    closer: WindowCloser
+    alerts: AlertEngine | None
+    delivered_through: float
+
+    def backlog(self) -> Counter[Any]: ...
+
+
+# Where windows close in this process now; None: on another worker.
+ClosingLookup = Callable[[], "Closing | None"]
 
 
 class WindowCollector(Collector):
     """The KPIs of the newest closed window of each spec: they change only when windows close,
     so the worker renders them once per close (see pipeline.metrics.page)."""
 
-    def __init__(self, runtime: PipelineRuntime) -> None:
-        self.runtime = runtime
+    def __init__(self, closing: ClosingLookup) -> None:
+        self.closing = closing
 
     def collect(self) -> Iterator[Metric]:
-        rt = self.runtime
+        closing = self.closing()
+        if closing is None:
+            return
         value = GaugeMetricFamily(
             "kpi_value",
             "KPI value of the newest closed window (unit per KPI: seconds, ratio 0..1, score, "
@@ -47,7 +71,7 @@ class WindowCollector(Collector):
             "End (event time) of the newest closed window exported in kpi_value",
             labels=["window"],
         )
-        for window, results in rt.closer.latest.items():
+        for window, results in closing.closer.latest.items():
             if results:
                 window_end.add_metric([window], results[0].end)
             for r in results:
@@ -61,27 +85,36 @@ class WindowCollector(Collector):
 
 class PipelineCollector(Collector):
     """Everything else: the backlog, alert state and worker health, read at every scrape.
-    ``windows`` False leaves the KPI values to a WindowCollector."""
+    ``windows`` False leaves the KPI values to a WindowCollector. ``closing`` tells where
+    windows close (default: in ``runtime``)."""
 
-    def __init__(self, runtime: PipelineRuntime, windows: bool = True) -> None:
+    def __init__(
+        self,
+        runtime: PipelineRuntime,
+        windows: bool = True,
+        closing: ClosingLookup | None = None,
+    ) -> None:
         self.runtime = runtime
-        self._windows = WindowCollector(runtime) if windows else None
+        self.closing: ClosingLookup = closing or (lambda: runtime)
+        self._windows = WindowCollector(self.closing) if windows else None
 
     def collect(self) -> Iterator[Metric]:
         if self._windows is not None:
             yield from self._windows.collect()
-        yield from self._backlog()
-        yield from alert_metrics(self.runtime.alerts)
+        closing = self.closing()
+        if closing is not None:
+            yield from self._backlog(closing)
+            yield from alert_metrics(closing.alerts)
+            yield from self._closed(closing)
         yield from self._health()
 
-    def _backlog(self) -> Iterator[Metric]:
-        rt = self.runtime
+    def _backlog(self, closing: Closing) -> Iterator[Metric]:
         backlog = GaugeMetricFamily(
             "kpi_backlog_tickets",
             "Open tickets (created or reopened, not resolved or closed) at the watermark",
             labels=_SCOPE_LABELS,
         )
-        for scope, count in sorted(rt.backlog().items(), key=lambda kv: kv[0].encode()):
+        for scope, count in sorted(closing.backlog().items(), key=lambda kv: kv[0].encode()):
             labels = scope.labels()
             backlog.add_metric([labels[name] for name in _SCOPE_LABELS], count)
         yield backlog
@@ -117,12 +150,16 @@ class PipelineCollector(Collector):
         )
         for output in OUTPUTS:
             produced.add_metric([output], rt.produced[output])
+        yield from (received, rejected, duplicates, produced)
+        yield from self._partitions()
+
+    def _closed(self, closing: Closing) -> Iterator[Metric]:
         closed = GaugeMetricFamily(
             "kpi_windows_closed_through_timestamp_seconds",
             "Every window of this spec ending at or before this event time is final",
             labels=["window"],
         )
-        for window, through in sorted(rt.closer.closed_through.items()):
+        for window, through in sorted(closing.closer.closed_through.items()):
             if through != NEVER:
                 closed.add_metric([window], through)
         delivered = GaugeMetricFamily(
@@ -130,10 +167,9 @@ class PipelineCollector(Collector):
             "Every window ending at or before this event time is acknowledged by the broker on "
             "kpi-windows (absent where windows are not produced, as in a replay)",
         )
-        if rt.delivered_through != NEVER:
-            delivered.add_metric([], rt.delivered_through)
-        yield from (received, rejected, duplicates, produced, closed, delivered)
-        yield from self._partitions()
+        if closing.delivered_through != NEVER:
+            delivered.add_metric([], closing.delivered_through)
+        yield from (closed, delivered)
 
     def _partitions(self) -> Iterator[Metric]:
         """Per input partition this worker owns now: progress, lag and the size of the state

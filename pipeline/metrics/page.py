@@ -10,18 +10,23 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from pipeline.metrics.collector import WindowCollector
+from pipeline.metrics.collector import ClosingLookup, WindowCollector
 from pipeline.worker.runtime import PipelineRuntime
 
 __all__ = ["MetricsPage"]
 
 
 class MetricsPage:
-    def __init__(self, runtime: PipelineRuntime, live: CollectorRegistry) -> None:
-        self.runtime = runtime
+    def __init__(
+        self,
+        runtime: PipelineRuntime,
+        live: CollectorRegistry,
+        closing: ClosingLookup | None = None,
+    ) -> None:
+        self.closing: ClosingLookup = closing or (lambda: runtime)
         self.live = live  # everything but the KPI values: rendered at every scrape
         self._windows = CollectorRegistry()
-        self._windows.register(WindowCollector(runtime))
+        self._windows.register(WindowCollector(self.closing))
         # The window result lists the cached text was made from: the closer replaces a spec's
         # list when it closes a window, so identity tells whether the text is current (the
         # lists are held here, so their ids cannot be reused).
@@ -29,7 +34,10 @@ class MetricsPage:
         self._text = b""
 
     def render(self) -> bytes:
-        latest = tuple(self.runtime.closer.latest.values())
+        closing = self.closing()
+        if closing is None:  # windows close on another worker: no KPI values here
+            return generate_latest(self.live)
+        latest = tuple(closing.closer.latest.values())
         if len(latest) != len(self._made_from) or any(
             a is not b for a, b in zip(latest, self._made_from, strict=False)
         ):

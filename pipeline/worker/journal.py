@@ -26,7 +26,7 @@ from __future__ import annotations
 import itertools
 import os
 import zlib
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Container, MutableMapping
 from typing import Any
 
 import orjson
@@ -87,12 +87,19 @@ class BatchJournal:
             ]
         return framed
 
-    def recover(self, data: MutableMapping[bytes, bytes]) -> int:
+    def recover(
+        self, data: MutableMapping[bytes, bytes], owned: Container[int] | None = None
+    ) -> int:
         """Finish interrupted batches found in ``data`` (restored from the changelog): apply
-        their writes to it and queue them to be written again. Returns how many there were."""
+        their writes to it and queue them to be written again. Returns how many there were.
+        ``owned``: the changelog partitions to look at (None: all). A standby copy of another
+        worker's partition can hold a journal record whose batch is still being written: it
+        is that worker's to finish, never this one's."""
         interrupted = 0
         for key in [k for k in data if k.startswith(_JOURNAL.encode())]:
             partition = key[len(_JOURNAL) :].decode()
+            if owned is not None and int(partition) not in owned:
+                continue
             end_key = f"{_END}{partition}".encode()
             name, writes = orjson.loads(zlib.decompress(data[key]))
             if data.get(end_key) == name.encode():

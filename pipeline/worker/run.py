@@ -18,7 +18,7 @@ from aiokafka.errors import KafkaError
 from pipeline.config import Settings
 from pipeline.kafka.local_broker import BrokerError, ensure_topics
 from pipeline.kafka.security import client_options, describe
-from pipeline.worker.app import create_app
+from pipeline.worker.app import MERGE_TABLE, create_app
 
 __all__ = ["KafkaStartupError", "run_worker"]
 
@@ -50,6 +50,27 @@ async def _ensure_topics(settings: Settings) -> None:
         topics.partitions,
         topics.replication_factor,
         timeout=timeout,
+        client=client,
+    )
+    # One partition: the worker that owns it closes windows over every input partition. Its
+    # table's changelog is made here too: Faust creates changelogs itself, but a worker whose
+    # metadata does not list the new topic yet when the first pane record comes finds the
+    # table and topic "not co-partitioned", and the record is lost with the crashed agent.
+    await ensure_topics(
+        kafka.bootstrap_servers,
+        [topics.panes],
+        1,
+        topics.replication_factor,
+        timeout=timeout,
+        client=client,
+    )
+    await ensure_topics(
+        kafka.bootstrap_servers,
+        [f"{settings.app_id}-{MERGE_TABLE}-changelog"],
+        1,
+        topics.replication_factor,
+        timeout=timeout,
+        configs={"cleanup.policy": "compact"},
         client=client,
     )
 

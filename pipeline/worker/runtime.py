@@ -1,5 +1,10 @@
 """The pipeline's processing loop without a framework: bytes in, DLQ records and closed windows
 out. The Faust agent (live) and replay both drive it; only their I/O differs.
+
+Replay (and a single process in tests) closes windows here, from the partitions it holds. The
+live worker instead hands each release's panes and progress on as pane records (``Outputs.
+panes``), and the one worker that owns the pane topic closes windows over every partition
+(``pipeline.worker.merger``): the same closer and pane merge, so the same windows.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any
 import orjson
 
 from pipeline.alerts.engine import AlertEngine
-from pipeline.alerts.model import AlertEvent, TargetSet
+from pipeline.alerts.model import AlertEvent
 from pipeline.core.closer import WindowCloser, frontier_of
 from pipeline.core.context import CoreContext
 from pipeline.core.results import WindowResult
@@ -22,8 +27,10 @@ from pipeline.core.source import NEVER, Accepted, SourceCore
 from pipeline.core.store import StateStore
 from pipeline.schemas.decode import DecodeError
 from pipeline.worker.admission import Admission
+from pipeline.worker.alerting import ClosesWithAlerts
+from pipeline.worker.panes import Progress, encode_updates, progress_of
 
-__all__ = ["OUTPUTS", "DlqRecord", "Outputs", "PipelineRuntime", "Record", "Source"]
+__all__ = ["OUTPUTS", "TP", "DlqRecord", "Outputs", "PipelineRuntime", "Record", "Source"]
 
 log = logging.getLogger(__name__)
 _ALERTS_KEY = "alerts|"
@@ -66,12 +73,16 @@ class Outputs:
     dlq: list[DlqRecord] = field(default_factory=list)
     windows: list[WindowResult] = field(default_factory=list)
     alerts: list[AlertEvent] = field(default_factory=list)
+    # Pane records (key, value) for the pane topic, when the runtime publishes its panes, and
+    # the release progress of each partition they bring the closing worker up to.
+    panes: list[tuple[bytes, bytes]] = field(default_factory=list)
+    published: dict[TP, float] = field(default_factory=dict)
     # Every window ending at or before this is in ``windows`` or in an earlier Outputs: once
     # these windows and the earlier ones are acknowledged, the runtime may be told so.
     closed_through: float = NEVER
 
 
-class PipelineRuntime:
+class PipelineRuntime(ClosesWithAlerts):
     def __init__(
         self,
         ctx: CoreContext,
@@ -80,6 +91,7 @@ class PipelineRuntime:
         stored_items: Callable[[], Iterable[tuple[str, Any]]] = lambda: (),
         alerts: AlertEngine | None = None,
         admission: Admission | None = None,
+        publishes_panes: bool = False,
     ) -> None:
         self.ctx = ctx
         self.admission = admission or Admission()
@@ -98,6 +110,16 @@ class PipelineRuntime:
         self.alerts = alerts
         self.pending_alerts: list[AlertEvent] = []
         self._recovered = False
+        # Live: panes and progress go out as pane records and windows close elsewhere; the
+        # frontier of closed windows is then known only where they close (``frontier_hint``,
+        # NEVER on other workers). Progress last published per owned partition, and the
+        # release progress up to which the broker has acknowledged a partition's pane records:
+        # panes are pruned only behind it.
+        self.publishes_panes = publishes_panes
+        self.frontier_hint: Callable[[], float] = lambda: NEVER
+        self._published: dict[TP, Progress] = {}
+        self._panes_acked: dict[TP, float] = {}
+        self._released: set[TP] = set()  # partitions with changed panes not yet published
         # Windows ending at or before this are on kpi-windows for sure (acknowledged by the
         # broker): in memory, and as saved in the store. Panes are kept until then, and after a
         # crash closing resumes from the saved mark, so a window emitted but lost with the
@@ -118,12 +140,21 @@ class PipelineRuntime:
             del self.cores[tp]
         for tp in [tp for tp in self.next_offsets if tp not in self.assigned]:
             del self.next_offsets[tp]  # the next owner saves its own progress
+        # Everything is published again by the new owner (full values: idempotent).
+        self._published = {}
+        self._panes_acked = {tp: at for tp, at in self._panes_acked.items() if tp in self.assigned}
+        self._released &= self.assigned
         self._recovered = False
+
+    def revoke(self, tps: Iterable[TP]) -> None:
+        """Partitions taken away (a rebalance has begun): their state and series go at once."""
+        self.assign(self.assigned - set(tps))
 
     def _core(self, tp: TP) -> SourceCore:
         core = self.cores.get(tp)
         if core is None:
             core = self.cores[tp] = SourceCore(tp[0], tp[1], self.ctx, self.store)
+            core.hands_on_panes = self.publishes_panes
             core.restore(self._stored_items())
         return core
 
@@ -174,14 +205,16 @@ class PipelineRuntime:
 
     def handle_batch(self, records: Iterable[Record]) -> Outputs:
         """Process records in order; their outputs in the same order. A store that coalesces
-        writes (the worker's table) sees each key's newest state once per batch."""
+        writes (the worker's table) sees each key's newest state once per batch, and so do
+        pane records: one per changed pane and partition, whatever the releases in between."""
         out = Outputs()
         for record in records:
-            one = self.handle(*record)
+            one = self._handle_safely(*record)
             out.dlq += one.dlq
             out.windows += one.windows
             out.alerts += one.alerts
             out.closed_through = max(out.closed_through, one.closed_through)
+        self._take_panes(out)
         return out
 
     def handle(
@@ -189,6 +222,24 @@ class PipelineRuntime:
     ) -> Outputs:
         """Process one input record. Never raises: a record that breaks processing goes to the
         DLQ as ``processing_error`` (and is logged with its traceback), and the worker goes on."""
+        out = self._handle_safely(source, partition, offset, key, raw)
+        self._take_panes(out)
+        return out
+
+    def _take_panes(self, out: Outputs) -> None:
+        """The pane records of the partitions released since the last call: the newest value
+        of every pane changed meanwhile, then the partition's progress."""
+        released, self._released = self._released, set()
+        for tp in sorted(released):
+            core = self.cores.get(tp)
+            if core is None:
+                continue  # revoked meanwhile: its new owner publishes it
+            out.panes += self._pane_records(tp, core.take_changed_panes())
+            out.published[tp] = core.released_through
+
+    def _handle_safely(
+        self, source: Source, partition: int, offset: int, key: bytes | None, raw: bytes
+    ) -> Outputs:
         try:
             return self._handle(source, partition, offset, key, raw)
         except Exception as exc:
@@ -238,6 +289,11 @@ class PipelineRuntime:
             return out
         core = self._core(tp)
         frontier = self.closer.frontier
+        if self.publishes_panes:
+            # An event behind the partition's own progress is late anyway; the frontier of
+            # closed windows matters for a partition's first events (it had none while
+            # windows closed), and only the worker that closes windows knows it.
+            frontier = NEVER if core.has_data else self.frontier_hint()
         outcome = core.accept(event, frontier)
         if outcome is Accepted.DUPLICATE:
             self.duplicates[source] += 1
@@ -251,7 +307,12 @@ class PipelineRuntime:
             self._reject(out, DlqRecord(key, raw, "late", detail, topic, partition, offset))
         before = core.released_through
         prune_at = frontier
-        if self.confirms_delivery:
+        if self.publishes_panes:
+            # The closing worker keeps its own copy of every pane until its windows are
+            # delivered: here a pane may go once its final value is on the pane topic, i.e.
+            # behind the progress whose pane records the broker has acknowledged.
+            prune_at = self._panes_acked.get(tp, NEVER)
+        elif self.confirms_delivery:
             if self.delivered_through > self._saved_delivered:
                 self.store.put(f"{_DELIVERED_KEY}{partition}", self.delivered_through)
                 self._saved_delivered = self.delivered_through
@@ -271,7 +332,9 @@ class PipelineRuntime:
                     ev.offset,
                 ),
             )
-        if core.released_through != before:
+        if core.released_through != before and self.publishes_panes:
+            self._released.add(tp)
+        elif core.released_through != before:
             closed = self.close()
             out.windows, out.alerts, out.closed_through = (
                 closed.windows,
@@ -284,7 +347,11 @@ class PipelineRuntime:
 
     def close(self) -> Outputs:
         """Windows that are final now, the alert transitions they cause, and how far closing
-        has got with them."""
+        has got with them. When publishing: the progress of owned partitions that changed
+        without a release (an idle partition read to its end stops holding closing back) and
+        every pane of partitions not yet published since they were assigned."""
+        if self.publishes_panes:
+            return self._publish_changed()
         windows = self.close_windows()
         return Outputs(
             windows=windows,
@@ -292,17 +359,40 @@ class PipelineRuntime:
             closed_through=self.closer.frontier,
         )
 
-    def reload_targets(self, targets: TargetSet) -> list[AlertEvent]:
-        """Apply a reloaded targets file: alert state of unchanged rules is kept, and new or
-        changed rules show against the newest closed windows at once. Returns the transitions
-        to publish (open episodes of removed or changed rules end)."""
-        if self.alerts is None:
-            self.alerts = AlertEngine(targets)
-        latest = [r for results in self.closer.latest.values() for r in results]
-        # Not saved here (table writes belong to stream iteration): the next closed window
-        # saves it, and a restart before that reads the same file again.
-        self.pending_alerts += self.alerts.replace_targets(targets, latest)
-        return self.evaluate([])
+    def _publish_changed(self) -> Outputs:
+        out = Outputs()
+        if not self._recovered:
+            return out  # the table is still being restored: nothing to tell yet
+        for tp in sorted(self.assigned):
+            if tp not in self._published or not self._progress(tp).same_as(self._published[tp]):
+                out.panes += self._pane_records(tp, {})
+                core = self.cores.get(tp)
+                if core is not None:
+                    out.published[tp] = core.released_through
+        return out
+
+    def _progress(self, tp: TP) -> Progress:
+        core = self.cores.get(tp)
+        blocking = not (core is not None and core.has_data) and self._unread(tp)
+        return progress_of(core, blocking)
+
+    def _pane_records(self, tp: TP, panes: dict[int, dict[str, Any]]) -> list[tuple[bytes, bytes]]:
+        """Records for the pane topic: ``panes`` (as stored) and the progress of ``tp``. The first
+        time after an assignment they hold every pane of the partition: the records of its
+        last batches may have died with the previous owner (table writes persisted, pane
+        records not), and a redelivered record is a duplicate that changes no pane."""
+        core = self.cores.get(tp)
+        if tp not in self._published and core is not None:
+            panes = {start: panes.get(start) or core.pane_value(start) for start in core.panes}
+        progress = self._progress(tp)
+        self._published[tp] = progress
+        return encode_updates(tp[0], tp[1], panes, progress)
+
+    def panes_delivered(self, published: dict[TP, float]) -> None:
+        """The broker has acknowledged pane records up to these release progresses."""
+        for tp, through in published.items():
+            if tp in self.assigned:
+                self._panes_acked[tp] = max(self._panes_acked.get(tp, NEVER), through)
 
     def delivered(self, through: float) -> None:
         """Every window ending at or before ``through`` has been acknowledged by the broker."""
@@ -310,13 +400,6 @@ class PipelineRuntime:
 
     def _newest(self) -> float:
         return max((core.max_ts for core in self.cores.values()), default=NEVER)
-
-    def evaluate(self, windows: list[WindowResult]) -> list[AlertEvent]:
-        """Alert transitions caused by newly closed windows (and any queued by a reload)."""
-        events, self.pending_alerts = self.pending_alerts, []
-        if self.alerts is not None and windows:
-            events += self.alerts.observe(windows)
-        return events
 
     def _save_alerts(self, partition: int) -> None:
         # Written in the current partition's changelog; on recovery the newest copy wins.
@@ -343,10 +426,14 @@ class PipelineRuntime:
             core = self.cores.get(tp)
             if core is not None and core.has_data:
                 continue
-            end = self.end_offsets.get(tp)
-            if end is None or self.next_offsets.get(tp, 0) < end:
+            if self._unread(tp):
                 blocking += 1
         return blocking
+
+    def _unread(self, tp: TP) -> bool:
+        """Records left to read in ``tp`` (or its end is not known yet)."""
+        end = self.end_offsets.get(tp)
+        return end is None or self.next_offsets.get(tp, 0) < end
 
     def close_windows(self) -> list[WindowResult]:
         cores = [self.cores[tp] for tp in sorted(self.cores) if tp in self.assigned]

@@ -3,13 +3,13 @@ batches through the journal (see pipeline/worker/journal.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Container, Iterable
 from typing import Any
 
 import orjson
 
 from pipeline.worker.batches import RecordBatches
-from pipeline.worker.journal import BatchJournal, is_journal_key
+from pipeline.worker.journal import BatchJournal, is_journal_key, partition_of_key
 
 __all__ = ["TableStore"]
 
@@ -27,9 +27,16 @@ class TableStore:
     persistent store's recovery offset: a RocksDB store then replays a longer changelog tail at
     start-up, to the same state."""
 
-    def __init__(self, table: Any) -> None:
+    def __init__(
+        self,
+        table: Any,
+        partition_of: Callable[[str], int] = partition_of_key,
+        owned: Callable[[], Container[int]] | None = None,
+    ) -> None:
         self.table = table
-        self.journal = BatchJournal()
+        self.journal = BatchJournal(partition_of)
+        # The changelog partitions this worker writes (not its standby copies of others).
+        self._owned = owned
         self.recovered_batches = 0
 
     def put(self, key: str, value: Any) -> None:
@@ -55,7 +62,8 @@ class TableStore:
 
     def items(self) -> Iterable[tuple[str, Any]]:
         """Every stored key and value, after finishing batches a crash interrupted."""
-        self.recovered_batches += self.journal.recover(self.table.data)
+        owned = self._owned() if self._owned is not None else None
+        self.recovered_batches += self.journal.recover(self.table.data, owned)
         for key, value in list(self.table.data.items()):
             if value is None or is_journal_key(key):
                 continue

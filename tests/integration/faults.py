@@ -22,6 +22,52 @@ from tests.integration.harness import WorkerProcess, read_topic, running_worker,
 PARTITIONS = 4
 
 
+class BackgroundStream:
+    """Produces ``records`` at ``rate`` per second in a thread; ``produced`` counts the records
+    handed to the producer so far."""
+
+    def __init__(self, bootstrap: str, prefix: str, records: list[SimRecord], rate: float) -> None:
+        self.records = records
+        self.produced = 0
+        self._result: dict[str, Any] = {}
+        self._options = ProducerOptions(
+            bootstrap_servers=bootstrap,
+            topics={"tickets": f"{prefix}-tickets", "surveys": f"{prefix}-surveys"},
+            partitions=PARTITIONS,
+            max_rate=rate,
+        )
+        self.thread = threading.Thread(target=self._run, name="stream-producer", daemon=True)
+
+    def start(self) -> BackgroundStream:
+        self.thread.start()
+        return self
+
+    def _counting(self) -> Iterator[SimRecord]:
+        for record in self.records:
+            self.produced += 1
+            yield record
+
+    def _run(self) -> None:
+        try:
+            self._result["stats"] = asyncio.run(produce(self._counting(), self._options))
+        except BaseException as exc:  # reported by the main thread
+            self._result["error"] = exc
+
+    @property
+    def flowing(self) -> bool:
+        return self.thread.is_alive()
+
+    def share(self) -> float:
+        return self.produced / len(self.records)
+
+    def join(self, timeout: float = 3600) -> None:
+        """Wait for the end of the stream; every record must have been acknowledged."""
+        self.thread.join(timeout=timeout)
+        assert "error" not in self._result, self._result.get("error")
+        stats: ProduceStats = self._result["stats"]
+        assert stats.total == len(self.records)
+
+
 @dataclass
 class FaultRun:
     records: int
@@ -81,29 +127,10 @@ def run_with_kills(
     started = time.monotonic()
     bootstrap = broker.bootstrap_servers
     rng = random.Random(seed)
-    topics = {"tickets": f"{prefix}-tickets", "surveys": f"{prefix}-surveys"}
     expected = expected_results(
         [ref.Produced(r.topic, r.key, r.value, r.expect) for r in records], PARTITIONS
     )
-    result: dict[str, Any] = {}
-    produced = [0]
-
-    def counting() -> Iterator[SimRecord]:
-        for record in records:
-            produced[0] += 1
-            yield record
-
-    def producer() -> None:
-        options = ProducerOptions(
-            bootstrap_servers=bootstrap, topics=topics, partitions=PARTITIONS, max_rate=rate
-        )
-        try:
-            result["stats"] = asyncio.run(produce(counting(), options))
-        except BaseException as exc:  # reported by the main thread
-            result["error"] = exc
-
-    thread = threading.Thread(target=producer, name="fault-producer", daemon=True)
-    thread.start()
+    stream = BackgroundStream(bootstrap, prefix, records, rate).start()
     run = FaultRun(records=len(records))
     recovery = ("kpi_recovery_seconds", (("phase", "total"),))
     for i in range(kills):
@@ -113,26 +140,26 @@ def run_with_kills(
         ) as worker:
             wait_until(lambda: _recovered(worker), 180, "the worker to recover", worker)
             recovered_at = time.monotonic()
-            assert thread.is_alive(), (
+            assert stream.flowing, (
                 f"the stream ended before worker {i + 1} was up "
                 f"({recovered_at - spawned_at:.0f}s after its start)"
             )
             share = (i + 0.75 + rng.random() / 2) / (kills + 1)
             due = share * len(records)
-            wait_until(lambda d=due: produced[0] >= d, 600, f"{share:.0%} produced", worker)  # type: ignore[misc]
+            wait_until(lambda d=due: stream.produced >= d, 600, f"{share:.0%} produced", worker)  # type: ignore[misc]
             # ... and once it has done a seeded amount of work, so that it dies with state.
             work = rng.randint(*work_before_kill)
             wait_until(lambda w=work: _received(worker) >= w, 600, f"{work} records read", worker)  # type: ignore[misc]
             time.sleep(rng.uniform(1.0, 2.0))
             span = time.monotonic() - recovered_at
-            assert thread.is_alive(), "the stream must still flow when the worker is killed"
+            assert stream.flowing, "the stream must still flow when the worker is killed"
             samples = worker.scrape()
             worker.process.kill()  # SIGKILL: no chance to flush or commit anything
             worker.process.wait()
             run.kills.append(
                 {
                     "startup": recovered_at - spawned_at,
-                    "share": produced[0] / len(records),
+                    "share": stream.share(),
                     "alive": span,
                     "recovery": samples.get(recovery, 0.0),
                     "received": sum(
@@ -144,10 +171,7 @@ def run_with_kills(
     with running_worker(
         bootstrap, prefix, tmp_path / "worker-final", PARTITIONS, KPI_LOG_LEVEL="info"
     ) as worker:
-        thread.join(timeout=3600)
-        assert "error" not in result, result.get("error")
-        stats: ProduceStats = result["stats"]
-        assert stats.total == len(records)
+        stream.join()
 
         seen: dict[str, float] = {}
 

@@ -78,6 +78,7 @@ def worker_env(
         KPI_TOPICS__SURVEYS=f"{prefix}-surveys",
         KPI_TOPICS__DLQ=f"{prefix}-events-dlq",
         KPI_TOPICS__WINDOWS=f"{prefix}-kpi-windows",
+        KPI_TOPICS__PANES=f"{prefix}-kpi-panes",
         KPI_TOPICS__PARTITIONS=str(partitions),
         KPI_LOG_LEVEL="warning",
     )

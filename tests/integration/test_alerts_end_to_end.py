@@ -118,6 +118,7 @@ def worker_overrides(
         "KPI_TARGETS_FILE": str(targets_file or scenario.targets_file),
         "KPI_TOPICS__ALERTS": f"{name}-kpi-alerts",
         "KPI_TOPICS__WINDOWS": f"{name}-kpi-windows",
+        "KPI_TOPICS__PANES": f"{name}-kpi-panes",
         "KPI_TOPICS__DLQ": f"{name}-events-dlq",
     }
 

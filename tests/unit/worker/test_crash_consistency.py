@@ -179,3 +179,21 @@ def test_without_the_journal_a_crash_inside_a_batch_loses_events() -> None:
             continue
         differing += windows != uninterrupted
     assert differing > 0
+
+
+def test_a_standby_copy_of_a_batch_still_being_written_is_left_to_its_owner() -> None:
+    # Another worker's partition 1, as its standby copy here sees it mid-batch: the journal
+    # record and the first write have arrived, the rest (and the end record) not yet.
+    writer = BatchJournal()
+    writer.put("tickets:1|k|a", {"new": True})
+    writer.put("tickets:1|k|b", {"new": True})
+    (records,) = writer.drain().values()
+    standby = dict(records[:2])
+    assert standby[b"tickets:1|k|a"] == orjson.dumps({"new": True})
+    for owned, finished in (({0}, 0), ({0, 1}, 1)):
+        data = {**standby, b"tickets:1|k|b": orjson.dumps({"new": False})}
+        journal = BatchJournal()
+        assert journal.recover(data, owned) == finished
+        # Only a partition this worker owns is finished, and only then written again.
+        assert (data[b"tickets:1|k|b"] == orjson.dumps({"new": True})) == bool(finished)
+        assert bool(journal.changed) == bool(finished)
