@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
-__all__ = ["InputReadOffsets", "forget", "install", "skip", "watch_discards"]
+__all__ = ["InputReadOffsets", "covered", "forget", "install", "skip", "watch_discards"]
 
 
 class InputReadOffsets(defaultdict[Any, int | None]):
@@ -52,6 +52,20 @@ def forget(consumer: Any, message: Any) -> None:
     """Take a dropped record off Faust's books without counting its offset for commit."""
     message.acked = True
     consumer._unacked_messages.discard(message)
+
+
+async def covered(consumer: Any, tp: Any, offset: int) -> None:
+    """The saved state covers ``tp`` before ``offset``, and this process will not read those
+    records: let Faust commit past them.
+
+    After a seek back to where the saved state ends, the committed offset can lie a few records
+    before it (the previous process died between saving its state and committing). Faust
+    commits only a run of acknowledged offsets that starts at the committed one, so without
+    this it would never commit the partition again, and the next start would re-read everything
+    since."""
+    committed = consumer._committed_offset.get(tp)
+    if committed is not None and committed < offset:
+        await consumer._add_gap(tp, committed, offset - 1)
 
 
 async def skip(consumer: Any, tp: Any, first: int, last: int) -> None:

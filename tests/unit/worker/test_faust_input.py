@@ -1,0 +1,77 @@
+"""The pieces of Faust's consumer the worker takes over, checked against Faust's own commit and
+fetch code (faust-streaming is pinned exactly)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from pipeline.worker import faust_input
+
+TICKETS = TP("tickets", 1)
+CHANGELOG = TP("app-kpi-state-changelog", 1)
+
+
+def _consumer() -> Any:
+    app = faust.App("faust-input-test", broker="kafka://127.0.0.1:1", autodiscover=False)
+    return app.consumer
+
+
+async def test_a_seek_back_past_the_committed_offset_does_not_stop_commits() -> None:
+    # The previous process saved its state through 8123 and committed 8121; this one seeks
+    # back to 8124 and never reads 8121..8123.
+    consumer = _consumer()
+    consumer._committed_offset[TICKETS] = 8121
+    consumer._acked[TICKETS].extend(range(8124, 8131))
+    assert consumer._new_offset(TICKETS) is None  # Faust would wait for 8121..8123 forever
+
+    consumer = _consumer()
+    consumer._committed_offset[TICKETS] = 8121
+    await faust_input.covered(consumer, TICKETS, 8124)
+    consumer._acked[TICKETS].extend(range(8124, 8131))
+    assert consumer._new_offset(TICKETS) == 8131
+
+
+async def test_offsets_not_in_the_log_may_be_committed_past() -> None:
+    consumer = _consumer()
+    consumer._committed_offset[TICKETS] = 100
+    consumer._acked[TICKETS].extend([100, 101, 103, 104])  # 102: a transaction marker
+    await faust_input.skip(consumer, TICKETS, 102, 102)
+    assert consumer._new_offset(TICKETS) == 105
+
+
+def test_read_offsets_of_input_topics_are_never_known() -> None:
+    consumer = _consumer()
+    faust_input.install(consumer, ["tickets"])
+    consumer._read_offset[TICKETS] = 500
+    consumer._read_offset[CHANGELOG] = 500
+    assert consumer._read_offset[TICKETS] is None  # Faust's fetch loop filters nothing here
+    assert consumer._read_offset[CHANGELOG] == 500
+
+
+class _Record:
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+
+async def test_records_a_fetch_returned_and_the_fetch_loop_did_not_hand_on_are_reported() -> None:
+    consumer = _consumer()
+    dropped: list[tuple[TP, int, int]] = []
+    fetched = {TICKETS: [_Record(o) for o in range(10, 20)], CHANGELOG: [_Record(5)]}
+
+    async def wait_next_records(timeout: float) -> Any:
+        return fetched, None
+
+    async def getmany(timeout: float) -> Any:
+        records, _ = await consumer._wait_next_records(timeout)
+        for record in records[TICKETS][:4]:  # the loop stops after four (flow stopped)
+            yield TICKETS, record
+
+    consumer._wait_next_records = wait_next_records
+    consumer.getmany = getmany
+    faust_input.watch_discards(consumer, ["tickets"], lambda tp, a, b: dropped.append((tp, a, b)))
+    handed = [record.offset async for _, record in consumer.getmany(timeout=1.0)]
+    assert handed == [10, 11, 12, 13]
+    assert dropped == [(TICKETS, 14, 19)]  # not the changelog: not an input topic
