@@ -79,7 +79,10 @@ class _KeyState:
     def from_json(cls, data: dict[str, Any]) -> _KeyState:
         ticket = TicketState.from_json(data["t"]) if data["t"] else None
         pending = [event_from_record(r) for r in data["p"]]
-        return cls(pending, ticket, data.get("d") or {}, float(data.get("u", NEVER)))
+        # A key whose ids are kept but that is not finished yet has no horizon (NEVER), which
+        # JSON stores as null.
+        until = data.get("u")
+        return cls(pending, ticket, data.get("d") or {}, NEVER if until is None else float(until))
 
     @property
     def finished(self) -> bool:

@@ -4,6 +4,8 @@ the horizon the key is forgotten and a copy is late. Counted twice it never is."
 
 from __future__ import annotations
 
+import orjson
+
 from pipeline.core.events import Event
 from pipeline.core.source import Accepted, SourceCore
 from pipeline.core.store import DictStore
@@ -64,3 +66,22 @@ def vars_of(event: Event, **changes: object) -> dict[str, object]:
     values = {name: getattr(event, name) for name in names}
     values.update(changes)
     return values
+
+
+def test_a_key_with_kept_ids_and_events_still_pending_survives_a_json_store() -> None:
+    # Closed, then one more event for the same ticket that is not released yet: the key keeps
+    # the closed ticket's ids but has no horizon yet (-inf, which JSON stores as null).
+    store = DictStore()
+    core = SourceCore("tickets", 0, context(dedup_horizon=2 * HOUR), store)
+    assert core.accept(ticket("created", "T1", T0)) is Accepted.ACCEPTED
+    assert core.accept(ticket("closed", "T1", T0 + 5 * MIN)) is Accepted.ACCEPTED
+    assert core.accept(ticket("reopened", "T1", T0 + 50 * MIN)) is Accepted.ACCEPTED
+    core.release()  # the watermark (the reopen, less the lateness) passes the close only
+    state = core.keys["T1"]
+    assert state.done and state.pending and state.until == float("-inf")
+    as_json = DictStore({k: orjson.loads(orjson.dumps(v)) for k, v in store.items()})
+    assert as_json["tickets:0|k|T1"]["u"] is None
+    restored = SourceCore("tickets", 0, context(dedup_horizon=2 * HOUR), as_json)
+    restored.restore(as_json.items())
+    assert restored.keys["T1"].until == float("-inf")
+    assert set(restored.keys["T1"].done) == set(state.done)
