@@ -160,13 +160,6 @@ class WorkerApp:
         self.page = MetricsPage(self.runtime, self.registry, closing=self._closing)
         self.sequence = InputSequence(self._saved_offset)
         faust_input.install(self.app.consumer, self.sequenced)
-        faust_input.watch_discards(
-            self.app.consumer,
-            self.sequenced,
-            lambda tp, first, last: self.sequence.discarded(
-                (self.sequenced[tp.topic], tp.partition), first, last
-            ),
-        )
         self._in_order = asyncio.Lock()
         self._confirming: asyncio.Future[None] | None = None
         self._delivery_failed = False

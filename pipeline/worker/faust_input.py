@@ -1,11 +1,9 @@
 """Where the worker takes over from Faust's own handling of input offsets.
 
 The worker keeps each input partition in offset order itself (pipeline.worker.sequence) and
-seeks a partition back when a record arrives beyond a hole that covers records Faust fetched
-and dropped. Faust does not say what it dropped, so ``watch_discards`` finds out: it compares
-what each fetch returned with what the fetch loop handed on. Three more pieces of Faust's
-consumer (faust-streaming 0.15.3, pinned for this) would defeat the seek back, so they are
-replaced or bypassed for the input topics only:
+seeks a partition back when a record arrives beyond a hole. Three pieces of Faust's consumer
+(faust-streaming 0.15.3, pinned for this) would defeat that, so they are replaced or bypassed
+for the input topics only:
 
 - Its fetch loop drops every record below the highest offset it has handed on ("read offset"),
   so after a seek back, the re-fetched records would be dropped until the stale ones fetched
@@ -21,10 +19,10 @@ replaced or bypassed for the input topics only:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["InputReadOffsets", "covered", "forget", "install", "skip", "watch_discards"]
+__all__ = ["InputReadOffsets", "covered", "forget", "install", "skip"]
 
 
 class InputReadOffsets(defaultdict[Any, int | None]):
@@ -72,43 +70,3 @@ async def skip(consumer: Any, tp: Any, first: int, last: int) -> None:
     """Offsets ``first..last`` are not in the log (transaction markers, retention): they may be
     committed past."""
     await consumer._add_gap(tp, first, last)
-
-
-def watch_discards(
-    consumer: Any, topics: Iterable[str], dropped: Callable[[Any, int, int], None]
-) -> None:
-    """Before the consumer starts: call ``dropped(tp, first, last)`` for input records that a
-    fetch returned and Faust's fetch loop did not hand on (a paused partition, a generation
-    change, stopped flow). Wraps the consumer's fetch, which the fetch loop looks up when it
-    starts."""
-    inputs = frozenset(topics)
-    wait_next_records = consumer._wait_next_records
-    getmany = consumer.getmany
-    fetched: list[Any] = []
-
-    async def wait_and_remember(timeout: float) -> Any:
-        records, active = await wait_next_records(timeout)
-        if records:
-            fetched.append(records)
-        return records, active
-
-    async def getmany_watched(timeout: float) -> AsyncIterator[tuple[Any, Any]]:
-        fetched.clear()
-        handed: dict[Any, int] = {}  # tp -> highest offset handed on
-        try:
-            async for tp, message in getmany(timeout):
-                handed[tp] = message.offset
-                yield tp, message
-        finally:
-            for records in fetched:
-                for tp, batch in records.items():
-                    if tp.topic not in inputs or not batch:
-                        continue
-                    last, high = batch[-1].offset, handed.get(tp)
-                    if high is None or high < last:
-                        first = batch[0].offset if high is None else high + 1
-                        dropped(tp, first, last)
-            fetched.clear()
-
-    consumer._wait_next_records = wait_and_remember
-    consumer.getmany = getmany_watched

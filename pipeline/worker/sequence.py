@@ -9,17 +9,12 @@ be counted. Seen in the fault runs: a worker that recovered its table for twenty
 partition from offset 1489 while its processing had stopped at 1013.
 
 A partition's offsets also have holes that are no loss: transaction markers take an offset
-each, and retention deletes old records. Seeking back on every such hole would cost a round trip
-per transaction, so a hole in a running partition is judged by what Faust dropped:
-
-- The worker reports the records Faust fetched but did not hand on (``discarded``). A hole that
-  covers one of them is a loss: the partition is sought back to the expected offset and the
-  records fetched after the hole are dropped until the re-fetched ones arrive.
-- Any other hole in a running partition is not in the log: the record is processed, and the
-  hole is reported (``take_skipped``) so that Faust may commit past it.
-- The first record of a partition after an assignment is compared with the next offset saved
-  with the partition's state (a previous process may have lost records, and nothing else tells):
-  beyond it, the partition is sought back once.
+each, and retention deletes old records. They cannot be told from a loss without reading the
+log again, and some of Faust's drops cannot be seen from outside it (records fetched while a
+table recovery reads the changelogs go to the recovery's loop), so every hole is sought back:
+the records fetched after it are dropped until the re-fetched ones arrive. The first record of
+a partition after an assignment is compared with the next offset saved with the partition's
+state, since a previous process may have lost records and nothing else tells.
 
 After a seek back the first record may still lie beyond the awaited offset: those offsets are
 really not in the log. It is processed (it is not beyond the record that showed the hole;
@@ -54,7 +49,6 @@ class InputSequence:
         self._next: dict[TP, int] = {}
         # tp -> (offset awaited, offset of the record that showed the hole)
         self._rewinding: dict[TP, tuple[int, int]] = {}
-        self._discarded: dict[TP, list[tuple[int, int]]] = {}
         self._skipped: list[tuple[TP, int, int]] = []
         self.rewinds = 0
 
@@ -63,11 +57,6 @@ class InputSequence:
         partitions comes from their changelogs again."""
         self._rewinding.clear()
         self._next.clear()
-        self._discarded.clear()
-
-    def discarded(self, tp: TP, first: int, last: int) -> None:
-        """The consumer fetched offsets ``first..last`` of ``tp`` and did not hand them on."""
-        self._discarded.setdefault(tp, []).append((first, last))
 
     def awaited(self, tp: TP) -> int:
         """The offset to seek back to after a REWIND verdict."""
@@ -82,10 +71,6 @@ class InputSequence:
         verdict = self._judge(tp, offset)
         if verdict is Verdict.PROCESS:
             self._next[tp] = max(self._next.get(tp, offset + 1), offset + 1)
-            ranges = self._discarded.get(tp)
-            if ranges:
-                # What lies behind the record processed can no longer make a hole.
-                self._discarded[tp] = [(f, last) for f, last in ranges if last > offset]
         return verdict
 
     def _judge(self, tp: TP, offset: int) -> Verdict:
@@ -99,13 +84,9 @@ class InputSequence:
                 self._skip(tp, awaited, offset)
             return Verdict.PROCESS
         want = self._next.get(tp)
-        running = want is not None
         if want is None:
             want = self._saved(tp)
         if want is None or offset <= want:
-            return Verdict.PROCESS
-        if running and not self._lost(tp, want, offset - 1):
-            self._skip(tp, want, offset)
             return Verdict.PROCESS
         log.warning(
             "%s/%d: offset %d was delivered while processing stopped before %d; seeking back",
@@ -116,9 +97,6 @@ class InputSequence:
         self._rewinding[tp] = (want, offset)
         self.rewinds += 1
         return Verdict.REWIND
-
-    def _lost(self, tp: TP, first: int, last: int) -> bool:
-        return any(f <= last and first <= end for f, end in self._discarded.get(tp, ()))
 
     def _skip(self, tp: TP, awaited: int, offset: int) -> None:
         log.info(

@@ -49,29 +49,3 @@ def test_read_offsets_of_input_topics_are_never_known() -> None:
     consumer._read_offset[CHANGELOG] = 500
     assert consumer._read_offset[TICKETS] is None  # Faust's fetch loop filters nothing here
     assert consumer._read_offset[CHANGELOG] == 500
-
-
-class _Record:
-    def __init__(self, offset: int) -> None:
-        self.offset = offset
-
-
-async def test_records_a_fetch_returned_and_the_fetch_loop_did_not_hand_on_are_reported() -> None:
-    consumer = _consumer()
-    dropped: list[tuple[TP, int, int]] = []
-    fetched = {TICKETS: [_Record(o) for o in range(10, 20)], CHANGELOG: [_Record(5)]}
-
-    async def wait_next_records(timeout: float) -> Any:
-        return fetched, None
-
-    async def getmany(timeout: float) -> Any:
-        records, _ = await consumer._wait_next_records(timeout)
-        for record in records[TICKETS][:4]:  # the loop stops after four (flow stopped)
-            yield TICKETS, record
-
-    consumer._wait_next_records = wait_next_records
-    consumer.getmany = getmany
-    faust_input.watch_discards(consumer, ["tickets"], lambda tp, a, b: dropped.append((tp, a, b)))
-    handed = [record.offset async for _, record in consumer.getmany(timeout=1.0)]
-    assert handed == [10, 11, 12, 13]
-    assert dropped == [(TICKETS, 14, 19)]  # not the changelog: not an input topic

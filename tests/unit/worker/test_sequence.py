@@ -55,32 +55,12 @@ def test_a_new_assignment_forgets_a_rewind_in_progress() -> None:
     assert seq.judge(TP, 10) is Verdict.PROCESS
 
 
-def test_a_hole_in_a_running_partition_is_sought_back_only_over_records_the_consumer_dropped() -> (
-    None
-):
+def test_the_sequence_follows_the_records_it_lets_through() -> None:
     # The saved offset moves only when a batch is processed; the records of one batch follow
     # each other without a hole.
     seq = InputSequence({TP: 10}.get)
     assert [seq.judge(TP, o) for o in range(10, 20)] == [Verdict.PROCESS] * 10
-    seq.discarded(TP, 22, 24)  # fetched, never handed on (a paused partition)
     assert seq.judge(TP, 25) is Verdict.REWIND
     assert seq.awaited(TP) == 20
     assert seq.judge(TP, 26) is Verdict.DROP
     assert seq.judge(TP, 20) is Verdict.PROCESS
-
-
-def test_a_hole_nothing_was_dropped_in_is_not_in_the_log_and_may_be_committed_past() -> None:
-    seq = InputSequence({TP: 10}.get)
-    assert seq.judge(TP, 10) is Verdict.PROCESS
-    seq.discarded(TP, 3, 9)  # dropped once, but behind what is processed: no loss now
-    assert seq.judge(TP, 12) is Verdict.PROCESS  # offset 11: a transaction marker
-    assert seq.take_skipped() == [(TP, 11, 11)]
-    assert seq.rewinds == 0
-
-
-def test_dropped_records_behind_the_processed_ones_are_forgotten() -> None:
-    seq = InputSequence({TP: 10}.get)
-    seq.discarded(TP, 10, 12)  # dropped, then fetched again after a seek to the committed offset
-    assert [seq.judge(TP, o) for o in range(10, 16)] == [Verdict.PROCESS] * 6
-    assert seq.judge(TP, 17) is Verdict.PROCESS  # not a loss: 10..12 were processed meanwhile
-    assert seq.rewinds == 0
