@@ -326,7 +326,9 @@ class WorkerApp:
                 # In the consumer's own thread: the client's position must not move under
                 # the fetcher that runs there.
                 await consumer.seek_wait({message.tp: awaited})
-                await faust_input.covered(consumer, message.tp, awaited)
+                if self.sequence.resumes_saved_state((source, message.partition)):
+                    # Records before it that a previous process handled and did not commit.
+                    await faust_input.covered(consumer, message.tp, awaited)
         for (source, partition), first, last in self.sequence.take_skipped():
             topic = next(t for t, s in self.sequenced.items() if s == source)
             await faust_input.skip(consumer, TP(topic, partition), first, last)

@@ -62,8 +62,21 @@ async def covered(consumer: Any, tp: Any, offset: int) -> None:
     this it would never commit the partition again, and the next start would re-read everything
     since."""
     committed = consumer._committed_offset.get(tp)
-    if committed is not None and committed < offset:
-        await consumer._add_gap(tp, committed, offset - 1)
+    if committed is None or committed >= offset:
+        return
+    # Offsets this process acknowledged itself are in Faust's list already: a gap over them
+    # would put them there twice, and Faust commits only up to the first repeat.
+    acked = consumer._acked_index.get(tp, ())
+    first: int | None = None
+    for o in range(committed, offset):
+        if o in acked:
+            if first is not None:
+                await consumer._add_gap(tp, first, o - 1)
+                first = None
+        elif first is None:
+            first = o
+    if first is not None:
+        await consumer._add_gap(tp, first, offset - 1)
 
 
 async def skip(consumer: Any, tp: Any, first: int, last: int) -> None:

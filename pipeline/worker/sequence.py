@@ -50,6 +50,7 @@ class InputSequence:
         # tp -> (offset awaited, offset of the record that showed the hole)
         self._rewinding: dict[TP, tuple[int, int]] = {}
         self._skipped: list[tuple[TP, int, int]] = []
+        self._from_saved: dict[TP, bool] = {}
         self.rewinds = 0
 
     def assigned(self) -> None:
@@ -61,6 +62,12 @@ class InputSequence:
     def awaited(self, tp: TP) -> int:
         """The offset to seek back to after a REWIND verdict."""
         return self._rewinding[tp][0]
+
+    def resumes_saved_state(self, tp: TP) -> bool:
+        """After a REWIND verdict: whether the offset awaited is where the saved state ends
+        (the partition's first record in this assignment), rather than the next one after
+        records this process handled itself."""
+        return self._from_saved.get(tp, False)
 
     def take_skipped(self) -> list[tuple[TP, int, int]]:
         """The holes found not in the log since the last call: (partition, first, last)."""
@@ -95,6 +102,7 @@ class InputSequence:
             want,
         )
         self._rewinding[tp] = (want, offset)
+        self._from_saved[tp] = tp not in self._next
         self.rewinds += 1
         return Verdict.REWIND
 

@@ -49,3 +49,17 @@ def test_read_offsets_of_input_topics_are_never_known() -> None:
     consumer._read_offset[CHANGELOG] = 500
     assert consumer._read_offset[TICKETS] is None  # Faust's fetch loop filters nothing here
     assert consumer._read_offset[CHANGELOG] == 500
+
+
+async def test_a_seek_back_inside_this_process_adds_no_offset_twice() -> None:
+    # Processed and acknowledged here through 190, committed through 67; a hole at 191 (a
+    # transaction marker) is sought back to 191.
+    consumer = _consumer()
+    consumer._committed_offset[TICKETS] = 67
+    for offset in range(67, 191):
+        consumer._acked[TICKETS].append(offset)
+        consumer._acked_index[TICKETS].add(offset)
+    await faust_input.covered(consumer, TICKETS, 191)
+    await faust_input.skip(consumer, TICKETS, 191, 191)
+    consumer._acked[TICKETS].extend(range(192, 200))
+    assert consumer._new_offset(TICKETS) == 200

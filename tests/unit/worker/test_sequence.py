@@ -21,6 +21,7 @@ def test_records_at_or_before_the_expected_offset_are_processed() -> None:
 def test_a_hole_rewinds_and_drops_until_the_expected_offset_comes_back() -> None:
     seq = InputSequence({TP: 1013}.get)
     assert seq.judge(TP, 1489) is Verdict.REWIND
+    assert seq.resumes_saved_state(TP)
     assert [seq.judge(TP, o) for o in (1490, 1491)] == [Verdict.DROP, Verdict.DROP]
     assert seq.judge(("tickets", 0), 1548) is Verdict.PROCESS  # other partitions go on
     assert seq.judge(TP, 1013) is Verdict.PROCESS
@@ -62,5 +63,6 @@ def test_the_sequence_follows_the_records_it_lets_through() -> None:
     assert [seq.judge(TP, o) for o in range(10, 20)] == [Verdict.PROCESS] * 10
     assert seq.judge(TP, 25) is Verdict.REWIND
     assert seq.awaited(TP) == 20
+    assert not seq.resumes_saved_state(TP)  # 10..19 are this process's own records
     assert seq.judge(TP, 26) is Verdict.DROP
     assert seq.judge(TP, 20) is Verdict.PROCESS
