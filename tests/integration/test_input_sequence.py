@@ -70,6 +70,11 @@ async def _commit_ahead(bootstrap: str, group: str, topic: str, partition: int, 
         await consumer.stop()
 
 
+def _wait_for_final_windows(worker: WorkerProcess, expected: Expected) -> None:
+    last_end = expected.last_end()
+    wait_until(lambda: _closed_and_delivered(worker, last_end), 240, "the final windows", worker)
+
+
 def _stream(prefix: str, seed: int) -> tuple[list[SimRecord], dict[str, str], Expected]:
     records = simulated(hours=8, tickets_per_hour=120, seed=seed)
     topics = {"tickets": f"{prefix}-tickets", "surveys": f"{prefix}-surveys"}
@@ -98,12 +103,7 @@ def test_a_consumer_starting_beyond_the_saved_state_is_sought_back(
     with running_worker(
         bootstrap, prefix, tmp_path / "second", PARTITIONS, KPI_LOG_LEVEL="info"
     ) as worker:
-        wait_until(
-            lambda: _closed_and_delivered(worker, expected.last_end()),
-            240,
-            "the final windows",
-            worker,
-        )
+        _wait_for_final_windows(worker, expected)
         log = worker.log.read_text()
     assert f"tickets/1: offset {ahead} was delivered while processing stopped before" in log
     assert_windows_match(bootstrap, f"{prefix}-kpi-windows", expected, min_compared=5_000)
@@ -163,12 +163,7 @@ def test_offsets_taken_by_transaction_markers_are_passed_and_committed_past(
     with running_worker(
         bootstrap, prefix, tmp_path / "w", PARTITIONS, KPI_LOG_LEVEL="info"
     ) as worker:
-        wait_until(
-            lambda: _closed_and_delivered(worker, expected.last_end()),
-            240,
-            "the final windows",
-            worker,
-        )
+        _wait_for_final_windows(worker, expected)
 
         def committed_past_every_marker() -> bool:
             offsets = asyncio.run(
