@@ -13,10 +13,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.streams import Streams
 from pipeline.config import Settings
-from pipeline.core.results import window_records
-from pipeline.core.store import DictStore
+from pipeline.engine.frames import frame_records
+from pipeline.engine.runtime import Engine
 from pipeline.worker.context import core_context
-from pipeline.worker.runtime import PipelineRuntime
 
 __all__ = ["Drained", "bare_consumer", "core_replay"]
 
@@ -91,13 +90,13 @@ def core_replay(bootstrap: str, streams: Streams, settings: Settings) -> tuple[D
     """The pipeline's runtime (every KPI, default windows and breakdowns, in-memory state) fed
     by a bare consumer, closing windows at the end: what a replay does without its report.
     Returns the drain and the number of window x scope records produced."""
-    runtime = PipelineRuntime(core_context(settings), DictStore(), topics=streams.topics)
+    runtime = Engine(core_context(settings), topics=streams.topics)
     windows = 0
 
     def handle(source: str, partition: int, offset: int, key: bytes | None, value: bytes) -> None:
         nonlocal windows
         out = runtime.handle(source, partition, offset, key, value)
-        for _, record in window_records(out.windows):
+        for _, record in frame_records(out.windows):
             orjson.dumps(record)
             windows += 1
 
@@ -105,7 +104,7 @@ def core_replay(bootstrap: str, streams: Streams, settings: Settings) -> tuple[D
     # Nothing is unread any more: empty partitions no longer hold closing back.
     runtime.end_offsets = dict(runtime.next_offsets)
     started, cpu_started = time.perf_counter(), time.process_time()
-    windows += len(list(window_records(runtime.close_windows())))
+    windows += len(list(frame_records(runtime.close_windows())))
     drained.seconds += time.perf_counter() - started
     drained.cpu_seconds += time.process_time() - cpu_started
     return drained, windows

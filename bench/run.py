@@ -203,7 +203,7 @@ def replay(
         "cpu_rate": streams.total / cpu if cpu else None,
     }
     log(f"replay: {results['replay']['rate']:,.0f} records/s")
-    log("the core alone (PipelineRuntime + DictStore) fed by a bare consumer")
+    log("the core alone (the engine, no state store) fed by a bare consumer")
     drained, windows = core_replay(bootstrap, streams, settings)
     results["core"] = {
         "kind": "core driven by a bare consumer",

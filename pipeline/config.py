@@ -153,8 +153,23 @@ class TimeSettings(BaseModel):
     # redelivered or re-imported copy counts as a duplicate, not as late (never counted twice
     # either way; see the README's design notes).
     dedup_horizon: str = "6h"
+    # A live input partition that is read to its end and has received nothing for this long
+    # (wall clock) stops holding window closing back: its watermark follows the wall clock
+    # minus the allowed lateness and ``max_producer_delay``, so a quiet desk's windows still
+    # close. "off" turns it off (windows then wait for events). Replays never use it.
+    idle_timeout: str = "60s"
+    # How far behind the wall clock producers may deliver events of an idle input and still be
+    # counted (beyond that they are late, in the DLQ).
+    max_producer_delay: str = "30s"
 
-    @field_validator("allowed_lateness", "release_tick", "dedup_horizon")
+    @field_validator("idle_timeout")
+    @classmethod
+    def _valid_idle_timeout(cls, value: str) -> str:
+        if value != "off" and parse_duration(value) <= 0:
+            raise ValueError("idle_timeout must be a positive duration or 'off'")
+        return value
+
+    @field_validator("allowed_lateness", "release_tick", "dedup_horizon", "max_producer_delay")
     @classmethod
     def _valid_duration(cls, value: str | None) -> str | None:
         if value is not None:

@@ -1,5 +1,5 @@
 """The pipeline's own numbers for imported events, computed by the live worker's runtime
-(``PipelineRuntime`` over an in-memory store) without a broker, and their comparison with the
+(``Engine`` over an in-memory store) without a broker, and their comparison with the
 independent computation in ``tests/uci_reference.py``.
 
 Calendar months are not a window the pipeline can express (windows are fixed sizes aligned to
@@ -21,10 +21,10 @@ from aiokafka.partitioner import murmur2
 from pipeline.core.context import CoreContext
 from pipeline.core.results import WindowResult
 from pipeline.core.sketch import RELATIVE_ACCURACY
-from pipeline.core.store import DictStore
 from pipeline.core.windows import WindowSpec
+from pipeline.engine.frames import frame_results
+from pipeline.engine.runtime import Engine
 from pipeline.simulate.model import SimRecord
-from pipeline.worker.runtime import PipelineRuntime
 from tests.uci_reference import WindowKpis
 
 __all__ = [
@@ -55,7 +55,7 @@ def run_runtime(
     """Feed records (in the order a producer would send them) to the runtime, partitioned by
     key like the producer, then let every pending event go and close every window."""
     ctx = CoreContext(windows=(WindowSpec("month", window, window),), breakdowns=("all", "service"))
-    runtime = PipelineRuntime(ctx, DictStore(), TOPICS)
+    runtime = Engine(ctx, TOPICS)
     by_partition: list[list[SimRecord]] = [[] for _ in range(partitions)]
     for record in records:
         by_partition[(murmur2(record.key) & 0x7FFFFFFF) % partitions].append(record)
@@ -67,7 +67,8 @@ def run_runtime(
         for p, rs in enumerate(by_partition):
             for offset in range(first, min(first + FETCH, len(rs))):
                 record = rs[offset]
-                results += runtime.handle("tickets", p, offset, record.key, record.value).windows
+                out = runtime.handle("tickets", p, offset, record.key, record.value)
+                results += frame_results(out.windows)
     # No newer events will come: raise every partition's newest time past the last window's
     # end, as later events would, so pending events are released and every window closes.
     last = max(core.max_ts for core in runtime.cores.values())
@@ -77,7 +78,7 @@ def run_runtime(
         core.max_ts = through
         for rejection in core.release(runtime.closer.frontier):
             rejected[rejection.reason] = rejected.get(rejection.reason, 0) + 1
-    results += runtime.close_windows()
+    results += frame_results(runtime.close_windows())
     return RuntimeRun(results, rejected, sum(runtime.duplicates.values()))
 
 

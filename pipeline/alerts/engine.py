@@ -304,6 +304,11 @@ class AlertEngine:
         self._index = index
         self._key_end = {k: v for k, v in self._key_end.items() if k in index}
 
+    @property
+    def watched(self) -> frozenset[tuple[str, str, str]]:
+        """The (kpi, stat, window) triples some rule evaluates: other results are ignored."""
+        return frozenset(self._index)
+
     def observe(self, results: Iterable[WindowResult]) -> list[AlertEvent]:
         """Evaluate the results of newly closed windows (any number of windows and specs) and
         return the lifecycle transitions they cause, in order of window end."""

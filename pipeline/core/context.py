@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from pipeline.core.kpis import KpiConfig, KpiDefinition, catalogue, listeners
-from pipeline.core.observations import ObsKind
+from pipeline.core.kpis import KpiConfig, KpiDefinition, catalogue
 from pipeline.core.scopes import validate_breakdowns
 from pipeline.core.windows import PaneGrid, WindowSpec
+
+if TYPE_CHECKING:
+    from pipeline.engine.layout import Layout
 
 __all__ = ["CoreContext"]
 
@@ -52,5 +55,9 @@ class CoreContext:
         return catalogue(self.kpi_config)
 
     @cached_property
-    def kpis_by_observation(self) -> dict[ObsKind, tuple[KpiDefinition, ...]]:
-        return listeners(self.kpis)
+    def layout(self) -> Layout:
+        """Accumulator columns, sketch slots and statistics of the catalogue (see
+        pipeline.engine.layout); imported here, not at the top, as the engine imports this."""
+        from pipeline.engine.layout import Layout
+
+        return Layout.of(self.kpis)

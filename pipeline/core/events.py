@@ -2,22 +2,21 @@
 
 The adapters turn contract events (pydantic models) into these; the core never sees bytes or
 pydantic. ``sort_key`` fixes the processing order of events with the same timestamp, so that
-results never depend on arrival order.
+results never depend on arrival order. A named tuple: one is made per input record.
 """
 
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
-from typing import Any
+from typing import NamedTuple
 
-__all__ = ["SURVEY_KINDS", "Event", "event_from_record", "event_to_record", "fingerprint"]
+__all__ = ["KIND_RANK", "SURVEY_KINDS", "Event", "fingerprint"]
 
 SURVEY_KINDS = frozenset({"csat", "nps"})
 
 # Same-timestamp events are processed in lifecycle order (a ticket is created before it is replied
 # to, replied to before it is resolved); surveys last.
-_KIND_RANK = {
+KIND_RANK = {
     "created": 0,
     "assigned": 1,
     "reassigned": 2,
@@ -32,8 +31,7 @@ _KIND_RANK = {
 }
 
 
-@dataclass(slots=True, frozen=True)
-class Event:
+class Event(NamedTuple):
     event_id: str
     ts: float
     kind: str  # ticket type (created, resolved, ...) or survey kind (csat, nps)
@@ -55,51 +53,11 @@ class Event:
 
     @property
     def sort_key(self) -> tuple[float, int, str]:
-        return (self.ts, _KIND_RANK[self.kind], self.event_id)
+        return (self.ts, KIND_RANK[self.kind], self.event_id)
 
 
 def fingerprint(event: Event) -> int:
     """A stable checksum of what the pipeline uses of an event (not where it was read from): a
     re-sent copy has the same one, a different event under a reused id almost surely not."""
-    content = (
-        event.event_id,
-        event.ts,
-        event.kind,
-        event.key,
-        event.ticket_id,
-        event.service,
-        event.team,
-        event.channel,
-        event.priority,
-        event.handle_seconds,
-        event.cost,
-        event.score,
-    )
     # repr of str/float/int/None is the same in every process (unlike hash() of a str).
-    return zlib.crc32(repr(content).encode())
-
-
-_FIELDS = (
-    "event_id",
-    "ts",
-    "kind",
-    "key",
-    "ticket_id",
-    "service",
-    "team",
-    "channel",
-    "priority",
-    "handle_seconds",
-    "cost",
-    "score",
-    "offset",
-)
-
-
-def event_to_record(event: Event) -> list[Any]:
-    """A positional list: compact in table state, where many pending events are stored."""
-    return [getattr(event, name) for name in _FIELDS]
-
-
-def event_from_record(record: list[Any]) -> Event:
-    return Event(*record)
+    return zlib.crc32(repr(event[:12]).encode())

@@ -1,8 +1,19 @@
 """The KPI catalogue, version 1 (SPEC section 4): every KPI's definition in one place.
 
-A definition says which observations it listens to, how one observation updates its accumulators
-(``observe``) and how accumulators become a value with its sample size (``compute``). Accumulator
-names embed the KPI's name and version, so bumping a version starts fresh state.
+A definition names the accumulators it owns (integer counters, and for quantile KPIs one
+sketch), says how one observation updates them (``observe``, called once per observation on
+the cell the observation counts in) and how accumulators become values with their sample size
+(``compute``, vectorised over every scope being computed at once).
+
+Accumulator names embed the KPI's name and version (``fcr_rate.v1.num``): bumping a version
+gives the KPI fresh columns, so state computed by the old formula never mixes with the new one.
+
+Every accumulator is an integer, so adding a pane to a window and subtracting it later is exact
+and a window's value does not depend on the order in which panes were merged:
+
+- durations are summed in whole microseconds (``total_us``);
+- costs are summed in fixed point with 2^-40 resolution (about 1e-12 of a currency unit), split
+  into a high and a low integer column so that sums never overflow 64 bits.
 """
 
 from __future__ import annotations
@@ -10,24 +21,32 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
-from pipeline.core.aggregate import Aggregate
+import numpy as np
+import numpy.typing as npt
+
 from pipeline.core.observations import Observation, ObsKind
+from pipeline.core.sketch import MIN_POSITIVE, key_of
 
 __all__ = [
     "CATALOGUE_VERSION",
+    "COST_SCALE",
     "DEFAULT_CHANNEL_HOURLY_RATES",
     "DEFAULT_SLA_SECONDS",
+    "QUANTILE_STATS",
     "Better",
+    "Columns",
     "KpiClass",
     "KpiConfig",
     "KpiDefinition",
-    "KpiValue",
     "catalogue",
+    "listeners",
 ]
 
 CATALOGUE_VERSION = 1
 QUANTILE_STATS = ("mean", "p50", "p90")
+_QUANTILES = (0.5, 0.9)
 DEFAULT_SLA_SECONDS = {"P1": 4 * 3600, "P2": 8 * 3600, "P3": 24 * 3600, "P4": 72 * 3600}
 DEFAULT_CHANNEL_HOURLY_RATES = {
     "phone": 40.0,
@@ -37,6 +56,12 @@ DEFAULT_CHANNEL_HOURLY_RATES = {
     "self_service": 0.0,
     "social": 30.0,
 }
+COST_SCALE = 2.0**40  # fixed-point resolution of summed costs
+_LOW_BITS = 30
+_LOW_MASK = (1 << _LOW_BITS) - 1
+
+Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
 
 
 class KpiClass(StrEnum):
@@ -58,14 +83,18 @@ class KpiConfig:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class KpiValue:
-    stats: dict[str, float]  # empty when there is nothing to compute (zero denominator)
-    sample_size: int
+class Columns(Protocol):
+    """The accumulators of the scopes being computed, as the compute functions read them."""
+
+    def counter(self, column: int) -> Ints: ...
+
+    def quantiles(self, sketch: int, qs: tuple[float, ...]) -> Floats: ...
 
 
-Observe = Callable[[Observation, Aggregate, str], None]
-Compute = Callable[[Aggregate, str], KpiValue]
+# observe(observation, counters row of the cell, the cell's sketch samples, this KPI's slots)
+Observe = Callable[[Observation, list[int], list[tuple[int, int]], tuple[int, ...]], None]
+# compute(accumulators, this KPI's slots) -> (stat -> values with NaN for none, sample sizes)
+Compute = Callable[[Columns, tuple[int, ...]], tuple[dict[str, Floats], Ints]]
 
 
 @dataclass(frozen=True)
@@ -77,238 +106,207 @@ class KpiDefinition:
     unit: str
     anchor: str
     listens_to: frozenset[ObsKind]
+    counters: tuple[str, ...]  # accumulator names local to the KPI
     observe_fn: Observe
     compute_fn: Compute
     stats: tuple[str, ...] = ("value",)
+    # A quantile KPI owns one sketch; its slot follows the counter columns in ``slots``.
+    sketch: bool = False
 
     @property
     def prefix(self) -> str:
         return f"{self.name}.v{self.version}."
 
-    def observe(self, obs: Observation, agg: Aggregate) -> None:
-        self.observe_fn(obs, agg, self.prefix)
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Names of its counter columns, version included."""
+        return tuple(self.prefix + c for c in self.counters)
 
-    def compute(self, agg: Aggregate) -> KpiValue:
-        return self.compute_fn(agg, self.prefix)
+    @property
+    def sketch_name(self) -> str | None:
+        return self.prefix + "sketch" if self.sketch else None
 
 
 # --- building blocks ---------------------------------------------------------------------------
+# Slots: the KPI's counter columns in the order of ``counters``, then its sketch slot.
 
 
-def _count(agg: Aggregate, p: str) -> KpiValue:
-    n = int(agg.count(p + "n"))
-    return KpiValue({"value": float(n)}, n)
+def _count_observe(
+    obs: Observation, row: list[int], s: list[tuple[int, int]], c: tuple[int, ...]
+) -> None:
+    row[c[0]] += 1
 
 
-def _ratio(agg: Aggregate, p: str, scale: float = 1.0) -> KpiValue:
-    den = int(agg.count(p + "den"))
-    if den == 0:
-        return KpiValue({}, 0)
-    return KpiValue({"value": scale * agg.count(p + "num") / den}, den)
+def _count(cols: Columns, c: tuple[int, ...]) -> tuple[dict[str, Floats], Ints]:
+    n = cols.counter(c[0])
+    return {"value": n.astype(np.float64)}, n
 
 
-def _quantiles(agg: Aggregate, p: str) -> KpiValue:
-    sketch = agg.sketch(p + "sketch")
-    if sketch.count == 0:
-        return KpiValue({}, 0)
-    stats = {"mean": sketch.mean, "p50": sketch.quantile(0.5), "p90": sketch.quantile(0.9)}
-    return KpiValue({k: float(v) for k, v in stats.items() if v is not None}, sketch.count)
+def _ratio(cols: Columns, c: tuple[int, ...], scale: float = 1.0) -> tuple[dict[str, Floats], Ints]:
+    num, den = cols.counter(c[0]), cols.counter(c[1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.where(den > 0, scale * num / den, np.nan)
+    return {"value": value}, den
 
 
-def _tally(obs: Observation, agg: Aggregate, p: str) -> None:
-    agg.add(p + "n")
+def _sample_observe(
+    obs: Observation, row: list[int], s: list[tuple[int, int]], c: tuple[int, ...]
+) -> None:
+    """A duration sample: counted, summed in microseconds, and put in the sketch."""
+    value = obs.value
+    if value < 0:
+        raise ValueError(f"sketch values must be >= 0, got {value}")
+    row[c[0]] += 1
+    row[c[1]] += round(value * 1e6)
+    if value > MIN_POSITIVE:
+        s.append((c[3], key_of(value)))
+    else:
+        row[c[2]] += 1
 
 
-def _sample_value(obs: Observation, agg: Aggregate, p: str) -> None:
-    agg.sample(p + "sketch", obs.value)
+def _quantiles(cols: Columns, c: tuple[int, ...]) -> tuple[dict[str, Floats], Ints]:
+    n = cols.counter(c[0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(n > 0, cols.counter(c[1]) / (n * 1e6), np.nan)
+    q = cols.quantiles(c[3], _QUANTILES)
+    return {"mean": mean, "p50": q[:, 0], "p90": q[:, 1]}, n
+
+
+def _fixed(amount: float) -> tuple[int, int]:
+    """An amount in fixed point, as (high, low) integers."""
+    v = int(amount * COST_SCALE)
+    return v >> _LOW_BITS, v & _LOW_MASK
+
+
+def _fixed_sum(high: Ints, low: Ints) -> Floats:
+    # Both sums are exact integers below 2^53, so the value is the fixed-point sum rounded once.
+    return (
+        high.astype(np.float64) * (2.0**_LOW_BITS / COST_SCALE)
+        + low.astype(np.float64) / COST_SCALE
+    )
 
 
 def catalogue(config: KpiConfig | None = None) -> tuple[KpiDefinition, ...]:
     """All windowed KPIs of catalogue version 1, with the configured SLA policy and cost rates.
     (Backlog is a level at the watermark, not a windowed KPI: see ``lifecycle``.)"""
     cfg = config or KpiConfig()
+    sla = dict(cfg.sla_seconds)
+    rates = dict(cfg.channel_hourly_rates)
 
-    def fcr_observe(obs: Observation, agg: Aggregate, p: str) -> None:
+    def fcr_observe(
+        obs: Observation, row: list[int], s: list[tuple[int, int]], c: tuple[int, ...]
+    ) -> None:
         if obs.first_resolution:
-            agg.add(p + "den")
+            row[c[1]] += 1
             if obs.fcr:
-                agg.add(p + "num")
+                row[c[0]] += 1
 
-    def reopen_observe(obs: Observation, agg: Aggregate, p: str) -> None:
-        agg.add(p + ("num" if obs.kind is ObsKind.REOPENED else "den"))
+    def reopen_observe(
+        obs: Observation, row: list[int], s: list[tuple[int, int]], c: tuple[int, ...]
+    ) -> None:
+        row[c[0] if obs.kind is ObsKind.REOPENED else c[1]] += 1
 
-    def escalation_observe(obs: Observation, agg: Aggregate, p: str) -> None:
-        agg.add(p + ("num" if obs.kind is ObsKind.FIRST_ESCALATED else "den"))
+    def escalation_observe(
+        obs: Observation, row: list[int], s: list[tuple[int, int]], c: tuple[int, ...]
+    ) -> None:
+        row[c[0] if obs.kind is ObsKind.FIRST_ESCALATED else c[1]] += 1
 
-    def sla_observe(obs: Observation, agg: Aggregate, p: str) -> None:
-        agg.add(p + "den")
-        limit = cfg.sla_seconds.get(obs.dims.priority or "")
+    def sla_observe(
+        obs: Observation, row: list[int], s: list[tuple[int, int]], c: tuple[int, ...]
+    ) -> None:
+        row[c[1]] += 1
+        limit = sla.get(obs.dims.priority or "")
         if limit is not None and obs.value <= limit:
-            agg.add(p + "num")
+            row[c[0]] += 1
 
-    def csat_observe(obs: Observation, agg: Aggregate, p: str) -> None:
-        agg.add(p + "den")
+    def csat_observe(
+        obs: Observation, row: list[int], s: list[tuple[int, int]], c: tuple[int, ...]
+    ) -> None:
+        row[c[1]] += 1
         if obs.value >= 4:
-            agg.add(p + "num")
+            row[c[0]] += 1
 
-    def csat_mean_observe(obs: Observation, agg: Aggregate, p: str) -> None:
-        agg.add(p + "den")
-        agg.add(p + "num", obs.value)
+    def csat_mean_observe(
+        obs: Observation, row: list[int], s: list[tuple[int, int]], c: tuple[int, ...]
+    ) -> None:
+        row[c[1]] += 1
+        row[c[0]] += int(obs.value)
 
-    def nps_observe(obs: Observation, agg: Aggregate, p: str) -> None:
-        agg.add(p + "den")
+    def nps_observe(
+        obs: Observation, row: list[int], s: list[tuple[int, int]], c: tuple[int, ...]
+    ) -> None:
+        row[c[1]] += 1
         if obs.value >= 9:
-            agg.add(p + "num")
+            row[c[0]] += 1
         elif obs.value <= 6:
-            agg.add(p + "num", -1)
+            row[c[0]] -= 1
 
-    def cost_observe(obs: Observation, agg: Aggregate, p: str) -> None:
+    def nps_compute(cols: Columns, c: tuple[int, ...]) -> tuple[dict[str, Floats], Ints]:
+        return _ratio(cols, c, scale=100.0)
+
+    def cost_observe(
+        obs: Observation, row: list[int], s: list[tuple[int, int]], c: tuple[int, ...]
+    ) -> None:
         cost = obs.cost
         if cost is None and obs.handle_seconds is not None:
-            rate = cfg.channel_hourly_rates.get(obs.dims.channel or "")
+            rate = rates.get(obs.dims.channel or "")
             if rate is not None:
                 cost = obs.handle_seconds / 3600 * rate
         if cost is not None:
-            agg.add(p + "den")
-            agg.add(p + "num", cost)
+            high, low = _fixed(cost)
+            row[c[0]] += high
+            row[c[1]] += low
+            row[c[2]] += 1
 
-    def self_service_observe(obs: Observation, agg: Aggregate, p: str) -> None:
-        agg.add(p + "den")
+    def cost_compute(cols: Columns, c: tuple[int, ...]) -> tuple[dict[str, Floats], Ints]:
+        den = cols.counter(c[2])
+        total = _fixed_sum(cols.counter(c[0]), cols.counter(c[1]))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = np.where(den > 0, total / den, np.nan)
+        return {"value": value}, den
+
+    def self_service_observe(
+        obs: Observation, row: list[int], s: list[tuple[int, int]], c: tuple[int, ...]
+    ) -> None:
+        row[c[1]] += 1
         if obs.dims.channel == "self_service":
-            agg.add(p + "num")
-
-    def nps_compute(agg: Aggregate, p: str) -> KpiValue:
-        return _ratio(agg, p, scale=100.0)
+            row[c[0]] += 1
 
     k, P, S = KpiDefinition, KpiClass.PROCESS, KpiClass.SERVICE
-    obs, up, down = ObsKind, Better.HIGHER, Better.LOWER
+    obs, up, down, neither = ObsKind, Better.HIGHER, Better.LOWER, Better.NEITHER
+    ratio = ("num", "den")
+    sketch = ("n", "total_us", "zeros")
     return (
-        k(
-            "tickets_created",
-            1,
-            P,
-            Better.NEITHER,
-            "tickets",
-            "created",
-            frozenset({obs.CREATED}),
-            _tally,
-            _count,
-        ),
-        k(
-            "tickets_resolved",
-            1,
-            P,
-            Better.NEITHER,
-            "tickets",
-            "resolved",
-            frozenset({obs.RESOLVED}),
-            _tally,
-            _count,
-        ),
-        k(
-            "first_response_time",
-            1,
-            P,
-            down,
-            "seconds",
-            "first agent_reply",
-            frozenset({obs.FIRST_REPLY}),
-            _sample_value,
-            _quantiles,
-            QUANTILE_STATS,
-        ),
-        k(
-            "resolution_time",
-            1,
-            P,
-            down,
-            "seconds",
-            "resolved",
-            frozenset({obs.RESOLVED}),
-            _sample_value,
-            _quantiles,
-            QUANTILE_STATS,
-        ),
-        k(
-            "fcr_rate",
-            1,
-            P,
-            up,
-            "ratio",
-            "resolved",
-            frozenset({obs.RESOLVED}),
-            fcr_observe,
-            _ratio,
-        ),
-        k(
-            "reopen_rate",
-            1,
-            P,
-            down,
-            "ratio",
-            "reopened / resolved",
-            frozenset({obs.REOPENED, obs.RESOLVED}),
-            reopen_observe,
-            _ratio,
-        ),
-        k(
-            "escalation_rate",
-            1,
-            P,
-            down,
-            "ratio",
-            "first escalated / created",
-            frozenset({obs.FIRST_ESCALATED, obs.CREATED}),
-            escalation_observe,
-            _ratio,
-        ),
-        k(
-            "sla_compliance",
-            1,
-            S,
-            up,
-            "ratio",
-            "resolved",
-            frozenset({obs.RESOLVED}),
-            sla_observe,
-            _ratio,
-        ),
-        k("csat", 1, S, up, "ratio", "csat survey", frozenset({obs.CSAT}), csat_observe, _ratio),
-        k(
-            "csat_mean",
-            1,
-            S,
-            up,
-            "score",
-            "csat survey",
-            frozenset({obs.CSAT}),
-            csat_mean_observe,
-            _ratio,
-        ),
-        k("nps", 1, S, up, "score", "nps survey", frozenset({obs.NPS}), nps_observe, nps_compute),
-        k(
-            "cost_per_interaction",
-            1,
-            S,
-            down,
-            "currency",
-            "agent_reply",
-            frozenset({obs.INTERACTION}),
-            cost_observe,
-            _ratio,
-        ),
-        k(
-            "self_service_rate",
-            1,
-            S,
-            up,
-            "ratio",
-            "resolved",
-            frozenset({obs.RESOLVED}),
-            self_service_observe,
-            _ratio,
-        ),
-    )
+        k("tickets_created", 1, P, neither, "tickets", "created",
+          frozenset({obs.CREATED}), ("n",), _count_observe, _count),
+        k("tickets_resolved", 1, P, neither, "tickets", "resolved",
+          frozenset({obs.RESOLVED}), ("n",), _count_observe, _count),
+        k("first_response_time", 1, P, down, "seconds", "first agent_reply",
+          frozenset({obs.FIRST_REPLY}), sketch, _sample_observe, _quantiles,
+          QUANTILE_STATS, sketch=True),
+        k("resolution_time", 1, P, down, "seconds", "resolved",
+          frozenset({obs.RESOLVED}), sketch, _sample_observe, _quantiles,
+          QUANTILE_STATS, sketch=True),
+        k("fcr_rate", 1, P, up, "ratio", "resolved",
+          frozenset({obs.RESOLVED}), ratio, fcr_observe, _ratio),
+        k("reopen_rate", 1, P, down, "ratio", "reopened / resolved",
+          frozenset({obs.REOPENED, obs.RESOLVED}), ratio, reopen_observe, _ratio),
+        k("escalation_rate", 1, P, down, "ratio", "first escalated / created",
+          frozenset({obs.FIRST_ESCALATED, obs.CREATED}), ratio, escalation_observe, _ratio),
+        k("sla_compliance", 1, S, up, "ratio", "resolved",
+          frozenset({obs.RESOLVED}), ratio, sla_observe, _ratio),
+        k("csat", 1, S, up, "ratio", "csat survey",
+          frozenset({obs.CSAT}), ratio, csat_observe, _ratio),
+        k("csat_mean", 1, S, up, "score", "csat survey",
+          frozenset({obs.CSAT}), ratio, csat_mean_observe, _ratio),
+        k("nps", 1, S, up, "score", "nps survey",
+          frozenset({obs.NPS}), ratio, nps_observe, nps_compute),
+        k("cost_per_interaction", 1, S, down, "currency", "agent_reply",
+          frozenset({obs.INTERACTION}), ("num_high", "num_low", "den"), cost_observe,
+          cost_compute),
+        k("self_service_rate", 1, S, up, "ratio", "resolved",
+          frozenset({obs.RESOLVED}), ratio, self_service_observe, _ratio),
+    )  # fmt: skip
 
 
 def listeners(kpis: tuple[KpiDefinition, ...]) -> dict[ObsKind, tuple[KpiDefinition, ...]]:

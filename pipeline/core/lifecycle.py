@@ -1,13 +1,12 @@
 """Per-ticket lifecycle state, driven in event-time order, turning events into observations.
 
-Events reach ``apply`` already sorted by event time (the source core releases them at the
-watermark), so per-ticket quantities are exactly "as of the anchor event" whatever the arrival
-order was.
+Events reach ``apply_ticket_event`` already sorted by event time (the partition core releases
+them at the watermark), so per-ticket quantities are exactly "as of the anchor event" whatever
+the arrival order was.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
 from typing import Any
 
 from pipeline.core.events import Event, fingerprint
@@ -25,53 +24,80 @@ class Rejection(Exception):
         self.detail = detail
 
 
-@dataclass(slots=True)
 class TicketState:
-    created_ts: float
-    service: str
-    team: str
-    channel: str
-    priority: str
-    open: bool = True
-    resolutions: int = 0
-    reopened: bool = False
-    agent_replies: int = 0
-    reassignments: int = 0
-    escalated: bool = False
-    first_reply_seen: bool = False
-    # Released events (id -> fingerprint), for de-duplication: a later copy with the same id is
-    # a redelivery if its content matches, else a conflicting duplicate.
-    event_ids: dict[str, int] = field(default_factory=dict)
+    """One ticket's lifecycle as of its newest released event."""
+
+    __slots__ = (
+        "agent_replies",
+        "created_ts",
+        "dims",
+        "escalated",
+        "event_ids",
+        "first_reply_seen",
+        "open",
+        "reassignments",
+        "reopened",
+        "resolutions",
+    )
+
+    def __init__(self, created_ts: float, dims: Dims) -> None:
+        self.created_ts = created_ts
+        self.dims = dims  # as of the newest event (a later value updates the ticket)
+        self.open = True
+        self.resolutions = 0
+        self.reopened = False
+        self.agent_replies = 0  # before the first resolution
+        self.reassignments = 0  # before the first resolution
+        self.escalated = False
+        self.first_reply_seen = False
+        # Released events (id -> fingerprint), for de-duplication: a later copy with the same id
+        # is a redelivery if its content matches, else a conflicting duplicate.
+        self.event_ids: dict[str, int] = {}
 
     @property
-    def dims(self) -> Dims:
-        return Dims(self.service, self.team, self.channel, self.priority)
+    def team(self) -> str | None:
+        return self.dims.team
 
-    def to_json(self) -> list[Any]:
-        # Positional: this is written to the changelog on every event of the ticket.
-        return [getattr(self, name) for name in _TICKET_FIELDS]
+    def to_json(self) -> dict[str, Any]:
+        """The ticket as stored (see pipeline.engine.formats): named fields."""
+        return {
+            "created_ts": self.created_ts,
+            "dims": list(self.dims),
+            "open": self.open,
+            "resolutions": self.resolutions,
+            "reopened": self.reopened,
+            "agent_replies": self.agent_replies,
+            "reassignments": self.reassignments,
+            "escalated": self.escalated,
+            "first_reply_seen": self.first_reply_seen,
+            "event_ids": self.event_ids,
+        }
 
     @classmethod
-    def from_json(cls, data: list[Any]) -> TicketState:
-        state = cls(*data)
-        if isinstance(state.event_ids, list):  # saved before fingerprints: content unknown (0)
-            state.event_ids = dict.fromkeys(state.event_ids, 0)
+    def from_json(cls, data: dict[str, Any]) -> TicketState:
+        state = cls(float(data["created_ts"]), Dims(*data["dims"]))
+        state.open = bool(data["open"])
+        state.resolutions = int(data["resolutions"])
+        state.reopened = bool(data["reopened"])
+        state.agent_replies = int(data["agent_replies"])
+        state.reassignments = int(data["reassignments"])
+        state.escalated = bool(data["escalated"])
+        state.first_reply_seen = bool(data["first_reply_seen"])
+        state.event_ids = {str(k): int(v) for k, v in data["event_ids"].items()}
         return state
 
 
-_TICKET_FIELDS = tuple(f.name for f in fields(TicketState))
-
-
-def _update_dims(state: TicketState, event: Event) -> None:
+def _updated_dims(dims: Dims, event: Event) -> Dims:
     # A later value updates the ticket (e.g. team on reassigned).
-    if event.service is not None:
-        state.service = event.service
-    if event.team is not None:
-        state.team = event.team
-    if event.channel is not None:
-        state.channel = event.channel
-    if event.priority is not None:
-        state.priority = event.priority
+    service, team, channel, priority = event.service, event.team, event.channel, event.priority
+    if service is None and team is None and channel is None and priority is None:
+        return dims
+    return Dims(
+        service if service is not None else dims.service,
+        team if team is not None else dims.team,
+        channel if channel is not None else dims.channel,
+        priority if priority is not None else dims.priority,
+    )
 
 
 def apply_ticket_event(
@@ -82,28 +108,28 @@ def apply_ticket_event(
     Returns ``None`` as state once the ticket is closed (nothing more is expected of it).
     Raises Rejection for events that contradict the ticket's history.
     """
-    if event.kind == "created":
+    kind = event.kind
+    if kind == "created":
         if state is not None:
             raise Rejection("duplicate_created", f"ticket {event.ticket_id} was already created")
         assert event.service and event.team and event.channel and event.priority
-        state = TicketState(event.ts, event.service, event.team, event.channel, event.priority)
+        dims = Dims(event.service, event.team, event.channel, event.priority)
+        state = TicketState(event.ts, dims)
         state.event_ids[event.event_id] = fingerprint(event)
-        return state, [Observation(ObsKind.CREATED, event.ts, state.dims)]
+        return state, [Observation(ObsKind.CREATED, event.ts, dims)]
     if state is None:
         raise Rejection(
-            "unknown_ticket", f"{event.kind} for ticket {event.ticket_id}, which was never created"
+            "unknown_ticket", f"{kind} for ticket {event.ticket_id}, which was never created"
         )
 
-    _update_dims(state, event)
+    dims = state.dims = _updated_dims(state.dims, event)
     state.event_ids[event.event_id] = fingerprint(event)
-    dims = state.dims
-    kind = event.kind
-    observations: list[Observation] = []
     if kind == "agent_reply":
+        observations = []
         if not state.first_reply_seen:
             state.first_reply_seen = True
             observations.append(
-                Observation(ObsKind.FIRST_REPLY, event.ts, dims, value=event.ts - state.created_ts)
+                Observation(ObsKind.FIRST_REPLY, event.ts, dims, event.ts - state.created_ts)
             )
         if state.resolutions == 0:
             state.agent_replies += 1
@@ -116,13 +142,14 @@ def apply_ticket_event(
                 handle_seconds=event.handle_seconds,
             )
         )
-    elif kind == "reassigned":
+        return state, observations
+    if kind == "reassigned":
         if state.resolutions == 0:
             state.reassignments += 1
     elif kind == "escalated":
         if not state.escalated:
             state.escalated = True
-            observations.append(Observation(ObsKind.FIRST_ESCALATED, event.ts, dims))
+            return state, [Observation(ObsKind.FIRST_ESCALATED, event.ts, dims)]
     elif kind == "resolved":
         if not state.open:
             raise Rejection("invalid_transition", f"ticket {event.ticket_id} is already resolved")
@@ -132,29 +159,22 @@ def apply_ticket_event(
         )
         state.open = False
         state.resolutions += 1
-        observations.append(
-            Observation(
-                ObsKind.RESOLVED,
-                event.ts,
-                dims,
-                value=event.ts - state.created_ts,
-                first_resolution=first,
-                fcr=fcr,
-            )
-        )
+        return state, [
+            Observation(ObsKind.RESOLVED, event.ts, dims, event.ts - state.created_ts, first, fcr)
+        ]
     elif kind == "reopened":
         if state.open:
             raise Rejection("invalid_transition", f"ticket {event.ticket_id} is not resolved")
         state.open = True
         state.reopened = True
-        observations.append(Observation(ObsKind.REOPENED, event.ts, dims))
+        return state, [Observation(ObsKind.REOPENED, event.ts, dims)]
     elif kind == "closed":
-        return None, observations
-    return state, observations
+        return None, []
+    return state, []
 
 
 def apply_survey(event: Event) -> Observation:
     assert event.service is not None and event.score is not None
     kind = ObsKind.CSAT if event.kind == "csat" else ObsKind.NPS
     dims = Dims(event.service, event.team, event.channel, None)
-    return Observation(kind, event.ts, dims, value=float(event.score))
+    return Observation(kind, event.ts, dims, float(event.score))

@@ -1,10 +1,14 @@
 """Observations: what the lifecycle saw happen at an anchor event, with the ticket's dimensions
-as of that event. KPI definitions turn observations into accumulator updates."""
+as of that event. KPI definitions turn observations into accumulator updates.
+
+An observation lives for one call (the lifecycle makes it, the pane builder consumes it), so it
+is a plain tuple: cheap to make on the event path.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 __all__ = ["Dims", "ObsKind", "Observation"]
 
@@ -20,16 +24,17 @@ class ObsKind(StrEnum):
     NPS = "nps"  # value: score 0..10
 
 
-@dataclass(frozen=True, slots=True)
-class Dims:
+class Dims(NamedTuple):
+    """The dimensions an observation counts under (a "cell"); None where unknown (a survey
+    without a team, every survey's priority)."""
+
     service: str
     team: str | None = None
     channel: str | None = None
     priority: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Observation:
+class Observation(NamedTuple):
     kind: ObsKind
     ts: float
     dims: Dims

@@ -1,21 +1,54 @@
-"""A mergeable, serialisable quantile sketch with a guaranteed relative error (DDSketch).
+"""Quantile sketches with a guaranteed relative error (DDSketch), in two forms.
 
-The index mapping (value -> bucket and back, with the relative-accuracy guarantee) is ddsketch's
-``LogarithmicMapping``; buckets are kept in a sparse dict so that a sketch serialises to a small
-JSON object for table state and merges by adding counts. Quantiles use ddsketch's rank rule
-(rank = q * (n - 1), lower value), so a reference can compute the exact value it approximates.
+The index mapping (value -> bucket key and back, with the relative-accuracy guarantee) is
+ddsketch's ``LogarithmicMapping``. Quantiles use ddsketch's rank rule (rank = q * (n - 1), lower
+value), so a reference can compute the exact value it approximates.
+
+- ``QuantileSketch``: one sketch with sparse buckets (a dict), for single series (alert
+  statistics, tests).
+- Dense bucket arrays (``DENSE_KEYS``, ``quantiles_of``): the engine keeps a window's sketches
+  as rows of a fixed-range bucket array, one row per scope and quantile KPI, so a window step is
+  an array addition and the quantiles of every changed scope come from one cumulative sum. The
+  range covers durations from about 0.08 s to 300 years; a value outside it (a key below
+  ``KEY_MIN`` or from ``KEY_MAX`` on) is counted in a small overflow map beside the array.
+  Values at or below the mapping's smallest distinguishable value count as zeros.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from ddsketch.mapping import LogarithmicMapping
 
-__all__ = ["RELATIVE_ACCURACY", "QuantileSketch"]
+__all__ = [
+    "DENSE_KEYS",
+    "KEY_MAX",
+    "KEY_MIN",
+    "MIN_POSITIVE",
+    "RELATIVE_ACCURACY",
+    "QuantileSketch",
+    "key_of",
+    "quantiles_of",
+    "value_of_key",
+]
 
 RELATIVE_ACCURACY = 0.01
 _MAPPING = LogarithmicMapping(RELATIVE_ACCURACY)
+MIN_POSITIVE = _MAPPING.min_possible  # values at or below count as zeros
+KEY_MIN = -128  # about 0.08 s
+KEY_MAX = 1152  # about 1e10 s
+DENSE_KEYS = KEY_MAX - KEY_MIN
+# The value each dense bucket stands for (its key's representative value).
+_BUCKET_VALUES = np.array([_MAPPING.value(k) for k in range(KEY_MIN, KEY_MAX)], dtype=np.float64)
+
+key_of = _MAPPING.key
+
+
+def value_of_key(key: int) -> float:
+    return float(_MAPPING.value(key))
 
 
 class QuantileSketch:
@@ -32,8 +65,8 @@ class QuantileSketch:
     def add(self, value: float) -> None:
         if value < 0:
             raise ValueError(f"sketch values must be >= 0, got {value}")
-        if value > _MAPPING.min_possible:
-            key = _MAPPING.key(value)
+        if value > MIN_POSITIVE:
+            key = key_of(value)
             self.bins[key] = self.bins.get(key, 0) + 1
         else:
             self.zeros += 1
@@ -63,7 +96,7 @@ class QuantileSketch:
         for key in sorted(self.bins):
             seen += self.bins[key]
             if seen > rank:
-                return float(_MAPPING.value(key))
+                return value_of_key(key)
         raise AssertionError("unreachable: rank is below count")
 
     def to_json(self) -> dict[str, Any]:
@@ -82,3 +115,56 @@ class QuantileSketch:
         sketch.count = int(data["n"])
         sketch.total = float(data["s"])
         return sketch
+
+
+def quantiles_of(
+    buckets: npt.NDArray[np.int32],
+    zeros: npt.NDArray[np.int64],
+    counts: npt.NDArray[np.int64],
+    qs: Sequence[float],
+    overflow: Mapping[int, Mapping[int, int]] | None = None,
+) -> npt.NDArray[np.float64]:
+    """Quantiles ``qs`` of many sketches at once: ``buckets`` (rows x DENSE_KEYS) with each
+    row's zero count and total count. Returns rows x len(qs), NaN where a row is empty.
+    ``overflow``: row -> key -> count for keys outside the dense range (rows with overflow
+    are computed one by one, exactly as a sparse sketch would)."""
+    n = len(counts)
+    out = np.full((n, len(qs)), np.nan)
+    if n == 0:
+        return out
+    # Cumulative counts per row, rows made disjoint by an offset larger than any count, so one
+    # sorted search finds, for every row, the first bucket whose count passes the rank.
+    cum = np.cumsum(buckets, axis=1, dtype=np.int64)
+    cum += (np.arange(n, dtype=np.int64) << 40)[:, None]
+    flat = cum.ravel()
+    base = np.arange(n, dtype=np.int64) * DENSE_KEYS
+    filled = counts > 0
+    for j, q in enumerate(qs):
+        rank = q * (counts - 1).astype(np.float64)
+        # seen = zeros + cum > rank  <=>  cum > floor(rank - zeros) for integer cum
+        need = np.floor(rank - zeros).astype(np.int64) + (np.arange(n, dtype=np.int64) << 40)
+        first = np.searchsorted(flat, need, side="right") - base
+        first = np.clip(first, 0, DENSE_KEYS - 1)
+        values = np.where(rank < zeros, 0.0, _BUCKET_VALUES[first])
+        out[:, j] = np.where(filled, values, np.nan)
+    for row, extra in (overflow or {}).items():
+        if extra:
+            out[row] = _sparse_quantiles(buckets[row], int(zeros[row]), int(counts[row]), qs, extra)
+    return out
+
+
+def _sparse_quantiles(
+    dense: npt.NDArray[np.int32],
+    zeros: int,
+    count: int,
+    qs: Sequence[float],
+    extra: Mapping[int, int],
+) -> list[float]:
+    sketch = QuantileSketch()
+    sketch.zeros, sketch.count = zeros, count
+    for i in np.flatnonzero(dense):
+        sketch.bins[int(i) + KEY_MIN] = int(dense[i])
+    for key, c in extra.items():
+        if c:
+            sketch.bins[key] = sketch.bins.get(key, 0) + c
+    return [v if (v := sketch.quantile(q)) is not None else float("nan") for q in qs]

@@ -19,11 +19,12 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from pipeline.alerts.engine import AlertEngine
-from pipeline.core.closer import WindowCloser
 from pipeline.core.scopes import DIMENSIONS
-from pipeline.core.source import NEVER
+from pipeline.engine.closing import WindowCloser
+from pipeline.engine.outputs import OUTPUTS
+from pipeline.engine.progress import NEVER
+from pipeline.engine.runtime import Engine
 from pipeline.metrics.alerts import alert_metrics
-from pipeline.worker.runtime import OUTPUTS, PipelineRuntime
 
 __all__ = ["Closing", "ClosingLookup", "PipelineCollector", "WindowCollector"]
 
@@ -71,15 +72,22 @@ class WindowCollector(Collector):
             "End (event time) of the newest closed window exported in kpi_value",
             labels=["window"],
         )
-        for window, results in closing.closer.latest.items():
-            if results:
-                window_end.add_metric([window], results[0].end)
-            for r in results:
-                scope = [r.scope.labels()[name] for name in _SCOPE_LABELS]
-                if r.value is not None:
-                    value.add_metric([r.kpi, r.stat, window, *scope], r.value)
-                if r.stat in ("value", "mean"):  # one sample size per KPI
-                    sample.add_metric([r.kpi, window, *scope], r.sample_size)
+        for window, frame in closing.closer.latest.items():
+            if not len(frame):
+                continue
+            window_end.add_metric([window], frame.end)
+            layout = frame.layout
+            stats = [(layout.kpis[k].name, stat) for k, stat in layout.stats]
+            names = [kpi.name for kpi in layout.kpis]
+            values, samples = frame.values.tolist(), frame.samples.tolist()
+            for row, scope in enumerate(frame.scopes):
+                labels = scope.labels()
+                dims = [labels[name] for name in _SCOPE_LABELS]
+                for (kpi, stat), v in zip(stats, values[row], strict=True):
+                    if v == v:  # not NaN: a value
+                        value.add_metric([kpi, stat, window, *dims], v)
+                for kpi, n in zip(names, samples[row], strict=True):
+                    sample.add_metric([kpi, window, *dims], n)
         yield from (value, sample, window_end)
 
 
@@ -90,7 +98,7 @@ class PipelineCollector(Collector):
 
     def __init__(
         self,
-        runtime: PipelineRuntime,
+        runtime: Engine,
         windows: bool = True,
         closing: ClosingLookup | None = None,
     ) -> None:
@@ -150,7 +158,15 @@ class PipelineCollector(Collector):
         )
         for output in OUTPUTS:
             produced.add_metric([output], rt.produced[output])
-        yield from (received, rejected, duplicates, produced)
+        redelivered = CounterMetricFamily(
+            "kpi_events_redelivered",
+            "Records read again after a restart that the restored state already covered "
+            "(skipped by their offset: neither counted again nor rejected)",
+            labels=["source"],
+        )
+        for source in sorted(rt.topics):
+            redelivered.add_metric([source], rt.redelivered[source])
+        yield from (received, rejected, duplicates, redelivered, produced)
         yield from self._partitions()
 
     def _closed(self, closing: Closing) -> Iterator[Metric]:
@@ -202,7 +218,7 @@ class PipelineCollector(Collector):
         )
         panes = GaugeMetricFamily(
             "kpi_state_panes",
-            "Partial pane aggregates held in state (one per pane and scope)",
+            "Partial pane aggregates held in state (one per pane and dimension combination)",
             labels=tp_labels,
         )
         for (source, partition), core in sorted(rt.cores.items()):
@@ -211,8 +227,8 @@ class PipelineCollector(Collector):
                 watermark.add_metric(labels, core.watermark)
             pending.add_metric(labels, core.pending_count)
             keys.add_metric(labels, len(core.keys))
-            tickets.add_metric(labels, sum(1 for k in core.keys.values() if k.ticket is not None))
-            panes.add_metric(labels, sum(len(by_scope) for by_scope in core.panes.values()))
+            tickets.add_metric(labels, core.tickets)
+            panes.add_metric(labels, sum(len(p.cells) for p in core.panes.values()))
         for tp in sorted(rt.assigned):
             end = rt.end_offsets.get(tp)
             if end is not None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, generate_latest
 
+from pipeline.engine.runtime import Engine
 from pipeline.metrics.collector import ClosingLookup, WindowCollector
-from pipeline.worker.runtime import PipelineRuntime
 
 __all__ = ["MetricsPage"]
 
@@ -19,7 +19,7 @@ __all__ = ["MetricsPage"]
 class MetricsPage:
     def __init__(
         self,
-        runtime: PipelineRuntime,
+        runtime: Engine,
         live: CollectorRegistry,
         closing: ClosingLookup | None = None,
     ) -> None:
@@ -27,9 +27,9 @@ class MetricsPage:
         self.live = live  # everything but the KPI values: rendered at every scrape
         self._windows = CollectorRegistry()
         self._windows.register(WindowCollector(self.closing))
-        # The window result lists the cached text was made from: the closer replaces a spec's
-        # list when it closes a window, so identity tells whether the text is current (the
-        # lists are held here, so their ids cannot be reused).
+        # The window frames the cached text was made from: the closer replaces a spec's frame
+        # when it closes a window, so identity tells whether the text is current (the frames
+        # are held here, so their ids cannot be reused).
         self._made_from: tuple[object, ...] = ()
         self._text = b""
 

@@ -25,7 +25,7 @@ from pipeline.alerts.engine import AlertEngine
 from pipeline.alerts.model import TargetSet
 from pipeline.config import Settings
 from pipeline.core.context import CoreContext
-from pipeline.core.results import WindowResult
+from pipeline.engine.frames import WindowFrame, frame_results
 from pipeline.kafka.security import client_options
 from pipeline.replay.drive import ReplayCore
 from pipeline.replay.openmetrics import OpenMetricsWriter
@@ -85,10 +85,14 @@ async def run_replay(settings: Settings, ctx: CoreContext, options: ReplayOption
         core = ReplayCore(ctx, topics, options.start, options.end)
         alerts = 0
 
-        def emit(results: list[WindowResult]) -> None:
+        def emit(frames: list[WindowFrame]) -> None:
             nonlocal alerts
-            events = engine.observe(results) if engine is not None and results else []
+            events = []
+            if engine is not None and frames:
+                watched = engine.watched
+                events = engine.observe([r for f in frames for r in f.results(watched)])
             alerts += len(events)
+            results = list(frame_results(frames))
             report.add(results, events)
             if export is not None:
                 export.add(results)

@@ -27,7 +27,6 @@ import itertools
 import os
 import zlib
 from collections.abc import Callable, Container, MutableMapping
-from typing import Any
 
 import orjson
 
@@ -57,24 +56,20 @@ class BatchJournal:
     of a batch as described in the module docstring."""
 
     def __init__(self, partition_of: Callable[[str], int] = partition_of_key) -> None:
-        self.changed: dict[str, Any] = {}  # key -> newest value, None = deleted
+        self.changed: dict[str, bytes | None] = {}  # key -> newest encoded value, None = deleted
         self._partition_of = partition_of
         # Batch names unique across restarts and workers: only equality is ever checked.
         self._names = (f"{os.urandom(6).hex()}-{n}" for n in itertools.count())
 
-    def put(self, key: str, value: Any) -> None:
+    def write(self, key: str, value: bytes | None) -> None:
         self.changed[key] = value
-
-    def delete(self, key: str) -> None:
-        self.changed[key] = None
 
     def drain(self) -> dict[int, list[Write]]:
         """The records to write for the changes so far, per changelog partition, in the order
         they must be produced; forgets the changes."""
         changed, self.changed = self.changed, {}
         by_partition: dict[int, list[Write]] = {}
-        for key, value in changed.items():
-            raw = None if value is None else orjson.dumps(value)
+        for key, raw in changed.items():
             by_partition.setdefault(self._partition_of(key), []).append((key.encode(), raw))
         framed: dict[int, list[Write]] = {}
         for partition, writes in by_partition.items():
@@ -107,11 +102,12 @@ class BatchJournal:
             interrupted += 1
             for text_key, value in writes:
                 raw_key = text_key.encode()
-                if value is None:
+                raw = None if value is None else orjson.dumps(value)
+                if raw is None:
                     data.pop(raw_key, None)
                 else:
-                    data[raw_key] = orjson.dumps(value)
-                self.changed[text_key] = value
+                    data[raw_key] = raw
+                self.changed[text_key] = raw
             # In memory only: this batch is finished here, the changelog gets the writes again.
             data[end_key] = name.encode()
         return interrupted

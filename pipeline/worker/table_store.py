@@ -1,13 +1,14 @@
-"""The core's state store in the worker: a Faust table (string keys, JSON values), written in
-batches through the journal (see pipeline/worker/journal.py)."""
+"""The engine's state store in the worker: a Faust table (string keys, JSON values as bytes),
+written in batches through the journal (see pipeline/worker/journal.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Container, Iterable, Iterator
 from typing import Any
 
 import orjson
 
+from pipeline.core.store import Write
 from pipeline.worker.batches import RecordBatches
 from pipeline.worker.journal import BatchJournal, is_journal_key, partition_of_key
 
@@ -15,11 +16,9 @@ __all__ = ["TableStore"]
 
 
 class TableStore:
-    """``put`` and ``delete`` only remember the newest value of each key; ``flush`` (once per
-    agent batch) updates the table's data and appends the batch's changelog records, journal
-    first, to the producer's batches. Values are encoded at flush time: every mutation of a
-    key's state is followed by a ``put`` of it, so the newest put holds the state as of the end
-    of the batch.
+    """``write`` only remembers the newest value of each key; ``flush`` (once per agent batch)
+    updates the table's data and appends the batch's changelog records, journal first, to the
+    producer's batches.
 
     The records bypass the table's ``send_soon`` path: its buffer's flush before a commit gives
     up after 0.1 s without a send, so under load changelog writes could still wait there when
@@ -39,11 +38,13 @@ class TableStore:
         self._owned = owned
         self.recovered_batches = 0
 
-    def put(self, key: str, value: Any) -> None:
-        self.journal.put(key, value)
+    def write(self, writes: Iterable[Write]) -> None:
+        for key, value in writes:
+            self.journal.write(key, value)
 
-    def delete(self, key: str) -> None:
-        self.journal.delete(key)
+    @property
+    def pending(self) -> bool:
+        return bool(self.journal.changed)
 
     async def flush(self, batches: RecordBatches) -> int:
         """Append every changed key's record; returns how many changelog records were added."""
@@ -60,7 +61,7 @@ class TableStore:
             sent += len(records)
         return sent
 
-    def items(self) -> Iterable[tuple[str, Any]]:
+    def load(self) -> Iterator[tuple[str, Any]]:
         """Every stored key and value, after finishing batches a crash interrupted."""
         owned = self._owned() if self._owned is not None else None
         self.recovered_batches += self.journal.recover(self.table.data, owned)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.core.aggregate import Aggregate
 from pipeline.core.kpis import KpiConfig, catalogue
 from pipeline.core.lifecycle import Rejection, TicketState, apply_ticket_event
 from pipeline.core.observations import Observation, ObsKind
+from pipeline.engine.layout import Layout, values_of
 from tests.unit.core.factories import HOUR, MIN, T0, ticket
 
 
@@ -126,13 +126,7 @@ def test_closed_ticket_leaves_state() -> None:
 def kpi_values(
     observations: list[Observation], config: KpiConfig | None = None
 ) -> dict[str, dict[str, float]]:
-    agg = Aggregate()
-    kpis = catalogue(config)
-    for obs in observations:
-        for kpi in kpis:
-            if obs.kind in kpi.listens_to:
-                kpi.observe(obs, agg)
-    return {k.name: k.compute(agg).stats for k in kpis}
+    return values_of(Layout.of(catalogue(config)), observations)
 
 
 def test_zero_denominators_give_no_value() -> None:

@@ -3,24 +3,24 @@ partition, gone as soon as a partition is handed over, and clean for `promtool c
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from pipeline.core.store import DictStore
+from pipeline.engine.runtime import Engine
 from pipeline.metrics.collector import PipelineCollector
 from pipeline.metrics.page import MetricsPage
-from pipeline.worker.runtime import PipelineRuntime
 from tests.unit.core.factories import context
-from tests.unit.worker.test_runtime import created
+from tests.unit.engine.test_runtime import created
 
 TOPICS = {"tickets": "t-topic", "surveys": "s-topic"}
 PROMTOOL = shutil.which("promtool")
 
 
-def scraped(rt: PipelineRuntime) -> CollectorRegistry:
+def scraped(rt: Engine) -> CollectorRegistry:
     registry = CollectorRegistry()
     registry.register(PipelineCollector(rt))
     return registry
@@ -31,8 +31,8 @@ def tp(source: str, partition: int) -> dict[str, str]:
 
 
 @pytest.fixture
-def runtime() -> PipelineRuntime:
-    rt = PipelineRuntime(context(), DictStore(), TOPICS)
+def runtime() -> Engine:
+    rt = Engine(context(), TOPICS)
     rt.assign([("tickets", 0), ("tickets", 1), ("surveys", 0)])
     # Partition 0: three tickets, one of them far enough ahead to release the first two.
     for offset, (ticket, ts) in enumerate(
@@ -49,7 +49,7 @@ def runtime() -> PipelineRuntime:
     return rt
 
 
-def test_lag_is_end_offset_minus_next_offset_per_partition(runtime: PipelineRuntime) -> None:
+def test_lag_is_end_offset_minus_next_offset_per_partition(runtime: Engine) -> None:
     registry = scraped(runtime)
     lag = "kpi_consumer_lag_records"
     assert registry.get_sample_value(lag, tp("tickets", 0)) == 10 - 3
@@ -58,21 +58,21 @@ def test_lag_is_end_offset_minus_next_offset_per_partition(runtime: PipelineRunt
     assert registry.get_sample_value(lag, tp("surveys", 0)) == 4
 
 
-def test_state_sizes_per_partition(runtime: PipelineRuntime) -> None:
+def test_state_sizes_per_partition(runtime: Engine) -> None:
     registry = scraped(runtime)
     core = runtime.cores[("tickets", 0)]
     # a and b were released into lifecycles (and panes); c still waits for the watermark.
     assert registry.get_sample_value("kpi_pending_events", tp("tickets", 0)) == 1
     assert registry.get_sample_value("kpi_state_keys", tp("tickets", 0)) == 3
     assert registry.get_sample_value("kpi_tickets_tracked", tp("tickets", 0)) == 2
-    panes = sum(len(by_scope) for by_scope in core.panes.values())
+    panes = sum(len(pane.cells) for pane in core.panes.values())
     assert panes > 0
     assert registry.get_sample_value("kpi_state_panes", tp("tickets", 0)) == panes
     assert registry.get_sample_value("kpi_pending_events", tp("tickets", 1)) == 1
     assert registry.get_sample_value("kpi_tickets_tracked", tp("tickets", 1)) == 0
 
 
-def test_events_in_rejected_and_out(runtime: PipelineRuntime) -> None:
+def test_events_in_rejected_and_out(runtime: Engine) -> None:
     runtime.produced.update({"windows": 5, "dlq": 1})
     registry = scraped(runtime)
     assert registry.get_sample_value("kpi_events_received_total", {"source": "tickets"}) == 5
@@ -86,7 +86,7 @@ def test_events_in_rejected_and_out(runtime: PipelineRuntime) -> None:
     assert registry.get_sample_value(produced, {"output": "alerts"}) == 0
 
 
-def test_a_partition_handed_over_disappears_at_once(runtime: PipelineRuntime) -> None:
+def test_a_partition_handed_over_disappears_at_once(runtime: Engine) -> None:
     registry = scraped(runtime)
     assert registry.get_sample_value("kpi_state_keys", tp("tickets", 1)) == 1
     runtime.assign([("tickets", 0), ("surveys", 0)])
@@ -96,7 +96,7 @@ def test_a_partition_handed_over_disappears_at_once(runtime: PipelineRuntime) ->
 
 
 @pytest.mark.skipif(PROMTOOL is None, reason="promtool is not installed")
-def test_promtool_finds_nothing_to_complain_about(runtime: PipelineRuntime) -> None:
+def test_promtool_finds_nothing_to_complain_about(runtime: Engine) -> None:
     assert PROMTOOL is not None
     text = generate_latest(scraped(runtime))
     assert b"kpi_consumer_lag_records{" in text
@@ -112,7 +112,7 @@ def test_promtool_finds_nothing_to_complain_about(runtime: PipelineRuntime) -> N
     assert result.returncode != 0
 
 
-def test_the_page_renders_kpi_values_once_per_closed_window(runtime: PipelineRuntime) -> None:
+def test_the_page_renders_kpi_values_once_per_closed_window(runtime: Engine) -> None:
     # surveys/0 holds nothing back; both ticket partitions move far enough to close windows.
     runtime.end_offsets[("surveys", 0)] = 0
     runtime.handle("tickets", 0, 3, b"e", created("e", "2026-03-02T14:00:00Z", "c-e"))
@@ -130,7 +130,10 @@ def test_the_page_renders_kpi_values_once_per_closed_window(runtime: PipelineRun
     assert page._text is cached  # no window closed: KPI values not rendered again ...
     assert second != first  # ... while the live part (received, lag, state) is
     # The closer replaces a spec's newest results when it closes a window.
-    runtime.closer.latest["1h"] = runtime.closer.latest["1h"][:1]
+    newest = runtime.closer.latest["1h"]
+    runtime.closer.latest["1h"] = dataclasses.replace(
+        newest, scopes=newest.scopes[:1], values=newest.values[:1], samples=newest.samples[:1]
+    )
     third = page.render()
     assert page._text is not cached
     assert sorted(third.splitlines()) == sorted(generate_latest(scraped(runtime)).splitlines())

@@ -11,12 +11,12 @@ from aiokafka.partitioner import murmur2
 
 from pipeline.core.context import CoreContext
 from pipeline.core.results import WindowResult
-from pipeline.core.store import DictStore
 from pipeline.core.windows import WindowSpec
+from pipeline.engine.frames import frame_results
+from pipeline.engine.runtime import Engine
 from pipeline.replay.drive import ReplayCore
 from pipeline.replay.reader import PartitionRange, RangeRecord
 from pipeline.simulate import SimConfig, generate
-from pipeline.worker.runtime import PipelineRuntime
 
 PARTITIONS = 2
 TOPICS = {"tickets": "tickets", "surveys": "surveys"}
@@ -51,12 +51,12 @@ def stream() -> tuple[list[RangeRecord], dict[RangeRecord, int]]:
 
 
 def live(records: list[RangeRecord]) -> list[WindowResult]:
-    rt = PipelineRuntime(CTX, DictStore(), TOPICS)
+    rt = Engine(CTX, TOPICS)
     ends = Counter((r.source, r.partition) for r in records)
     rt.end_offsets = dict(ends)
-    closed = []
+    closed: list[WindowResult] = []
     for r in records:
-        closed += rt.handle(r.source, r.partition, r.offset, r.key, r.value).windows
+        closed += frame_results(rt.handle(r.source, r.partition, r.offset, r.key, r.value).windows)
     return closed
 
 
@@ -81,7 +81,7 @@ def replay(
     core.begin(ranges)
     wanted = {(r.source, r.partition): range(r.start, r.stop) for r in ranges}
     closed = core.feed(r for r in records if r.offset in wanted[(r.source, r.partition)])
-    return closed + core.finish()
+    return list(frame_results(closed + core.finish()))
 
 
 def by_key(

@@ -3,13 +3,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.core.closer import WindowCloser, frontier_of
-from pipeline.core.results import window_records
-from pipeline.core.source import SourceCore
-from pipeline.core.store import DictStore
+from pipeline.engine.frames import frame_records
 from pipeline.schemas.export import SCHEMA_DIR, check, generate, rendered
 from pipeline.schemas.records import KpiWindowRecord
 from tests.unit.core.factories import HOUR, T0, context, survey, ticket
+from tests.unit.engine.cores import StoredCore, closer, frontier
 
 
 def test_committed_schema_files_match_the_models() -> None:
@@ -32,8 +30,8 @@ def test_generated_files_say_they_are_generated() -> None:
 
 def test_window_records_follow_the_exported_contract() -> None:
     ctx = context()
-    core = SourceCore("tickets", 0, ctx, DictStore())
-    closer = WindowCloser(ctx)
+    core = StoredCore("tickets", 0, ctx)
+    windows = closer(ctx)
     for ev in (
         ticket("created", "a", T0),
         ticket("resolved", "a", T0 + 60),
@@ -42,8 +40,7 @@ def test_window_records_follow_the_exported_contract() -> None:
     ):
         core.accept(ev)
         core.release()
-    results = closer.close([core], frontier_of([core]))
-    records = list(window_records(results))
+    records = list(frame_records(windows.close([core], frontier([core]))))
     assert records
     keys = set()
     for key, record in records:

@@ -11,11 +11,13 @@ from typing import Any
 import orjson
 import pytest
 
-from pipeline.core.results import WindowResult
+from pipeline.core.store import Write
+from pipeline.engine.admission import Admission
+from pipeline.engine.frames import WindowFrame, frame_results
+from pipeline.engine.outputs import Record
+from pipeline.engine.runtime import Engine
 from pipeline.simulate import SimConfig, SimRecord, generate
-from pipeline.worker.admission import Admission
 from pipeline.worker.journal import BatchJournal, is_journal_key
-from pipeline.worker.runtime import PipelineRuntime, Record
 from tests.reference import partition_of
 from tests.unit.core.factories import context
 
@@ -39,11 +41,9 @@ class ChangelogStore:
         self.budget = budget
         self.writes = 0
 
-    def put(self, key: str, value: Any) -> None:
-        self.journal.put(key, value)
-
-    def delete(self, key: str) -> None:
-        self.journal.delete(key)
+    def write(self, writes: list[Write]) -> None:
+        for key, value in writes:
+            self.journal.write(key, value)
 
     def flush(self) -> None:
         for records in self.journal.drain().values():
@@ -56,7 +56,7 @@ class ChangelogStore:
                 else:
                     self.data[key] = raw
 
-    def items(self) -> list[tuple[str, Any]]:
+    def load(self) -> list[tuple[str, Any]]:
         self.journal.recover(self.data)
         return [
             (k.decode(), orjson.loads(v)) for k, v in self.data.items() if not is_journal_key(k)
@@ -74,8 +74,8 @@ def records() -> list[SimRecord]:
     return list(generate(config))
 
 
-def runtime(store: ChangelogStore) -> PipelineRuntime:
-    rt = PipelineRuntime(context(), store, TOPICS, stored_items=store.items, admission=Admission())
+def runtime(store: ChangelogStore) -> Engine:
+    rt = Engine(context(), TOPICS, store=store, admission=Admission())
     rt.confirms_delivery = True  # as in the worker: panes stay until outputs are acknowledged
     rt.assign([(t, p) for t in TOPICS for p in range(PARTITIONS)])
     rt.end_offsets = {(t, p): 0 for t in TOPICS for p in range(PARTITIONS)}
@@ -91,18 +91,19 @@ def batches(recs: list[SimRecord], first: int) -> list[list[Record]]:
     return [records[i : i + 7] for i in range(0, len(records), 7)]
 
 
-def feed(rt: PipelineRuntime, recs: list[SimRecord], first: int, into: Windows) -> None:
+def feed(rt: Engine, recs: list[SimRecord], first: int, into: Windows) -> None:
     store = rt.store
     assert isinstance(store, ChangelogStore)
     for batch in batches(recs, first):
         out = rt.handle_batch(batch)
+        rt.write_state()
         store.flush()
         collect(out.windows, into)
         rt.delivered(out.closed_through)
 
 
-def collect(windows: list[WindowResult], into: Windows) -> None:
-    for w in windows:
+def collect(frames: list[WindowFrame], into: Windows) -> None:
+    for w in frame_results(frames):
         key = (w.window, w.end, w.scope.encode(), w.kpi, w.stat)
         value = (w.value, w.sample_size)
         assert into.setdefault(key, value) == value, ("a window changed", key)
@@ -131,6 +132,7 @@ def test_recovery_from_any_prefix_of_the_writes_equals_an_uninterrupted_run(
         rt = runtime(store)
         for batch in batches(recs, 0):
             out = rt.handle_batch(batch)
+            rt.write_state()
             try:
                 store.flush()
             except Crash:  # the outputs of this batch are lost with the process
@@ -163,6 +165,7 @@ def test_without_the_journal_a_crash_inside_a_batch_loses_events() -> None:
         crashed = 0
         for batch in batches(recs, 0):
             out = rt.handle_batch(batch)
+            rt.write_state()
             try:
                 store.flush()
             except Crash:
@@ -185,8 +188,8 @@ def test_a_standby_copy_of_a_batch_still_being_written_is_left_to_its_owner() ->
     # Another worker's partition 1, as its standby copy here sees it mid-batch: the journal
     # record and the first write have arrived, the rest (and the end record) not yet.
     writer = BatchJournal()
-    writer.put("tickets:1|k|a", {"new": True})
-    writer.put("tickets:1|k|b", {"new": True})
+    writer.write("tickets:1|k|a", orjson.dumps({"new": True}))
+    writer.write("tickets:1|k|b", orjson.dumps({"new": True}))
     (records,) = writer.drain().values()
     standby = dict(records[:2])
     assert standby[b"tickets:1|k|a"] == orjson.dumps({"new": True})

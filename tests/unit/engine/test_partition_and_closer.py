@@ -6,26 +6,26 @@ import random
 
 import pytest
 
-from pipeline.core.closer import WindowCloser, frontier_of
 from pipeline.core.events import Event
 from pipeline.core.results import WindowResult
-from pipeline.core.source import Accepted, SourceCore
 from pipeline.core.store import DictStore
+from pipeline.engine.partition import Accepted
 from tests.unit.core.factories import HOUR, MIN, T0, context, survey, ticket
+from tests.unit.engine.cores import StoredCore, close, closer, frontier
 
 
-def run(events: list[Event], partitions: int = 1) -> tuple[list[WindowResult], list[SourceCore]]:
+def run(events: list[Event], partitions: int = 1) -> tuple[list[WindowResult], list[StoredCore]]:
     """Feed events (partition by hash of key), releasing and closing after each one."""
     ctx = context()
     store = DictStore()
-    cores = [SourceCore("tickets", p, ctx, store) for p in range(partitions)]
-    closer = WindowCloser(ctx)
+    cores = [StoredCore("tickets", p, ctx, store) for p in range(partitions)]
+    windows = closer(ctx)
     results: list[WindowResult] = []
     for ev in events:
         core = cores[sum(map(ord, ev.key)) % partitions]
-        assert core.accept(ev, closer.frontier) is Accepted.ACCEPTED
-        core.release(closer.frontier)
-        results += closer.close(cores, frontier_of(cores))
+        assert core.accept(ev, windows.frontier) is Accepted.ACCEPTED
+        core.release(windows.frontier)
+        results += close(windows, cores, frontier(cores))
     return results, cores
 
 
@@ -108,7 +108,7 @@ def _row(r: WindowResult) -> tuple[object, ...]:
 
 def test_late_event_is_rejected_and_not_counted() -> None:
     ctx = context()
-    core = SourceCore("tickets", 0, ctx, DictStore())
+    core = StoredCore("tickets", 0, ctx, DictStore())
     assert core.accept(ticket("created", "a", T0 + HOUR)) is Accepted.ACCEPTED
     # watermark = T0+1h-10m: an event 10m01s older is late, one exactly at it is not
     assert core.accept(ticket("created", "b", T0 + 50 * MIN - 1)) is Accepted.LATE
@@ -117,12 +117,12 @@ def test_late_event_is_rejected_and_not_counted() -> None:
 
 
 def test_events_behind_the_closed_frontier_are_late_even_for_a_fresh_partition() -> None:
-    core = SourceCore("tickets", 1, context(), DictStore())
+    core = StoredCore("tickets", 1, context(), DictStore())
     assert core.accept(ticket("created", "a", T0), frontier=T0 + MIN) is Accepted.LATE
 
 
 def test_duplicate_event_id_is_counted_once() -> None:
-    core = SourceCore("tickets", 0, context(), DictStore())
+    core = StoredCore("tickets", 0, context(), DictStore())
     created = ticket("created", "a", T0, event_id="x1")
     assert core.accept(created) is Accepted.ACCEPTED
     assert core.accept(created) is Accepted.DUPLICATE
@@ -133,7 +133,7 @@ def test_duplicate_event_id_is_counted_once() -> None:
 
 
 def test_release_waits_for_the_watermark_and_the_tick() -> None:
-    core = SourceCore("tickets", 0, context(), DictStore())
+    core = StoredCore("tickets", 0, context(), DictStore())
     core.accept(ticket("created", "a", T0))
     core.accept(ticket("created", "b", T0 + 10 * MIN + 30))
     core.release()
@@ -142,55 +142,54 @@ def test_release_waits_for_the_watermark_and_the_tick() -> None:
     core.accept(ticket("created", "c", T0 + 11 * MIN + 1))
     core.release()
     assert core.pending_count == 2 and core.released_through == T0 + MIN
-    assert sum(core.backlog.values()) == 3  # t "a" open in all, service and service_team
+    assert sum(core.backlog_by_scope().values()) == 3  # t "a" open in all, service and service_team
 
 
 def test_state_is_restored_from_the_store() -> None:
     ctx = context()
     store = DictStore()
-    core = SourceCore("tickets", 0, ctx, store)
+    core = StoredCore("tickets", 0, ctx, store)
     events = sorted(lifecycle_events(), key=lambda e: e.ts)
     tickets_only = [e for e in events if not e.is_survey]
     for ev in tickets_only[:-1]:
         core.accept(ev)
         core.release()
-    restored = SourceCore("tickets", 0, ctx, store)
-    restored.restore(store.items())
+    restored = StoredCore("tickets", 0, ctx, store)
+    restored.restore_from(store)
     assert restored.max_ts == core.max_ts
     assert restored.released_through == core.released_through
     assert restored.pending_count == core.pending_count
-    assert restored.backlog == core.backlog
+    assert restored.backlog_by_scope() == core.backlog_by_scope()
     # both continue identically
     last = tickets_only[-1]
     for c in (core, restored):
         c.accept(last)
         c.release()
-    closer_a, closer_b = WindowCloser(ctx), WindowCloser(ctx)
-    a = closer_a.close([core], frontier_of([core]))
-    b = closer_b.close([restored], frontier_of([restored]))
+    a = close(closer(ctx), [core], frontier([core]))
+    b = close(closer(ctx), [restored], frontier([restored]))
     assert a and sorted(map(_row, a)) == sorted(map(_row, b))
 
 
 def test_frontier_waits_for_every_partition_with_data() -> None:
     ctx = context()
     store = DictStore()
-    p0, p1 = SourceCore("tickets", 0, ctx, store), SourceCore("tickets", 1, ctx, store)
+    p0, p1 = StoredCore("tickets", 0, ctx, store), StoredCore("tickets", 1, ctx, store)
     p0.accept(ticket("created", "a", T0 + 3 * HOUR))
     p0.release()
     p1.accept(ticket("created", "b", T0 + HOUR))
     p1.release()
-    assert frontier_of([p0, p1]) == T0 + 50 * MIN
-    assert frontier_of([p0, p1], blocking_empty=1) == float("-inf")
-    assert frontier_of([]) == float("-inf")
+    assert frontier([p0, p1]) == T0 + 50 * MIN
+    assert frontier([p0, p1], blocking_empty=1) == float("-inf")
+    assert frontier([]) == float("-inf")
 
 
 def test_closed_window_panes_are_pruned() -> None:
     ctx = context(windows=(context().windows[0],))  # only the 1h window
-    core = SourceCore("tickets", 0, ctx, DictStore())
-    closer = WindowCloser(ctx)
+    core = StoredCore("tickets", 0, ctx, DictStore())
+    windows = closer(ctx)
     for i in range(0, 5 * 60, 5):
-        core.accept(ticket("created", f"t{i}", T0 + i * MIN), closer.frontier)
-        core.release(closer.frontier)
-        closer.close([core], frontier_of([core]))
-    assert min(core.panes) >= closer.frontier - HOUR
+        core.accept(ticket("created", f"t{i}", T0 + i * MIN), windows.frontier)
+        core.release(windows.frontier)
+        close(windows, [core], frontier([core]))
+    assert min(core.panes) >= windows.frontier - HOUR
     assert len(core.panes) <= 14

@@ -7,12 +7,13 @@ from __future__ import annotations
 import orjson
 
 from pipeline.core.events import Event
-from pipeline.core.source import Accepted, SourceCore
 from pipeline.core.store import DictStore
+from pipeline.engine.partition import Accepted, PartitionCore
 from tests.unit.core.factories import HOUR, MIN, T0, context, ticket
+from tests.unit.engine.cores import StoredCore
 
 
-def advance(core: SourceCore, ts: float, n: int) -> None:
+def advance(core: PartitionCore, ts: float, n: int) -> None:
     """Move the watermark with an unrelated ticket and release."""
     assert core.accept(ticket("created", f"other-{n}", ts)) is Accepted.ACCEPTED
     core.release()
@@ -20,7 +21,7 @@ def advance(core: SourceCore, ts: float, n: int) -> None:
 
 def test_a_closed_ticket_is_remembered_for_the_horizon_then_forgotten() -> None:
     store = DictStore()
-    core = SourceCore("tickets", 0, context(dedup_horizon=2 * HOUR), store)
+    core = StoredCore("tickets", 0, context(dedup_horizon=2 * HOUR), store)
     created = ticket("created", "T1", T0)
     closed = ticket("closed", "T1", T0 + 5 * MIN)
     assert core.accept(created) is Accepted.ACCEPTED
@@ -33,17 +34,17 @@ def test_a_closed_ticket_is_remembered_for_the_horizon_then_forgotten() -> None:
     other = Event(**vars_of(created, team="l2"))  # type: ignore[arg-type]
     assert core.accept(other) is Accepted.CONFLICT
     # Restored from the store (after a crash), the same holds.
-    restored = SourceCore("tickets", 0, context(dedup_horizon=2 * HOUR), store)
-    restored.restore(store.items())
+    restored = StoredCore("tickets", 0, context(dedup_horizon=2 * HOUR), store)
+    restored.restore_from(store)
     assert restored.accept(closed) is Accepted.DUPLICATE
     # Past the horizon the key is gone, from memory and from the store: a copy is late.
     advance(restored, T0 + 3 * HOUR, 2)
-    assert "T1" not in restored.keys and "tickets:0|k|T1" not in store
+    assert "T1" not in restored.keys and "tickets:0|key|T1" not in store
     assert restored.accept(created) is Accepted.LATE
 
 
 def test_surveys_are_remembered_too() -> None:
-    core = SourceCore("surveys", 0, context(), DictStore())
+    core = StoredCore("surveys", 0, context(), DictStore())
     survey = Event("s1", T0, "csat", "S1", service="email", score=5)
     assert core.accept(survey) is Accepted.ACCEPTED
     advance(core, T0 + HOUR, 1)
@@ -52,7 +53,7 @@ def test_surveys_are_remembered_too() -> None:
 
 
 def test_without_a_horizon_a_finished_key_is_dropped_at_once() -> None:
-    core = SourceCore("tickets", 0, context(dedup_horizon=0.0), DictStore())
+    core = StoredCore("tickets", 0, context(dedup_horizon=0.0), DictStore())
     created, closed = ticket("created", "T1", T0), ticket("closed", "T1", T0 + MIN)
     core.accept(created)
     core.accept(closed)
@@ -62,7 +63,7 @@ def test_without_a_horizon_a_finished_key_is_dropped_at_once() -> None:
 
 
 def vars_of(event: Event, **changes: object) -> dict[str, object]:
-    names = [f for f in Event.__dataclass_fields__]
+    names = list(Event._fields)
     values = {name: getattr(event, name) for name in names}
     values.update(changes)
     return values
@@ -72,16 +73,15 @@ def test_a_key_with_kept_ids_and_events_still_pending_survives_a_json_store() ->
     # Closed, then one more event for the same ticket that is not released yet: the key keeps
     # the closed ticket's ids but has no horizon yet (-inf, which JSON stores as null).
     store = DictStore()
-    core = SourceCore("tickets", 0, context(dedup_horizon=2 * HOUR), store)
+    core = StoredCore("tickets", 0, context(dedup_horizon=2 * HOUR), store)
     assert core.accept(ticket("created", "T1", T0)) is Accepted.ACCEPTED
     assert core.accept(ticket("closed", "T1", T0 + 5 * MIN)) is Accepted.ACCEPTED
     assert core.accept(ticket("reopened", "T1", T0 + 50 * MIN)) is Accepted.ACCEPTED
     core.release()  # the watermark (the reopen, less the lateness) passes the close only
     state = core.keys["T1"]
     assert state.done and state.pending and state.until == float("-inf")
-    as_json = DictStore({k: orjson.loads(orjson.dumps(v)) for k, v in store.items()})
-    assert as_json["tickets:0|k|T1"]["u"] is None
-    restored = SourceCore("tickets", 0, context(dedup_horizon=2 * HOUR), as_json)
-    restored.restore(as_json.items())
+    assert orjson.loads(store["tickets:0|key|T1"])["until"] is None
+    restored = StoredCore("tickets", 0, context(dedup_horizon=2 * HOUR), store)
+    restored.restore_from(store)
     assert restored.keys["T1"].until == float("-inf")
     assert set(restored.keys["T1"].done) == set(state.done)

@@ -1,11 +1,13 @@
-"""Alert evaluation where windows close: the runtime (one process, replay) or the pane merger."""
+"""Alert evaluation where windows close (one engine, or the closer of several workers)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pipeline.alerts.engine import AlertEngine
 from pipeline.alerts.model import AlertEvent, TargetSet
-from pipeline.core.closer import WindowCloser
-from pipeline.core.results import WindowResult
+from pipeline.engine.closing import WindowCloser
+from pipeline.engine.frames import WindowFrame
 
 __all__ = ["ClosesWithAlerts"]
 
@@ -18,11 +20,14 @@ class ClosesWithAlerts:
     pending_alerts: list[AlertEvent]
     closer: WindowCloser
 
-    def evaluate(self, windows: list[WindowResult]) -> list[AlertEvent]:
+    def evaluate(self, frames: Iterable[WindowFrame]) -> list[AlertEvent]:
         """Alert transitions caused by newly closed windows (and any queued by a reload)."""
         events, self.pending_alerts = self.pending_alerts, []
-        if self.alerts is not None and windows:
-            events += self.alerts.observe(windows)
+        if self.alerts is not None:
+            watched = self.alerts.watched
+            results = [r for f in frames for r in f.results(watched)]
+            if results:
+                events += self.alerts.observe(results)
         return events
 
     def reload_targets(self, targets: TargetSet) -> list[AlertEvent]:
@@ -31,7 +36,7 @@ class ClosesWithAlerts:
         to publish (open episodes of removed or changed rules end)."""
         if self.alerts is None:
             self.alerts = AlertEngine(targets)
-        latest = [r for results in self.closer.latest.values() for r in results]
+        latest = [r for frame in self.closer.latest.values() for r in frame.results()]
         # Not saved here (table writes belong to stream iteration): the next closed window
         # saves it, and a restart before that reads the same file again.
         self.pending_alerts += self.alerts.replace_targets(targets, latest)

@@ -1,9 +1,17 @@
-"""Where the worker takes over from Faust's own handling of input offsets.
+"""The one place where the worker reaches into Faust and aiokafka internals (faust-streaming
+0.15.3 and aiokafka 0.14.0, pinned exactly for this). Each access is typed here and checked by
+tests/unit/worker/test_faust_adapter.py against the pinned versions' own code, so an upgrade
+that changes one fails there, not in production. Everything else uses public API only (ruff's
+SLF001 rule is on outside this module).
 
-The worker keeps each input partition in offset order itself (pipeline.worker.sequence) and
-seeks a partition back when a record arrives beyond a hole. Three pieces of Faust's consumer
-(faust-streaming 0.15.3, pinned for this) would defeat that, so they are replaced or bypassed
-for the input topics only:
+1. The aiokafka producer under Faust's producer (``producer``): the worker appends records to
+   aiokafka batches itself (a few microseconds a record instead of tens through
+   ``Topic.send``), and Faust's flush before each commit still waits for them.
+
+2. Input offsets. The worker keeps each input partition in offset order itself
+   (pipeline.worker.sequence) and seeks a partition back when a record arrives beyond a hole
+   (Faust can drop records it fetched while a partition was paused). Three pieces of Faust's
+   consumer would defeat that, so they are replaced or bypassed for the input topics only:
 
 - Its fetch loop drops every record below the highest offset it has handed on ("read offset"),
   so after a seek back, the re-fetched records would be dropped until the stale ones fetched
@@ -22,7 +30,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["InputReadOffsets", "covered", "forget", "install", "skip"]
+__all__ = ["InputReadOffsets", "covered", "forget", "install", "producer", "skip"]
+
+
+def producer(app: Any) -> Any:
+    """The started aiokafka ``AIOKafkaProducer`` of a Faust app's producer."""
+    return app.producer._ensure_producer()
 
 
 class InputReadOffsets(defaultdict[Any, int | None]):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from pipeline.core.store import DictStore
-from pipeline.worker.runtime import PipelineRuntime
+from pipeline.engine.runtime import Engine
 from tests.unit.core.factories import context
 
 TOPICS = {"tickets": "t-topic", "surveys": "s-topic"}
@@ -29,7 +28,7 @@ def created(ticket_id: str, ts: str, event_id: str) -> bytes:
 
 
 def test_bad_records_go_to_the_dlq_with_where_they_came_from() -> None:
-    rt = PipelineRuntime(context(), DictStore(), TOPICS)
+    rt = Engine(context(), TOPICS)
     out = rt.handle("tickets", 2, 41, b"k", b"{oops")
     (dlq,) = out.dlq
     assert (dlq.reason, dlq.topic, dlq.partition, dlq.offset, dlq.value) == (
@@ -45,7 +44,7 @@ def test_bad_records_go_to_the_dlq_with_where_they_came_from() -> None:
 
 
 def test_late_and_duplicate_events() -> None:
-    rt = PipelineRuntime(context(), DictStore(), TOPICS)
+    rt = Engine(context(), TOPICS)
     assert not rt.handle("tickets", 0, 0, b"a", created("a", "2026-03-02T12:00:00Z", "e1")).dlq
     assert not rt.handle("tickets", 0, 1, b"a", created("a", "2026-03-02T12:00:00Z", "e1")).dlq
     assert rt.duplicates == {"tickets": 1}
@@ -58,7 +57,7 @@ def test_late_and_duplicate_events() -> None:
 def test_a_record_that_breaks_processing_is_dead_lettered_not_raised(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    rt = PipelineRuntime(context(), DictStore(), TOPICS)
+    rt = Engine(context(), TOPICS)
 
     def broken(*args: object) -> None:
         raise RuntimeError("boom")
@@ -70,7 +69,7 @@ def test_a_record_that_breaks_processing_is_dead_lettered_not_raised(
 
 
 def test_windows_close_only_when_every_assigned_partition_is_accounted_for() -> None:
-    rt = PipelineRuntime(context(), DictStore(), TOPICS)
+    rt = Engine(context(), TOPICS)
     rt.assign([("tickets", 0), ("tickets", 1)])
     for i, ts in enumerate(["2026-03-02T10:00:00Z", "2026-03-02T13:00:00Z"]):
         out = rt.handle("tickets", 0, i, f"a{i}".encode(), created(f"a{i}", ts, f"e{i}"))

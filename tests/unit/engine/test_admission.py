@@ -8,9 +8,8 @@ from typing import Any
 import orjson
 import pytest
 
-from pipeline.core.store import DictStore
-from pipeline.worker.admission import Admission
-from pipeline.worker.runtime import PipelineRuntime
+from pipeline.engine.admission import Admission
+from pipeline.engine.runtime import Engine
 from tests.unit.core.factories import context
 
 TOPICS = {"tickets": "t-topic", "surveys": "s-topic"}
@@ -32,13 +31,15 @@ def created(ts: str = "2026-03-02T12:00:00Z", **changes: Any) -> dict[str, Any]:
     }
 
 
-def runtime(max_future: float | None = 3600.0) -> PipelineRuntime:
+def runtime(max_future: float | None = 3600.0) -> Engine:
     admission = Admission(max_future=max_future, clock=lambda: NOW)
-    return PipelineRuntime(context(), DictStore(), TOPICS, admission=admission)
+    return Engine(context(), TOPICS, admission=admission)
 
 
-def reasons(rt: PipelineRuntime, raw: bytes | None, key: bytes | None = b"T1") -> list[str]:
-    return [d.reason for d in rt.handle("tickets", 0, 0, key, raw).dlq]  # type: ignore[arg-type]
+def reasons(rt: Engine, raw: bytes | None, key: bytes | None = b"T1") -> list[str]:
+    """The DLQ reasons of one new record (the next offset of tickets/0)."""
+    offset = rt.next_offsets.get(("tickets", 0), 0)
+    return [d.reason for d in rt.handle("tickets", 0, offset, key, raw).dlq]  # type: ignore[arg-type]
 
 
 def with_text(event: dict[str, Any], text: str) -> bytes:

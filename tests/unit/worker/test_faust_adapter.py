@@ -8,7 +8,7 @@ from typing import Any
 import faust
 from faust.types import TP
 
-from pipeline.worker import faust_input
+from pipeline.worker import faust_adapter as faust_input
 
 TICKETS = TP("tickets", 1)
 CHANGELOG = TP("app-kpi-state-changelog", 1)

@@ -1,0 +1,188 @@
+"""Closing windows across partitions, incrementally.
+
+A window is final when every input partition has released all events before its end (the
+frontier, see ``progress.frontier_of``). For each spec the closer moves its running window
+(``WindowState``) from one end to the next: the step's block of panes of every partition enters,
+the block ``size`` earlier leaves, and only the scopes those blocks touch are computed again.
+A step costs the same whatever the window's length: a 7-day window sliding by an hour costs what
+a 1-hour one does. Blocks are built once per step length and kept until every spec with that
+step has moved past them (they are subtracted when they leave).
+
+After a restart, ``start_at`` resumes after the last window closed before it; the first window
+is then summed from its blocks afresh, to the same integers, so to the same values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+import numpy as np
+
+from pipeline.core.context import CoreContext
+from pipeline.core.windows import WindowSpec
+from pipeline.engine.cells import Cells
+from pipeline.engine.frames import WindowFrame
+from pipeline.engine.layout import Layout
+from pipeline.engine.panes import Block, Pane
+from pipeline.engine.progress import NEVER
+from pipeline.engine.windows import WindowState
+
+__all__ = ["PaneSource", "WindowCloser"]
+
+
+class PaneSource(Protocol):
+    """One input partition's final panes as the closer reads them: the partition's own core in
+    the process that owns it, or the copy the closing worker keeps of another worker's."""
+
+    @property
+    def panes(self) -> Mapping[int, Pane]: ...
+
+
+class WindowCloser:
+    def __init__(self, ctx: CoreContext, cells: Cells) -> None:
+        self._grid = ctx.grid
+        self._layout: Layout = ctx.layout
+        self._cells = cells
+        self.closed_through: dict[str, float] = {spec.name: NEVER for spec in ctx.windows}
+        self.latest: dict[str, WindowFrame] = {}
+        self._states = {spec.name: WindowState(self._layout) for spec in ctx.windows}
+        # The block range [from, to) each spec's state holds, or None (empty).
+        self._covered: dict[str, tuple[int, int] | None] = {s.name: None for s in ctx.windows}
+        self._blocks: dict[tuple[int, int], Block] = {}  # (step, start) -> block
+        # No window can close before the frontier reaches this (the earliest next end).
+        self._next_due = NEVER
+
+    @property
+    def frontier(self) -> float:
+        """Every window ending at or before this is closed."""
+        return min(self.closed_through.values())
+
+    def start_at(self, frontier: float) -> None:
+        """After recovery: windows up to ``frontier`` were closed before the restart."""
+        for spec in self._grid.specs:
+            self.closed_through[spec.name] = (
+                spec.last_end_at(frontier) if frontier > NEVER else NEVER
+            )
+            self._covered[spec.name] = None
+            self._states[spec.name].clear()
+        self._blocks.clear()
+        self._next_due = NEVER
+
+    def forget_blocks(self) -> None:
+        """A pane before the frontier changed: blocks built from it no longer hold it."""
+        self._blocks.clear()
+        for spec in self._grid.specs:
+            self._covered[spec.name] = None
+            self._states[spec.name].clear()
+
+    def close(self, sources: Sequence[PaneSource], frontier: float) -> list[WindowFrame]:
+        """Every window that ``frontier`` makes final, oldest first per spec."""
+        if frontier == NEVER or frontier < self._next_due:
+            return []
+        frames: list[WindowFrame] = []
+        for spec in self._grid.specs:
+            done = self.closed_through[spec.name]
+            if done == NEVER:
+                # First close: start with the first window that can hold any data.
+                oldest = min((s for src in sources for s in src.panes), default=None)
+                if oldest is None:
+                    continue
+                done = oldest
+            last = spec.last_end_at(frontier)
+            end = (math.floor(done / spec.step) + 1) * spec.step
+            while end <= last:
+                frame = self._step(spec, end, sources)
+                if len(frame):
+                    frames.append(frame)
+                self.latest[spec.name] = frame
+                self.closed_through[spec.name] = end
+                end = self._next_end(spec, end, last, sources)
+        self._drop_blocks()
+        self._next_due = min(
+            self.closed_through[s.name] + s.step if self.closed_through[s.name] > NEVER else NEVER
+            for s in self._grid.specs
+        )
+        return frames
+
+    def _next_end(
+        self, spec: WindowSpec, end: int, last: int, sources: Sequence[PaneSource]
+    ) -> int:
+        """The next end to close: the next step, or, when the window is empty and nothing
+        enters for a while, the first end whose window holds the next pane with data."""
+        following = end + spec.step
+        covered = self._covered[spec.name]
+        if covered is not None or following > last:
+            return following
+        upcoming = min((s for src in sources for s in src.panes if s >= end), default=None)
+        if upcoming is None:
+            return max(following, last)  # only empty windows up to ``last``
+        first_holding = (upcoming // spec.step + 1) * spec.step
+        return max(following, min(first_holding, last))
+
+    def _step(self, spec: WindowSpec, end: int, sources: Sequence[PaneSource]) -> WindowFrame:
+        state = self._states[spec.name]
+        lo, hi = end - spec.size, end
+        covered = self._covered[spec.name]
+        touched: list[np.ndarray] = []
+        if covered is None or covered[1] <= lo or covered[0] > lo:
+            state.clear()
+            entering = range(lo, hi, spec.step)
+            leaving: range = range(0)
+        else:
+            entering = range(covered[1], hi, spec.step)
+            leaving = range(covered[0], lo, spec.step)
+        for start in entering:
+            block = self._block(spec.step, start, sources)
+            state.apply(block, 1)
+            touched.append(block.rows)
+        for start in leaving:
+            block = self._block(spec.step, start, sources)
+            state.apply(block, -1)
+            touched.append(block.rows)
+        scopes = self._cells.scopes
+        rows = np.unique(np.concatenate(touched)) if touched else np.zeros(0, dtype=np.int64)
+        state.refresh(rows)
+        present = state.present(len(scopes))
+        self._covered[spec.name] = (lo, hi) if len(present) else None
+        ordered = scopes.in_report_order(present)
+        return WindowFrame(
+            spec.name,
+            lo,
+            hi,
+            tuple(scopes.scopes[r] for r in ordered.tolist()),
+            state.values[ordered],
+            state.samples[ordered],
+            self._layout,
+        )
+
+    def _block(self, step: int, start: int, sources: Sequence[PaneSource]) -> Block:
+        key = (step, start)
+        block = self._blocks.get(key)
+        if block is None:
+            pane = self._grid.pane
+            panes = [
+                p
+                for src in sources
+                for s in range(start, start + step, pane)
+                if (p := src.panes.get(s)) is not None
+            ]
+            block = self._blocks[key] = Block.of(panes, self._cells, self._layout.width)
+        return block
+
+    def _drop_blocks(self) -> None:
+        """Blocks that no spec's window still holds or will take."""
+        oldest: dict[int, float] = {}
+        for spec in self._grid.specs:
+            covered = self._covered[spec.name]
+            # The oldest block the window holds (it leaves next), or, for an empty window, the
+            # first block the next window takes.
+            keep = (
+                covered[0]
+                if covered is not None
+                else self.closed_through[spec.name] + spec.step - spec.size
+            )
+            oldest[spec.step] = min(oldest.get(spec.step, math.inf), keep)
+        for key in [k for k in self._blocks if k[1] < oldest.get(k[0], math.inf)]:
+            del self._blocks[key]

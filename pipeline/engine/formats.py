@@ -1,0 +1,152 @@
+"""Every state key and wire record the engine writes, named, typed and versioned in one place.
+
+State lives in a key-value store (a changelog-backed Faust table in the worker) under string
+keys; values are JSON objects with named fields (bytes when stored). Keys of one input
+partition's core start with its tag, ``<source>:<partition>``, so they land in that
+partition's changelog partition:
+
+- ``<tag>|key|<record key>``: the key's pending events, its ticket lifecycle and the event ids
+  kept for de-duplication; written by each batch that touched the key;
+- ``<tag>|pane|<start>``: a pane's accumulators per cell (format ``pane/2``, see
+  ``encode_pane``); written once per release of the pane;
+- ``<tag>|meta``: ``{"max_ts", "released_through"}``, the partition's progress;
+- ``offsets|<partition>|<source>``: the next input offset the state covers (an integer);
+- ``closing|0`` (in the closer's store): windows closed and delivered through, alert state.
+
+Format 1 (the keys ``<tag>|k|``, ``<tag>|p1|`` and ``<tag>|m`` with positional lists) is read
+and converted on restore (see ``legacy``).
+
+The pane topic's records (several workers) carry the same ``PaneRecord`` values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+
+from pipeline.core.events import Event
+from pipeline.core.observations import Dims
+from pipeline.core.scopes import Scope
+from pipeline.engine.cells import Cells
+from pipeline.engine.layout import Layout
+from pipeline.engine.panes import Pane
+
+__all__ = [
+    "OFFSETS",
+    "PANE_FORMAT",
+    "decode_event",
+    "decode_pane",
+    "encode_event",
+    "encode_pane",
+    "key_key",
+    "meta_key",
+    "offset_key",
+    "pane_bytes",
+    "pane_key",
+    "parse_offset_key",
+]
+
+PANE_FORMAT = "pane/2"
+OFFSETS = "offsets|"
+_EVENT_FIELDS = Event._fields
+
+
+def key_key(tag: str, record_key: str) -> str:
+    return f"{tag}|key|{record_key}"
+
+
+def pane_key(tag: str, start: int) -> str:
+    return f"{tag}|pane|{start}"
+
+
+def meta_key(tag: str) -> str:
+    return f"{tag}|meta"
+
+
+def offset_key(source: str, partition: int) -> str:
+    return f"{OFFSETS}{partition}|{source}"
+
+
+def parse_offset_key(key: str) -> tuple[str, int]:
+    partition, _, source = key[len(OFFSETS) :].partition("|")
+    return source, int(partition)
+
+
+def encode_event(event: Event) -> dict[str, Any]:
+    """A pending event, every field by name (None fields left out)."""
+    return {name: v for name, v in zip(_EVENT_FIELDS, event, strict=True) if v is not None}
+
+
+def decode_event(data: dict[str, Any]) -> Event:
+    return Event(**data)
+
+
+def encode_pane(pane: Pane, layout: Layout, cells: Cells) -> dict[str, Any]:
+    """A pane with its column and sketch names (so a changed catalogue never mixes with it)
+    and its cells by their dimension values."""
+    return {
+        "format": PANE_FORMAT,
+        "start": pane.start,
+        "columns": layout.columns,
+        "sketches": layout.sketches,
+        **(
+            {"scopes": [cells.scopes.scopes[r].encode() for r in pane.cells.tolist()]}
+            if pane.scoped
+            else {"cells": [list(cells.dims[c]) for c in pane.cells.tolist()]}
+        ),
+        "counts": pane.counts,
+        "samples": {
+            "cell": pane.sk_cell,
+            "slot": pane.sk_slot,
+            "key": pane.sk_key,
+            "n": pane.sk_n,
+        },
+    }
+
+
+def pane_bytes(pane: Pane, layout: Layout, cells: Cells) -> bytes:
+    return orjson.dumps(encode_pane(pane, layout, cells), option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def decode_pane(data: dict[str, Any], layout: Layout, cells: Cells) -> Pane:
+    """A stored pane in this process's layout: columns matched by name; columns of other KPI
+    versions are left out, columns it did not have are zero."""
+    scoped = "scopes" in data
+    if scoped:
+        names = data["scopes"]
+        cell_ids = np.array([cells.scopes.row(Scope.decode(t)) for t in names], dtype=np.int64)
+    else:
+        cell_ids = np.array([cells.cell(Dims(*d)) for d in data["cells"]], dtype=np.int64)
+    stored = np.array(data["counts"], dtype=np.int64).reshape(len(cell_ids), len(data["columns"]))
+    counts = np.zeros((len(cell_ids), layout.width), dtype=np.int64)
+    _copy_columns(stored, data["columns"], counts, layout.columns)
+    samples = data["samples"]
+    slot_map = {name: i for i, name in enumerate(layout.sketches)}
+    stored_slots = np.array(
+        [slot_map.get(name, -1) for name in data["sketches"]] or [-1], dtype=np.int64
+    )
+    slots = stored_slots[np.array(samples["slot"], dtype=np.int64)]
+    keep = slots >= 0
+    return Pane(
+        int(data["start"]),
+        cell_ids,
+        counts,
+        np.array(samples["cell"], dtype=np.int64)[keep],
+        slots[keep],
+        np.array(samples["key"], dtype=np.int64)[keep],
+        np.array(samples["n"], dtype=np.int64)[keep],
+        scoped,
+    )
+
+
+def _copy_columns(
+    source: np.ndarray, source_names: Sequence[str], target: np.ndarray, names: Sequence[str]
+) -> None:
+    index = {name: i for i, name in enumerate(source_names)}
+    for j, name in enumerate(names):
+        i = index.get(name)
+        if i is not None:
+            target[:, j] = source[:, i]

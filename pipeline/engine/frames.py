@@ -1,0 +1,122 @@
+"""Closed windows as frames: one window spec and end, every scope that saw data, every KPI
+statistic and sample size as arrays. Results stay in this form until they are serialised:
+``records`` for ``kpi-windows``, ``results`` for consumers that take one value at a time
+(alerts, reports)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.core.kpis import CATALOGUE_VERSION
+from pipeline.core.results import WINDOW_RECORD_SCHEMA, WindowResult, iso
+from pipeline.core.scopes import Scope
+from pipeline.engine.layout import Layout
+
+__all__ = ["WindowFrame", "frame_records", "frame_results"]
+
+_SEP = "\x1f"
+
+
+@dataclass(frozen=True, eq=False)
+class WindowFrame:
+    window: str
+    start: int
+    end: int
+    scopes: tuple[Scope, ...]  # in report order (encoded name)
+    values: npt.NDArray[np.float64]  # scopes x layout.stats, NaN for none
+    samples: npt.NDArray[np.int64]  # scopes x layout.kpis
+    layout: Layout
+
+    def __len__(self) -> int:
+        return len(self.scopes)
+
+    def value(self, row: int, kpi: int, stat: str) -> float | None:
+        v = float(self.values[row, self.layout.stat_columns[kpi][stat]])
+        return None if math.isnan(v) else v
+
+    def results(
+        self, only: Collection[tuple[str, str, str]] | None = None
+    ) -> Iterator[WindowResult]:
+        """One result per scope, KPI and statistic, in report order (scope, then catalogue);
+        ``only``: just the (kpi, stat, window) triples named."""
+        layout = self.layout
+        kpis = layout.kpis
+        columns = [
+            (column, k, stat)
+            for column, (k, stat) in enumerate(layout.stats)
+            if only is None or (kpis[k].name, stat, self.window) in only
+        ]
+        if not columns:
+            return
+        values = self.values.tolist()
+        samples = self.samples.tolist()
+        for row, scope in enumerate(self.scopes):
+            vrow, srow = values[row], samples[row]
+            for column, k, stat in columns:
+                kpi = kpis[k]
+                v = vrow[column]
+                yield WindowResult(
+                    self.window,
+                    self.start,
+                    self.end,
+                    scope,
+                    kpi.name,
+                    kpi.version,
+                    kpi.kpi_class.value,
+                    kpi.unit,
+                    stat,
+                    None if v != v else v,
+                    srow[k],
+                )
+
+    def records(self) -> Iterator[tuple[bytes, dict[str, Any]]]:
+        """``kpi-windows`` records: one per scope, holding every KPI of the catalogue with its
+        statistics and sample size. The key (window, end, scope, catalogue version) is stable
+        across restarts and replays, so consumers can de-duplicate."""
+        layout = self.layout
+        values = self.values.tolist()
+        samples = self.samples.tolist()
+        head = {
+            "schema": WINDOW_RECORD_SCHEMA,
+            "catalogue_version": CATALOGUE_VERSION,
+            "window": self.window,
+            "window_start": iso(self.start),
+            "window_end": iso(self.end),
+        }
+        described = [
+            (kpi.name, kpi.version, kpi.kpi_class.value, kpi.unit, layout.stat_columns[k])
+            for k, kpi in enumerate(layout.kpis)
+        ]
+        suffix = f"v{CATALOGUE_VERSION}"
+        for row, scope in enumerate(self.scopes):
+            vrow, srow = values[row], samples[row]
+            kpis: dict[str, dict[str, Any]] = {}
+            for k, (name, version, kpi_class, unit, columns) in enumerate(described):
+                kpis[name] = {
+                    "version": version,
+                    "class": kpi_class,
+                    "unit": unit,
+                    "sample_size": srow[k],
+                    "stats": {
+                        stat: (None if vrow[c] != vrow[c] else vrow[c])
+                        for stat, c in columns.items()
+                    },
+                }
+            key = "|".join([self.window, str(self.end), scope.encode().replace(_SEP, "/"), suffix])
+            yield key.encode(), {**head, **scope.labels(), "kpis": kpis}
+
+
+def frame_results(frames: Iterable[WindowFrame]) -> Iterator[WindowResult]:
+    for frame in frames:
+        yield from frame.results()
+
+
+def frame_records(frames: Iterable[WindowFrame]) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    for frame in frames:
+        yield from frame.records()

@@ -1,0 +1,186 @@
+"""Panes: one input partition's accumulators over one pane of event time, per cell, columnar.
+
+A release fills a ``PaneBuilder`` (a row of integer counters per cell, plus the cell's sketch
+samples as (slot, key) pairs) and freezes it into a ``Pane``: numpy arrays that are not changed
+again (a later release into the same pane, with a release tick shorter than a pane, makes a new
+``Pane`` from both). Window closing rolls a step's panes of every partition up to scopes once
+(``Block``), adds the block when it enters a window and subtracts it when it leaves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import numpy.typing as npt
+
+from pipeline.engine.cells import Cells
+
+__all__ = ["Block", "Pane", "PaneBuilder"]
+
+Ints = npt.NDArray[np.int64]
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+class Pane:
+    """Frozen accumulators of one pane: ``counts[i]`` is cell ``cells[i]``'s counter row; the
+    sketch samples are (local cell index, sketch slot, bucket key, count)."""
+
+    __slots__ = ("cells", "counts", "scoped", "sk_cell", "sk_key", "sk_n", "sk_slot", "start")
+
+    def __init__(
+        self,
+        start: int,
+        cells: Ints,
+        counts: Ints,
+        sk_cell: Ints,
+        sk_slot: Ints,
+        sk_key: Ints,
+        sk_n: Ints,
+        scoped: bool = False,
+    ) -> None:
+        self.start = start
+        # A pane converted from format 1 holds scope rows (already rolled up), not cells.
+        self.scoped = scoped
+        self.cells = cells
+        self.counts = counts
+        self.sk_cell = sk_cell
+        self.sk_slot = sk_slot
+        self.sk_key = sk_key
+        self.sk_n = sk_n
+
+    def merged(self, other: Pane) -> Pane:
+        """This pane's accumulators plus ``other``'s (same start)."""
+        if self.scoped != other.scoped:
+            raise ValueError("a converted pane is never released into again")
+        cells = np.concatenate([self.cells, other.cells])
+        unique, inverse = np.unique(cells, return_inverse=True)
+        counts = np.zeros((len(unique), self.counts.shape[1]), dtype=np.int64)
+        np.add.at(counts, inverse, np.concatenate([self.counts, other.counts]))
+        sk_cell = inverse[np.concatenate([self.sk_cell, other.sk_cell + len(self.cells)])]
+        return Pane(
+            self.start,
+            unique,
+            counts,
+            sk_cell,
+            np.concatenate([self.sk_slot, other.sk_slot]),
+            np.concatenate([self.sk_key, other.sk_key]),
+            np.concatenate([self.sk_n, other.sk_n]),
+            self.scoped,
+        )
+
+
+class PaneBuilder:
+    """A pane being filled by a release."""
+
+    __slots__ = ("rows", "samples", "start", "width")
+
+    def __init__(self, start: int, width: int) -> None:
+        self.start = start
+        self.width = width
+        self.rows: dict[int, list[int]] = {}
+        self.samples: dict[int, list[tuple[int, int]]] = {}
+
+    def cell(self, cell: int) -> tuple[list[int], list[tuple[int, int]]]:
+        row = self.rows.get(cell)
+        if row is None:
+            row = self.rows[cell] = [0] * self.width
+            self.samples[cell] = []
+        return row, self.samples[cell]
+
+    def freeze(self) -> Pane:
+        cells = np.fromiter(self.rows, dtype=np.int64, count=len(self.rows))
+        counts = np.array(list(self.rows.values()), dtype=np.int64).reshape(len(cells), self.width)
+        local: list[int] = []
+        slots: list[int] = []
+        keys: list[int] = []
+        for i, samples in enumerate(self.samples.values()):
+            for slot, key in samples:
+                local.append(i)
+                slots.append(slot)
+                keys.append(key)
+        m = len(keys)
+        return Pane(
+            self.start,
+            cells,
+            counts,
+            np.array(local, dtype=np.int64),
+            np.array(slots, dtype=np.int64),
+            np.array(keys, dtype=np.int64),
+            np.ones(m, dtype=np.int64),
+        )
+
+
+class Block:
+    """The panes of one window step, of every partition, rolled up from cells to scopes:
+    ``counts[i]`` belongs to scope row ``rows[i]`` (rows unique); sketch samples per scope row
+    (rows may repeat)."""
+
+    __slots__ = ("counts", "rows", "sk_key", "sk_n", "sk_row", "sk_slot")
+
+    def __init__(
+        self, rows: Ints, counts: Ints, sk_row: Ints, sk_slot: Ints, sk_key: Ints, sk_n: Ints
+    ) -> None:
+        self.rows, self.counts = rows, counts
+        self.sk_row, self.sk_slot, self.sk_key, self.sk_n = sk_row, sk_slot, sk_key, sk_n
+
+    @property
+    def empty(self) -> bool:
+        return len(self.rows) == 0
+
+    @classmethod
+    def of(cls, panes: Iterable[Pane], cells: Cells, width: int) -> Block:
+        """Every pane's accumulators rolled up to scopes: all panes at once (their cells side
+        by side, sample cell indexes renumbered), so the cost is a few array operations."""
+        by_cell = _Gathered()
+        by_scope = _Gathered()  # converted panes: rows are scope rows already
+        for pane in panes:
+            if len(pane.cells):
+                (by_scope if pane.scoped else by_cell).add(pane)
+        if not by_cell.cells and not by_scope.cells:
+            return cls(_EMPTY, np.zeros((0, width), dtype=np.int64), _EMPTY, _EMPTY, _EMPTY, _EMPTY)
+        cell_ids, cell_counts, cell_samples = by_cell.joined(width)
+        rows, of_cell = cells.expand(cell_ids)
+        scoped_rows, scoped_counts, scoped_samples = by_scope.joined(width)
+        unique, inverse = np.unique(np.concatenate([rows, scoped_rows]), return_inverse=True)
+        counts = np.zeros((len(unique), width), dtype=np.int64)
+        np.add.at(counts, inverse, np.concatenate([cell_counts[of_cell], scoped_counts]))
+        # Each sample counts in every scope row of its cell: a cell's rows are contiguous in
+        # ``rows`` (starting at ``first[cell]``, ``per[cell]`` of them).
+        local, slots, keys, ns = cell_samples
+        per = np.bincount(of_cell, minlength=len(cell_ids))
+        first = np.cumsum(per) - per
+        reps = per[local]
+        sample = np.repeat(np.arange(len(reps)), reps)
+        within = np.arange(len(sample)) - np.repeat(np.cumsum(reps) - reps, reps)
+        s_local, s_slots, s_keys, s_ns = scoped_samples
+        return cls(
+            unique,
+            counts,
+            np.concatenate([rows[first[local][sample] + within], scoped_rows[s_local]]),
+            np.concatenate([slots[sample], s_slots]),
+            np.concatenate([keys[sample], s_keys]),
+            np.concatenate([ns[sample], s_ns]),
+        )
+
+
+class _Gathered:
+    """Panes side by side: cells, counter rows and samples (with renumbered cell indexes)."""
+
+    def __init__(self) -> None:
+        self.cells: list[Ints] = []
+        self.counts: list[Ints] = []
+        self.samples: list[tuple[Ints, Ints, Ints, Ints]] = []
+        self._offset = 0
+
+    def add(self, pane: Pane) -> None:
+        self.cells.append(pane.cells)
+        self.counts.append(pane.counts)
+        self.samples.append((pane.sk_cell + self._offset, pane.sk_slot, pane.sk_key, pane.sk_n))
+        self._offset += len(pane.cells)
+
+    def joined(self, width: int) -> tuple[Ints, Ints, tuple[Ints, Ints, Ints, Ints]]:
+        if not self.cells:
+            return _EMPTY, np.zeros((0, width), dtype=np.int64), (_EMPTY,) * 4
+        samples = tuple(np.concatenate([s[i] for s in self.samples]) for i in range(4))
+        return np.concatenate(self.cells), np.concatenate(self.counts), samples  # type: ignore[return-value]

@@ -1,0 +1,385 @@
+"""One input topic-partition's share of the pipeline: de-duplication, lateness, the reorder
+buffer, the ticket lifecycle and the partition's panes.
+
+Events are accepted into a per-key pending list and released to the lifecycle in event-time order
+once this partition's watermark passes them. Any event accepted later must lie at or above the
+watermark (else it is late), so released events can never be preceded by a new one: results do not
+depend on arrival order within the allowed lateness. Releases happen in ticks of watermark
+progress; the tick is one pane by default, so each pane is filled by one release and then frozen.
+
+A core with ``persist`` set records which keys, panes and progress changed; ``drain_writes``
+encodes each once (at the end of a batch) for the state store, and ``restore`` rebuilds the
+core from what was stored.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import math
+from collections import Counter
+from collections.abc import Iterable
+from enum import Enum
+from typing import Any
+
+import orjson
+
+from pipeline.core.context import CoreContext
+from pipeline.core.events import KIND_RANK, Event, fingerprint
+from pipeline.core.lifecycle import Rejection, TicketState, apply_survey, apply_ticket_event
+from pipeline.core.observations import Observation
+from pipeline.core.scopes import Scope
+from pipeline.engine import formats, legacy
+from pipeline.engine.cells import Cells
+from pipeline.engine.panes import Pane, PaneBuilder
+from pipeline.engine.progress import NEVER
+
+__all__ = ["Accepted", "PartitionCore", "ReleasedRejection"]
+
+
+class Accepted(Enum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"  # a copy of an event already taken: not counted again
+    CONFLICT = "conflict"  # an event id already taken, with other content: the first one counts
+    LATE = "late"
+
+
+class ReleasedRejection:
+    __slots__ = ("detail", "event", "reason")
+
+    def __init__(self, event: Event, reason: str, detail: str) -> None:
+        self.event, self.reason, self.detail = event, reason, detail
+
+
+def _sort_key(event: Event) -> tuple[float, int, str]:
+    return (event.ts, KIND_RANK[event.kind], event.event_id)
+
+
+class _KeyState:
+    __slots__ = ("done", "pending", "ticket", "until")
+
+    def __init__(self) -> None:
+        self.pending: list[Event] = []
+        self.ticket: TicketState | None = None
+        # Released events whose ticket is gone (closed) or that have none (surveys): id ->
+        # fingerprint, kept until ``until`` (event time) for de-duplication.
+        self.done: dict[str, int] = {}
+        self.until = NEVER
+
+    @property
+    def finished(self) -> bool:
+        return not self.pending and self.ticket is None
+
+    def seen(self, event: Event) -> bool | None:
+        """None for a new event id; True for a copy of a known event, False for a known id
+        with other content."""
+        event_id = event.event_id
+        for known in self.pending:
+            if known.event_id == event_id:
+                return fingerprint(known) == fingerprint(event)
+        known_print = self.done.get(event_id)
+        if known_print is None and self.ticket is not None:
+            known_print = self.ticket.event_ids.get(event_id)
+        if known_print is not None:
+            return known_print in (0, fingerprint(event))
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pending": [formats.encode_event(e) for e in self.pending],
+            "ticket": self.ticket.to_json() if self.ticket else None,
+            "done": self.done,
+            # A key whose ids are kept but that is not finished yet has no horizon.
+            "until": None if self.until == NEVER else self.until,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> _KeyState:
+        state = cls()
+        state.pending = [formats.decode_event(e) for e in data["pending"]]
+        state.ticket = TicketState.from_json(data["ticket"]) if data["ticket"] else None
+        state.done = {str(k): int(v) for k, v in data["done"].items()}
+        until = data["until"]
+        state.until = NEVER if until is None else float(until)
+        return state
+
+
+class PartitionCore:
+    def __init__(
+        self, source: str, partition: int, ctx: CoreContext, cells: Cells, persist: bool = False
+    ) -> None:
+        self.source = source
+        self.partition = partition
+        self.tag = f"{source}:{partition}"
+        self._lateness = ctx.allowed_lateness
+        self._tick = ctx.tick
+        self._horizon = ctx.dedup_horizon
+        self._grid = ctx.grid
+        self._layout = ctx.layout
+        self.cells = cells
+        self.max_ts = NEVER
+        self.released_through = NEVER
+        self.keys: dict[str, _KeyState] = {}
+        self._heap: list[tuple[tuple[float, int, str], str]] = []  # (sort key, record key)
+        self._expiry: list[tuple[float, str]] = []  # (until, key) of finished keys
+        self.panes: dict[int, Pane] = {}
+        self.backlog: Counter[int] = Counter()  # cell -> open tickets
+        self.pending_count = 0
+        self.persist = persist
+        self._dirty_keys: set[str] = set()
+        self._dirty_panes: set[int] = set()
+        self._dirty_meta = False
+        self._legacy_keys: list[str] = []  # format-1 keys to delete once converted
+        # Panes changed since ``take_changed_panes`` (for a closer in another process).
+        self.changed_panes: set[int] = set()
+
+    # --- time -----------------------------------------------------------------------------------
+
+    @property
+    def watermark(self) -> float:
+        return self.max_ts - self._lateness
+
+    @property
+    def has_data(self) -> bool:
+        return self.max_ts != NEVER
+
+    def idle_until(self, watermark: float) -> None:
+        """The partition is idle (caught up, nothing received for a while): its watermark
+        follows the wall clock from below, so it stops holding closing back, and an event
+        behind ``watermark`` that arrives later is late."""
+        floor = watermark + self._lateness
+        if floor > self.max_ts:
+            self.max_ts = floor
+            self._dirty_meta = True
+
+    # --- input ----------------------------------------------------------------------------------
+
+    def accept(self, event: Event, frontier: float = NEVER) -> Accepted:
+        """Take one validated event. ``frontier`` is the end up to which windows are already
+        closed (by every partition); an event before it could no longer be counted."""
+        key = event.key
+        state = self.keys.get(key)
+        if state is not None:
+            seen = state.seen(event)
+            if seen is not None:
+                return Accepted.DUPLICATE if seen else Accepted.CONFLICT
+        ts = event.ts
+        if ts < self.max_ts - self._lateness or ts < frontier or ts < self.released_through:
+            return Accepted.LATE
+        if state is None:
+            state = self.keys[key] = _KeyState()
+        sort_key = (ts, KIND_RANK[event.kind], event.event_id)
+        pending = state.pending
+        # Kept in event-time order, so release takes the head without sorting again.
+        if not pending or _sort_key(pending[-1]) <= sort_key:
+            pending.append(event)
+        else:
+            bisect.insort(pending, event, key=_sort_key)
+        self.pending_count += 1
+        heapq.heappush(self._heap, (sort_key, key))
+        if self.persist:
+            self._dirty_keys.add(key)
+        if ts > self.max_ts:
+            self.max_ts = ts
+            self._dirty_meta = True
+        return Accepted.ACCEPTED
+
+    def release(self, prune_at: float = NEVER) -> list[ReleasedRejection]:
+        """Release pending events below the watermark (rounded down to the tick) in event-time
+        order into their panes; forget finished keys past their horizon; drop panes every
+        window ending at or before ``prune_at`` is done with."""
+        target = math.floor(self.watermark / self._tick) * self._tick if self.has_data else NEVER
+        if target <= self.released_through:
+            return []
+        rejections: list[ReleasedRejection] = []
+        touched: set[str] = set()
+        builders: dict[int, PaneBuilder] = {}
+        heap, keys = self._heap, self.keys
+        while heap and heap[0][0][0] < target:
+            _, key = heapq.heappop(heap)
+            state = keys[key]
+            event = state.pending.pop(0)
+            self.pending_count -= 1
+            touched.add(key)
+            try:
+                observations = self._observe(state, event)
+            except Rejection as rejection:
+                rejections.append(ReleasedRejection(event, rejection.reason, rejection.detail))
+                continue
+            for obs in observations:
+                self._count(obs, builders)
+        for start, builder in builders.items():
+            pane = builder.freeze()
+            old = self.panes.get(start)
+            self.panes[start] = pane if old is None else old.merged(pane)
+            self.changed_panes.add(start)
+            if self.persist:
+                self._dirty_panes.add(start)
+        for key in touched:
+            state = keys[key]
+            if state.finished:
+                if not state.done:
+                    del keys[key]
+                else:
+                    state.until = target + self._horizon
+                    heapq.heappush(self._expiry, (state.until, key))
+        self._expire(target)
+        self.released_through = target
+        self._dirty_meta = True
+        if self.persist:
+            self._dirty_keys |= touched
+        self.prune(prune_at)
+        return rejections
+
+    def _count(self, obs: Observation, builders: dict[int, PaneBuilder]) -> None:
+        start = self._grid.pane_start(obs.ts)
+        builder = builders.get(start)
+        if builder is None:
+            builder = builders[start] = PaneBuilder(start, self._layout.width)
+        row, samples = builder.cell(self.cells.cell(obs.dims))
+        self._layout.observe(obs, row, samples)
+
+    def _expire(self, target: float) -> None:
+        """Forget finished keys whose de-duplication horizon has passed. A copy of one of their
+        events arriving later is behind ``released_through``: late, still never counted twice."""
+        while self._expiry and self._expiry[0][0] <= target:
+            _, key = heapq.heappop(self._expiry)
+            state = self.keys.get(key)
+            if state is not None and state.finished and state.until <= target:
+                del self.keys[key]
+                if self.persist:
+                    self._dirty_keys.add(key)
+
+    def _observe(self, state: _KeyState, event: Event) -> list[Observation]:
+        if event.kind == "csat" or event.kind == "nps":
+            state.done[event.event_id] = fingerprint(event)
+            return [apply_survey(event)]
+        before = state.ticket
+        old_dims, was_open = (before.dims, before.open) if before is not None else (None, False)
+        after, observations = apply_ticket_event(before, event)
+        state.ticket = after
+        if after is None and before is not None:  # closed: its ids outlive it for a while
+            state.done.update(before.event_ids)
+        # Backlog is a level: move the ticket between cells as it opens, closes or moves.
+        is_open = after is not None and after.open
+        if was_open != is_open or (is_open and after is not None and after.dims != old_dims):
+            cells = self.cells
+            if was_open and old_dims is not None:
+                self.backlog[cells.cell(old_dims)] -= 1
+            if is_open and after is not None:
+                self.backlog[cells.cell(after.dims)] += 1
+        return observations
+
+    def prune(self, prune_at: float) -> None:
+        """Drop panes that every window ending at or before ``prune_at`` is done with."""
+        if prune_at == NEVER:
+            return
+        oldest_needed = self._grid.needed_after(prune_at)
+        for start in [s for s in self.panes if s < oldest_needed]:
+            del self.panes[start]
+            self.changed_panes.discard(start)
+            if self.persist:
+                self._dirty_panes.add(start)
+
+    def take_changed_panes(self) -> set[int]:
+        changed, self.changed_panes = self.changed_panes, set()
+        return changed
+
+    # --- reading --------------------------------------------------------------------------------
+
+    @property
+    def open_tickets(self) -> int:
+        return sum(1 for s in self.keys.values() if s.ticket is not None and s.ticket.open)
+
+    def backlog_by_scope(self) -> Counter[Scope]:
+        """Open tickets per scope, at this partition's watermark."""
+        total: Counter[Scope] = Counter()
+        scopes = self.cells.scopes.scopes
+        for cell, n in self.backlog.items():
+            if n:
+                for row in self.cells.scope_rows[cell].tolist():
+                    total[scopes[row]] += n
+        return total
+
+    @property
+    def tickets(self) -> int:
+        return sum(1 for s in self.keys.values() if s.ticket is not None)
+
+    # --- persistence ----------------------------------------------------------------------------
+
+    def drain_writes(self) -> list[tuple[str, bytes | None]]:
+        """The encoded value (None: deleted) of every key, pane and the progress changed since
+        the last call."""
+        writes: list[tuple[str, bytes | None]] = [(k, None) for k in self._legacy_keys]
+        self._legacy_keys = []
+        tag = self.tag
+        for key in self._dirty_keys:
+            state = self.keys.get(key)
+            value = None if state is None else orjson.dumps(state.to_json())
+            writes.append((formats.key_key(tag, key), value))
+        for start in self._dirty_panes:
+            pane = self.panes.get(start)
+            value = None if pane is None else formats.pane_bytes(pane, self._layout, self.cells)
+            writes.append((formats.pane_key(tag, start), value))
+        if self._dirty_meta:
+            meta = {
+                "max_ts": _finite(self.max_ts),
+                "released_through": _finite(self.released_through),
+            }
+            writes.append((formats.meta_key(tag), orjson.dumps(meta)))
+        self._dirty_keys, self._dirty_panes, self._dirty_meta = set(), set(), False
+        return writes
+
+    def restore(self, items: Iterable[tuple[str, Any]]) -> None:
+        """Rebuild memory from this partition's stored items (keys carrying this tag, values
+        decoded from JSON). Format-1 items are converted and written again in this format."""
+        prefix = self.tag + "|"
+        old: list[tuple[str, Any]] = []
+        for key, value in items:
+            if not key.startswith(prefix):
+                continue
+            kind, _, rest = key[len(prefix) :].partition("|")
+            if kind == "key":
+                self.keys[rest] = _KeyState.from_json(value)
+            elif kind == "pane":
+                self.panes[int(rest)] = formats.decode_pane(value, self._layout, self.cells)
+            elif kind == "meta":
+                self.max_ts = _or_never(value["max_ts"])
+                self.released_through = _or_never(value["released_through"])
+            else:
+                old.append((key, value))
+        if old:
+            self._convert(old)
+        for key, state in self.keys.items():
+            for event in state.pending:
+                heapq.heappush(self._heap, (_sort_key(event), key))
+                self.max_ts = max(self.max_ts, event.ts)
+            self.pending_count += len(state.pending)
+            if state.finished and state.done:
+                heapq.heappush(self._expiry, (state.until, key))
+            ticket = state.ticket
+            if ticket is not None and ticket.open:
+                self.backlog[self.cells.cell(ticket.dims)] += 1
+
+    def _convert(self, items: list[tuple[str, Any]]) -> None:
+        converted = legacy.convert(self.tag, items, self._layout, self.cells)
+        for record_key, state in converted.keys.items():
+            ks = _KeyState()
+            ks.pending, ks.ticket, ks.done, ks.until = state
+            self.keys[record_key] = ks
+            self._dirty_keys.add(record_key)
+        for start, pane in converted.panes.items():
+            self.panes[start] = pane
+            self._dirty_panes.add(start)
+        if converted.meta is not None:
+            self.max_ts, self.released_through = converted.meta
+            self._dirty_meta = True
+        self._legacy_keys = converted.old_keys
+
+
+def _finite(value: float) -> float | None:
+    return None if value == NEVER else value
+
+
+def _or_never(value: float | None) -> float:
+    return NEVER if value is None else float(value)
