@@ -14,7 +14,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--tickets-per-hour", type=float, default=900.0, help="simulated desk size")
     parser.add_argument(
-        "--only", default="", help="comma-separated subset of: limit,worker,replay,peer,latency"
+        "--only",
+        default="",
+        help="comma-separated subset of: inprocess,limit,worker,replay,peer,latency",
     )
     parser.add_argument("--rate", type=float, default=5000.0, help="latency test: records/s")
     parser.add_argument("--latency-seconds", type=float, default=60.0)

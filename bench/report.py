@@ -46,6 +46,7 @@ def _mib(x: float) -> str:
 def rows_from(r: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     limit, worker = r.get("limit"), r.get("worker")
+    rows += _inprocess_rows(r.get("inprocess", {}))
     if limit:
         rows.append(
             Row(
@@ -139,6 +140,36 @@ def rows_from(r: dict[str, Any]) -> list[Row]:
                 "core state + its copy in the Faust table (memory store) + client buffers",
             )
         )
+    return rows
+
+
+_CASE_NOTES = {
+    "default": "every KPI, windows 1h/5m and 24h/1h, all five breakdowns",
+    "event-path": "one tumbling 1h window, breakdown service: the event path",
+    "many-scopes": "as default, 50 services",
+    "window-1h": "one 1h window sliding by 1h, breakdowns all + service",
+    "window-7d": "one 7d window sliding by 1h, breakdowns all + service",
+}
+
+
+def _inprocess_rows(cases: dict[str, Any]) -> list[Row]:
+    rows = []
+    for name, case in cases.items():
+        ratio = f"{case['scopes']} scopes"
+        if name.startswith("window-"):
+            ratio += f"; closing {case['closing_cpu_per_step'] * 1000:.2f} ms CPU per step"
+        rows.append(
+            Row(
+                f"0 in-process core, {name} ({case['records']:,} records)",
+                _rates(case),
+                ratio,
+                _CASE_NOTES.get(name, ""),
+            )
+        )
+    long, short = cases.get("window-7d"), cases.get("window-1h")
+    if long and short:
+        ratio = long["closing_cpu_per_step"] / short["closing_cpu_per_step"]
+        rows.append(Row("0b closing cost per step, 7d/1h vs 1h/1h", f"{ratio:.2f}x", "", ""))
     return rows
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.consume import bare_consumer, core_replay
+from bench.core import CORE_CASES, run_core_case
 from bench.live import run_live, topic_env
 from bench.report import Row, print_table, table_markdown
 from bench.streams import PARTITIONS, Streams, produce_streams
@@ -26,7 +27,9 @@ from tests.integration.harness import worker_env
 
 __all__ = ["BenchOptions", "run_bench"]
 
-ALL = frozenset({"limit", "worker", "replay", "peer", "latency"})
+# The in-process cases take at most this many records (each case simulates its own stream).
+INPROCESS_EVENTS = 300_000
+ALL = frozenset({"inprocess", "limit", "worker", "replay", "peer", "latency"})
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,8 @@ def run_all(options: BenchOptions, bootstrap: str, root: Path, results: dict[str
     }
     log(f"streams: {results['streams']}")
     settings = Settings()
+    if options.wants("inprocess"):
+        inprocess(options, results)
     if options.wants("limit"):
         log("bare aiokafka consumer, JSON decode only")
         drained = bare_consumer(bootstrap, streams)
@@ -160,6 +165,27 @@ def run_all(options: BenchOptions, bootstrap: str, root: Path, results: dict[str
             bootstrap, root / "latency", options.rate, options.latency_seconds, options.seed
         )
         log(f"latency: { {k: v for k, v in results['latency'].items() if k != 'samples'} }")
+
+
+def inprocess(options: BenchOptions, results: dict[str, Any]) -> None:
+    """The engine alone on the same seeded stream, case by case (bench/core.py)."""
+    events = min(options.events, INPROCESS_EVENTS)
+    results["inprocess"] = {}
+    for name in CORE_CASES:
+        log(f"in-process core, case {name}, {events:,} records")
+        r = run_core_case(name, events, options.seed, options.tickets_per_hour)
+        results["inprocess"][name] = {
+            "records": r.records,
+            "seconds": r.seconds,
+            "cpu_seconds": r.cpu_seconds,
+            "rate": r.rate,
+            "cpu_rate": r.rate_per_cpu,
+            "scopes": r.scopes,
+            "window_records": r.windows,
+            "steps": r.steps,
+            "closing_cpu_per_step": r.closing_cpu_per_step,
+        }
+        log(f"{name}: {r.rate_per_cpu:,.0f} records/CPU-s, {r.scopes} scopes")
 
 
 def replay(

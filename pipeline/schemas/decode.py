@@ -22,8 +22,15 @@ from pipeline.schemas.events import (
     TicketEvent,
     TicketUpdate,
 )
+from pipeline.schemas.fast import fast_survey, fast_ticket
 
-__all__ = ["DecodeError", "decode_survey", "decode_ticket"]
+__all__ = [
+    "DecodeError",
+    "decode_survey",
+    "decode_ticket",
+    "survey_by_model",
+    "ticket_by_model",
+]
 
 _TICKETS: TypeAdapter[TicketCreated | TicketUpdate] = TypeAdapter(TicketEvent)
 _SURVEYS: TypeAdapter[CsatSurvey | NpsSurvey] = TypeAdapter(SurveyEvent)
@@ -73,6 +80,15 @@ def _classify(raw: bytes, error: ValidationError, discriminator: str) -> DecodeE
 
 
 def decode_ticket(raw: bytes, offset: int = -1) -> Event:
+    return fast_ticket(raw, offset) or ticket_by_model(raw, offset)
+
+
+def decode_survey(raw: bytes, offset: int = -1) -> Event:
+    return fast_survey(raw, offset) or survey_by_model(raw, offset)
+
+
+def ticket_by_model(raw: bytes, offset: int = -1) -> Event:
+    """Decoding by the contract's models alone (the authority; see pipeline.schemas.fast)."""
     try:
         m = _TICKETS.validate_json(raw)
     except ValidationError as exc:
@@ -93,7 +109,8 @@ def decode_ticket(raw: bytes, offset: int = -1) -> Event:
     )
 
 
-def decode_survey(raw: bytes, offset: int = -1) -> Event:
+def survey_by_model(raw: bytes, offset: int = -1) -> Event:
+    """Decoding by the contract's models alone (the authority; see pipeline.schemas.fast)."""
     try:
         m = _SURVEYS.validate_json(raw)
     except ValidationError as exc:

@@ -1,0 +1,157 @@
+"""The engine alone, in-process: seeded simulated records handed to ``Engine.handle_batch`` in
+batches, no Kafka, no report. CPU seconds are the steadiest figure on a shared machine.
+
+Cases (``CORE_CASES``):
+
+- ``default``: every KPI, the default windows (1h/5m, 24h/1h) and all five breakdowns;
+- ``event-path``: one tumbling 1h window, breakdown ``service`` only (what the event path costs:
+  decoding, de-duplication, reorder buffer, lifecycle, panes);
+- ``many-scopes``: the default case on a desk of 50 services (about 700 scopes);
+- ``window-1h`` and ``window-7d``: one window sliding by 1h, 1h long and 7d long, breakdown
+  ``all`` and ``service``: a step must cost the same whatever the window's length, so the two
+  closing costs (``closing_cpu_per_step``) should be close.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import orjson
+from aiokafka.partitioner import murmur2
+
+from pipeline.core.context import CoreContext
+from pipeline.core.windows import WindowSpec
+from pipeline.engine import closing
+from pipeline.engine.frames import frame_records
+from pipeline.engine.outputs import Record
+from pipeline.engine.runtime import Engine
+from pipeline.simulate import SimConfig, generate
+
+__all__ = ["CORE_CASES", "CoreResult", "run_core_case"]
+
+PARTITIONS = 8
+BATCH = 500
+ALL_BREAKDOWNS = ("all", "service", "service_team", "service_channel", "service_priority")
+DEFAULT_WINDOWS = (WindowSpec("1h", 3600, 300), WindowSpec("24h", 86400, 3600))
+MANY_SERVICES = tuple(f"svc{i:02d}" for i in range(50))
+
+
+@dataclass(frozen=True)
+class CoreCase:
+    windows: tuple[WindowSpec, ...]
+    breakdowns: tuple[str, ...]
+    services: tuple[str, ...] | None = None
+
+
+CORE_CASES: dict[str, CoreCase] = {
+    "default": CoreCase(DEFAULT_WINDOWS, ALL_BREAKDOWNS),
+    "event-path": CoreCase((WindowSpec("1h", 3600, 3600),), ("service",)),
+    "many-scopes": CoreCase(DEFAULT_WINDOWS, ALL_BREAKDOWNS, MANY_SERVICES),
+    "window-1h": CoreCase((WindowSpec("1h", 3600, 3600),), ("all", "service")),
+    "window-7d": CoreCase((WindowSpec("7d", 7 * 86400, 3600),), ("all", "service")),
+}
+
+
+@dataclass
+class CoreResult:
+    case: str
+    records: int
+    seconds: float
+    cpu_seconds: float
+    windows: int  # window x scope records serialised
+    scopes: int
+    steps: int  # window steps closed (all specs)
+    closing_cpu_seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds
+
+    @property
+    def rate_per_cpu(self) -> float:
+        return self.records / self.cpu_seconds
+
+    @property
+    def closing_cpu_per_step(self) -> float:
+        return self.closing_cpu_seconds / max(self.steps, 1)
+
+
+def records_of(events: int, seed: int, tickets_per_hour: float, case: CoreCase) -> list[Record]:
+    config = SimConfig(
+        seed=seed,
+        start=datetime(2026, 1, 5, tzinfo=UTC),
+        duration=None,
+        n_events=events,
+        tickets_per_hour=tickets_per_hour,
+        disorder_seconds=240,
+        late_fraction=0.01,
+        invalid_fraction=0.01,
+    )
+    if case.services:
+        config = replace(config, services=case.services)
+    offsets: dict[tuple[str, int], int] = {}
+    out: list[Record] = []
+    for r in generate(config):
+        tp = (r.topic, (murmur2(r.key) & 0x7FFFFFFF) % PARTITIONS)
+        offset = offsets.get(tp, 0)
+        offsets[tp] = offset + 1
+        out.append((r.topic, tp[1], offset, r.key, r.value))
+    return out
+
+
+class _StepCounter:
+    """Counts the closer's window steps and the CPU they take (the closing cost)."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self.cpu = 0.0
+        self._original = closing.WindowCloser._step
+
+    def __enter__(self) -> _StepCounter:
+        original, counter = self._original, self
+
+        def step(closer, spec, end, sources):  # type: ignore[no-untyped-def]
+            started = time.process_time()
+            try:
+                return original(closer, spec, end, sources)
+            finally:
+                counter.cpu += time.process_time() - started
+                counter.steps += 1
+
+        closing.WindowCloser._step = step  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        closing.WindowCloser._step = self._original  # type: ignore[method-assign]
+
+
+def run_core_case(
+    name: str, events: int, seed: int = 11, tickets_per_hour: float = 900.0
+) -> CoreResult:
+    case = CORE_CASES[name]
+    records = records_of(events, seed, tickets_per_hour, case)
+    ctx = CoreContext(windows=case.windows, breakdowns=case.breakdowns)
+    engine = Engine(ctx, topics={"tickets": "tickets", "surveys": "surveys"})
+    tps = {(r[0], r[1]) for r in records}
+    engine.assign(tps)
+    engine.end_offsets = {tp: 0 for tp in tps}  # nothing unread holds closing back
+    windows = 0
+    gc.collect()
+    with _StepCounter() as steps:
+        started, cpu_started = time.perf_counter(), time.process_time()
+        for i in range(0, len(records), BATCH):
+            out = engine.handle_batch(records[i : i + BATCH])
+            for _, record in frame_records(out.windows):
+                orjson.dumps(record)
+                windows += 1
+        for _, record in frame_records(engine.close_windows()):
+            orjson.dumps(record)
+            windows += 1
+        seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
+    return CoreResult(
+        name, len(records), seconds, cpu, windows, len(engine.cells.scopes), steps.steps, steps.cpu
+    )

@@ -1,0 +1,193 @@
+"""The common case of decoding, without pydantic: a well-formed event parsed with orjson and
+checked field by field against the contract (pipeline.schemas.events).
+
+The contract's pydantic models stay the authority. This path only ever *accepts*, and only what
+the models accept with the same values; anything it is unsure of (a field it does not check
+exactly, a timestamp in a form it does not parse, a value out of range, a number orjson cannot
+read) returns None, and the record goes through the models, which accept it or say precisely
+what is wrong. tests/unit/schemas/test_fast_decode.py holds the two to the same results.
+
+Why: the models cost about 8 µs a record, most of the event path's budget; this costs about 2.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from pipeline.core.events import Event
+
+__all__ = ["fast_survey", "fast_ticket"]
+
+# RFC 3339 with an offset, at most microseconds: the forms whose datetime.fromisoformat value is
+# the models' value. Anything else (lower-case z, a space, nanoseconds, ...) is left to them.
+_TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)")
+_CHANNELS = frozenset({"phone", "email", "chat", "web", "self_service", "social"})
+_PRIORITIES = frozenset({"P1", "P2", "P3", "P4"})
+_UPDATES = frozenset(
+    {
+        "assigned",
+        "reassigned",
+        "agent_reply",
+        "customer_reply",
+        "escalated",
+        "resolved",
+        "reopened",
+        "closed",
+    }
+)
+_SCORES = {"csat": (1, 5), "nps": (0, 10)}
+
+
+class _Unsure(Exception):
+    """Leave this record to the models."""
+
+
+def _loads(raw: bytes) -> dict[str, Any] | None:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if type(data) is not dict:
+        return None
+    # The models' parser refuses nesting orjson takes (hundreds of levels deep): a member that
+    # is a container at all, even an ignored one, goes to them.
+    for value in data.values():
+        if type(value) is list or type(value) is dict:
+            return None
+    return data
+
+
+def _common(data: dict[str, Any]) -> tuple[str, float]:
+    version = data.get("schema_version")
+    if type(version) is not int or version != 1:
+        raise _Unsure
+    event_id = data.get("event_id")
+    if type(event_id) is not str or not 1 <= len(event_id) <= 128:
+        raise _Unsure
+    ts = data.get("ts")
+    if type(ts) is not str or _TS.fullmatch(ts) is None:
+        raise _Unsure
+    try:
+        return event_id, datetime.fromisoformat(ts).timestamp()
+    except ValueError:
+        raise _Unsure from None
+
+
+def _name(data: dict[str, Any], field: str, required: bool = False) -> str | None:
+    value = data.get(field)
+    if value is None:
+        if required:
+            raise _Unsure
+        return None
+    if type(value) is not str or not 1 <= len(value) <= 200:
+        raise _Unsure
+    return value
+
+
+def _member(
+    data: dict[str, Any], field: str, allowed: frozenset[str], required: bool
+) -> str | None:
+    value = data.get(field)
+    if value is None:
+        if required:
+            raise _Unsure
+        return None
+    if type(value) is not str or value not in allowed:
+        raise _Unsure
+    return value
+
+
+def _amount(data: dict[str, Any], field: str, limit: float) -> float | None:
+    value = data.get(field)
+    if value is None:
+        return None
+    if type(value) is int:
+        value = float(value)  # the models' float accepts an integer, as a float
+    elif type(value) is not float:
+        raise _Unsure
+    if not 0 <= value <= limit:  # NaN fails this too
+        raise _Unsure
+    return value
+
+
+def fast_ticket(raw: bytes, offset: int) -> Event | None:
+    """The ticket event of ``raw``, or None to leave it to the models."""
+    data = _loads(raw)
+    if data is None:
+        return None
+    try:
+        kind = data.get("type")
+        if type(kind) is not str:
+            raise _Unsure
+        created = kind == "created"
+        if not created and kind not in _UPDATES:
+            raise _Unsure
+        event_id, ts = _common(data)
+        ticket_id = _name(data, "ticket_id", required=True)
+        assert ticket_id is not None
+        _name(data, "agent_id")
+        _name(data, "customer_id")
+        return Event(
+            event_id,
+            ts,
+            kind,
+            ticket_id,
+            ticket_id,
+            _name(data, "service", created),
+            _name(data, "team", created),
+            _member(data, "channel", _CHANNELS, created),
+            _member(data, "priority", _PRIORITIES, created),
+            _amount(data, "handle_seconds", 86_400.0),
+            _amount(data, "cost", 1_000_000.0),
+            None,
+            offset,
+        )
+    except _Unsure:
+        return None
+
+
+def fast_survey(raw: bytes, offset: int) -> Event | None:
+    """The survey event of ``raw``, or None to leave it to the models."""
+    data = _loads(raw)
+    if data is None:
+        return None
+    try:
+        kind = data.get("kind")
+        if type(kind) is not str:
+            raise _Unsure
+        bounds = _SCORES.get(kind)
+        if bounds is None:
+            raise _Unsure
+        score = data.get("score")
+        if type(score) is not int or not bounds[0] <= score <= bounds[1]:
+            raise _Unsure
+        event_id, ts = _common(data)
+        service = _name(data, "service", required=True)
+        ticket_id = _name(data, "ticket_id")
+        survey_id = _name(data, "survey_id")
+        team = _name(data, "team")
+        channel = _member(data, "channel", _CHANNELS, False)
+        comment = data.get("comment")
+        if comment is not None and (type(comment) is not str or len(comment) > 10_000):
+            raise _Unsure
+        return Event(
+            event_id,
+            ts,
+            kind,
+            ticket_id or survey_id or event_id,
+            ticket_id,
+            service,
+            team,
+            channel,
+            None,
+            None,
+            None,
+            score,
+            offset,
+        )
+    except _Unsure:
+        return None
