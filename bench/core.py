@@ -17,18 +17,18 @@ from __future__ import annotations
 import gc
 import time
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 
 import orjson
 from aiokafka.partitioner import murmur2
 
+from bench.streams import sim_config
 from pipeline.core.context import CoreContext
 from pipeline.core.windows import WindowSpec
 from pipeline.engine import closing
 from pipeline.engine.frames import frame_records
 from pipeline.engine.outputs import Record
 from pipeline.engine.runtime import Engine
-from pipeline.simulate import SimConfig, generate
+from pipeline.simulate import generate
 
 __all__ = ["CORE_CASES", "CoreResult", "run_core_case"]
 
@@ -80,16 +80,7 @@ class CoreResult:
 
 
 def records_of(events: int, seed: int, tickets_per_hour: float, case: CoreCase) -> list[Record]:
-    config = SimConfig(
-        seed=seed,
-        start=datetime(2026, 1, 5, tzinfo=UTC),
-        duration=None,
-        n_events=events,
-        tickets_per_hour=tickets_per_hour,
-        disorder_seconds=240,
-        late_fraction=0.01,
-        invalid_fraction=0.01,
-    )
+    config = sim_config(events, seed, tickets_per_hour)
     if case.services:
         config = replace(config, services=case.services)
     offsets: dict[tuple[str, int], int] = {}

@@ -19,26 +19,16 @@ from typing import Any
 import orjson
 
 from pipeline.core.events import Event
+from pipeline.schemas.events import Channel, Priority, TicketType
 
 __all__ = ["fast_survey", "fast_ticket"]
 
 # RFC 3339 with an offset, at most microseconds: the forms whose datetime.fromisoformat value is
 # the models' value. Anything else (lower-case z, a space, nanoseconds, ...) is left to them.
 _TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)")
-_CHANNELS = frozenset({"phone", "email", "chat", "web", "self_service", "social"})
-_PRIORITIES = frozenset({"P1", "P2", "P3", "P4"})
-_UPDATES = frozenset(
-    {
-        "assigned",
-        "reassigned",
-        "agent_reply",
-        "customer_reply",
-        "escalated",
-        "resolved",
-        "reopened",
-        "closed",
-    }
-)
+_CHANNELS = frozenset(c.value for c in Channel)
+_PRIORITIES = frozenset(p.value for p in Priority)
+_UPDATES = frozenset(t.value for t in TicketType) - {TicketType.CREATED.value}
 _SCORES = {"csat": (1, 5), "nps": (0, 10)}
 
 
