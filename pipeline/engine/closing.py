@@ -46,6 +46,7 @@ class WindowCloser:
         self._layout: Layout = ctx.layout
         self._cells = cells
         self.closed_through: dict[str, float] = {spec.name: NEVER for spec in ctx.windows}
+        self._frontier = NEVER
         self.latest: dict[str, WindowFrame] = {}
         self._states = {spec.name: WindowState(self._layout) for spec in ctx.windows}
         # The block range [from, to) each spec's state holds, or None (empty).
@@ -57,14 +58,17 @@ class WindowCloser:
     @property
     def frontier(self) -> float:
         """Every window ending at or before this is closed."""
-        return min(self.closed_through.values())
+        return self._frontier
+
+    def _closed(self, spec: WindowSpec, through: float) -> None:
+        self.closed_through[spec.name] = through
+        # Read for every input record: kept, not computed.
+        self._frontier = min(self.closed_through.values())
 
     def start_at(self, frontier: float) -> None:
         """After recovery: windows up to ``frontier`` were closed before the restart."""
         for spec in self._grid.specs:
-            self.closed_through[spec.name] = (
-                spec.last_end_at(frontier) if frontier > NEVER else NEVER
-            )
+            self._closed(spec, spec.last_end_at(frontier) if frontier > NEVER else NEVER)
             self._covered[spec.name] = None
             self._states[spec.name].clear()
         self._blocks.clear()
@@ -97,7 +101,7 @@ class WindowCloser:
                 if len(frame):
                     frames.append(frame)
                 self.latest[spec.name] = frame
-                self.closed_through[spec.name] = end
+                self._closed(spec, end)
                 end = self._next_end(spec, end, last, sources)
         self._drop_blocks()
         self._next_due = min(

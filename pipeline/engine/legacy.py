@@ -72,7 +72,13 @@ def _key_state(data: dict[str, Any]) -> KeyState:
     pending = [Event(*record) for record in data["p"]]
     ticket = _ticket(data["t"]) if data["t"] else None
     until = data.get("u")
-    return pending, ticket, dict(data.get("d") or {}), -np.inf if until is None else float(until)
+    # Format-1 fingerprints were computed otherwise: content unknown (0), matching any copy.
+    return (
+        pending,
+        ticket,
+        dict.fromkeys(data.get("d") or {}, 0),
+        -np.inf if until is None else float(until),
+    )
 
 
 def _ticket(values: list[Any]) -> TicketState:
@@ -82,8 +88,9 @@ def _ticket(values: list[Any]) -> TicketState:
     state.open, state.resolutions, state.reopened = bool(is_open), int(resolutions), bool(reopened)
     state.agent_replies, state.reassignments = int(replies), int(reassignments)
     state.escalated, state.first_reply_seen = bool(escalated), bool(replied)
-    # Saved before fingerprints: content unknown (0), which matches any copy.
-    state.event_ids = dict.fromkeys(ids, 0) if isinstance(ids, list) else dict(ids)
+    # Format-1 fingerprints (or none, in older state) were computed otherwise: content unknown
+    # (0), which matches any copy.
+    state.event_ids = dict.fromkeys(ids, 0)
     return state
 
 

@@ -118,7 +118,9 @@ class PartitionCore:
         self._layout = ctx.layout
         self.cells = cells
         self.max_ts = NEVER
-        self.released_through = NEVER
+        self._released_through = NEVER
+        # A release can be due only once ``max_ts`` reaches this (see ``released_through``).
+        self.release_due = NEVER
         self.keys: dict[str, _KeyState] = {}
         self._heap: list[tuple[tuple[float, int, str], str]] = []  # (sort key, record key)
         self._expiry: list[tuple[float, str]] = []  # (until, key) of finished keys
@@ -134,6 +136,22 @@ class PartitionCore:
         self.changed_panes: set[int] = set()
 
     # --- time -----------------------------------------------------------------------------------
+
+    @property
+    def released_through(self) -> float:
+        """Events before this are released (a multiple of the tick, or NEVER)."""
+        return self._released_through
+
+    @released_through.setter
+    def released_through(self, value: float) -> None:
+        self._released_through = value
+        # The next tick past ``value``, as a newest event time; a microsecond early, so that
+        # float rounding never skips a release (``release`` decides exactly).
+        if value == NEVER:
+            self.release_due = NEVER
+        else:
+            next_tick = (math.floor(value / self._tick) + 1) * self._tick
+            self.release_due = next_tick + self._lateness - 1e-6
 
     @property
     def watermark(self) -> float:

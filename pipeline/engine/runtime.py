@@ -262,7 +262,8 @@ class Engine(ClosesWithAlerts):
         elif outcome is Accepted.LATE:
             detail = f"event time {event.ts:.0f} is behind the watermark {core.watermark:.0f}"
             self._reject(out, DlqRecord(key, raw, "late", detail, topic, partition, offset))
-        self._release(out, tp, core)
+        if core.max_ts >= core.release_due:  # the watermark may have moved a tick
+            self._release(out, tp, core)
 
     def _release(self, out: Outputs, tp: TP, core: PartitionCore) -> None:
         before = core.released_through
