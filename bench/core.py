@@ -24,7 +24,6 @@ from aiokafka.partitioner import murmur2
 from bench.streams import sim_config
 from pipeline.core.context import CoreContext
 from pipeline.core.windows import WindowSpec
-from pipeline.engine import closing
 from pipeline.engine.frames import frame_records
 from pipeline.engine.outputs import Record
 from pipeline.engine.runtime import Engine
@@ -93,32 +92,6 @@ def records_of(events: int, seed: int, tickets_per_hour: float, case: CoreCase) 
     return out
 
 
-class _StepCounter:
-    """Counts the closer's window steps and the CPU they take (the closing cost)."""
-
-    def __init__(self) -> None:
-        self.steps = 0
-        self.cpu = 0.0
-        self._original = closing.WindowCloser._step
-
-    def __enter__(self) -> _StepCounter:
-        original, counter = self._original, self
-
-        def step(closer, spec, end, sources):  # type: ignore[no-untyped-def]
-            started = time.process_time()
-            try:
-                return original(closer, spec, end, sources)
-            finally:
-                counter.cpu += time.process_time() - started
-                counter.steps += 1
-
-        closing.WindowCloser._step = step  # type: ignore[method-assign]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        closing.WindowCloser._step = self._original  # type: ignore[method-assign]
-
-
 def run_core_case(
     name: str, events: int, seed: int = 11, tickets_per_hour: float = 900.0
 ) -> CoreResult:
@@ -131,18 +104,25 @@ def run_core_case(
     engine.end_offsets = {tp: 0 for tp in tps}  # nothing unread holds closing back
     windows = 0
     gc.collect()
-    with _StepCounter() as steps:
-        started, cpu_started = time.perf_counter(), time.process_time()
-        for i in range(0, len(records), BATCH):
-            out = engine.handle_batch(records[i : i + BATCH])
-            for _, record in frame_records(out.windows):
-                orjson.dumps(record)
-                windows += 1
-        for _, record in frame_records(engine.close_windows()):
+    started, cpu_started = time.perf_counter(), time.process_time()
+    for i in range(0, len(records), BATCH):
+        out = engine.handle_batch(records[i : i + BATCH])
+        for _, record in frame_records(out.windows):
             orjson.dumps(record)
             windows += 1
-        seconds = time.perf_counter() - started
-        cpu = time.process_time() - cpu_started
+    for _, record in frame_records(engine.close_windows()):
+        orjson.dumps(record)
+        windows += 1
+    seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
+    closer = engine.closer
     return CoreResult(
-        name, len(records), seconds, cpu, windows, len(engine.cells.scopes), steps.steps, steps.cpu
+        name,
+        len(records),
+        seconds,
+        cpu,
+        windows,
+        len(engine.cells.scopes),
+        closer.steps,
+        closer.step_cpu_seconds,
     )

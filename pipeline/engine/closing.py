@@ -15,6 +15,7 @@ is then summed from its blocks afresh, to the same integers, so to the same valu
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
@@ -47,6 +48,9 @@ class WindowCloser:
         self._cells = cells
         self.closed_through: dict[str, float] = {spec.name: NEVER for spec in ctx.windows}
         self._frontier = NEVER
+        # Window steps taken and the CPU time they took (the bench's closing cost per step).
+        self.steps = 0
+        self.step_cpu_seconds = 0.0
         self.latest: dict[str, WindowFrame] = {}
         self._states = {spec.name: WindowState(self._layout) for spec in ctx.windows}
         # The block range [from, to) each spec's state holds, or None (empty).
@@ -97,7 +101,10 @@ class WindowCloser:
             last = spec.last_end_at(frontier)
             end = (math.floor(done / spec.step) + 1) * spec.step
             while end <= last:
+                started = time.process_time()
                 frame = self._step(spec, end, sources)
+                self.steps += 1
+                self.step_cpu_seconds += time.process_time() - started
                 if len(frame):
                     frames.append(frame)
                 self.latest[spec.name] = frame

@@ -391,7 +391,7 @@ class LocalBroker:
             random_cluster_id(),
             "--config",
             str(self.properties_file),
-            *self._scram_arguments(),
+            *self.scram_arguments(),
         )
         result = subprocess.run(
             command, cwd=self.data_dir, capture_output=True, text=True, check=False, timeout=120
@@ -402,7 +402,7 @@ class LocalBroker:
                 f"(exit {result.returncode}):\n{result.stdout}{result.stderr}"
             )
 
-    def _scram_arguments(self) -> list[str]:
+    def scram_arguments(self) -> list[str]:
         arguments = []
         for name, password in sorted(self.sasl_users.items()):
             for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512"):

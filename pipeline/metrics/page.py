@@ -32,6 +32,7 @@ class MetricsPage:
         # are held here, so their ids cannot be reused).
         self._made_from: tuple[object, ...] = ()
         self._text = b""
+        self.window_renders = 0  # how often the KPI values were rendered (not taken as cached)
 
     def render(self) -> bytes:
         closing = self.closing()
@@ -43,4 +44,5 @@ class MetricsPage:
         ):
             self._text = generate_latest(self._windows)
             self._made_from = latest
+            self.window_renders += 1
         return self._text + generate_latest(self.live)

@@ -25,6 +25,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from pipeline.kafka import internals
+
 __all__ = [
     "PartitionRange",
     "RangeRecord",
@@ -90,7 +92,7 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
     partitions = consumer.partitions_for_topic(topic)
     if not partitions:
         # Metadata of a topic this client has not asked about yet.
-        await consumer._client.force_metadata_update()
+        await internals.refresh_metadata(consumer)
         partitions = consumer.partitions_for_topic(topic)
     if not partitions:
         raise ReplayError(f"input topic {topic!r} does not exist on the broker")

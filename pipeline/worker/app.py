@@ -29,10 +29,10 @@ from pipeline.engine.admission import Admission
 from pipeline.engine.handoff import decode_update
 from pipeline.engine.outputs import Outputs, Record
 from pipeline.engine.runtime import Engine
+from pipeline.kafka import internals
 from pipeline.kafka.security import faust_options
 from pipeline.metrics.collector import PipelineCollector
 from pipeline.metrics.page import MetricsPage
-from pipeline.worker import faust_adapter
 from pipeline.worker.batches import RecordBatches
 from pipeline.worker.checkpoint import Checkpoint
 from pipeline.worker.context import core_context
@@ -141,12 +141,12 @@ class WorkerApp:
         self.recovery = RecoveryTimer(self.registry)
         self.page = MetricsPage(self.engine, self.registry, closing=self._closing)
         self.sequence = InputSequence(self._saved_offset)
-        faust_adapter.install(self.app.consumer, self.sequenced)
+        internals.install(self.app.consumer, self.sequenced)
         self.checkpoint = Checkpoint(
             self.engine,
             (self.store, self.merge_store),
             _Topics(settings),
-            lambda: RecordBatches(faust_adapter.producer(self.app)),
+            lambda: RecordBatches(internals.producer(self.app)),
         )
         self._wire()
 
@@ -294,7 +294,7 @@ class WorkerApp:
                 continue
             # Never counted for commit: take_events acknowledges the whole batch, and an
             # acknowledged offset past the hole would let the committed offset jump it.
-            faust_adapter.forget(consumer, message)
+            internals.forget(consumer, message)
             if verdict is Verdict.REWIND:
                 awaited = self.sequence.awaited((source, message.partition))
                 # In the consumer's own thread: the client's position must not move under
@@ -302,10 +302,10 @@ class WorkerApp:
                 await consumer.seek_wait({message.tp: awaited})
                 if self.sequence.resumes_saved_state((source, message.partition)):
                     # Records before it that a previous process handled and did not commit.
-                    await faust_adapter.covered(consumer, message.tp, awaited)
+                    await internals.covered(consumer, message.tp, awaited)
         for (source, partition), first, last in self.sequence.take_skipped():
             topic = next(t for t, s in self.sequenced.items() if s == source)
-            await faust_adapter.skip(consumer, TP(topic, partition), first, last)
+            await internals.skip(consumer, TP(topic, partition), first, last)
         return records
 
 

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from pipeline.cli import main
 from pipeline.importers import map_file
 from pipeline.importers.produce import to_records
-from pipeline.kafka import LocalBroker
+from pipeline.kafka import LocalBroker, internals
 from pipeline.schemas.decode import decode_ticket
 from tests.uci_pipeline import MONTH_LIKE, assert_same_kpis, pipeline_values, run_runtime
 from tests.uci_reference import fixed_window, log_for_tests, uci_kpis
@@ -41,7 +41,7 @@ async def read_topic(bootstrap: str, topic: str) -> list[tuple[bytes, bytes, int
     try:
         tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
         if not tps:
-            await consumer._client.force_metadata_update()
+            await internals.refresh_metadata(consumer)
             tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)

@@ -241,7 +241,7 @@ def test_a_sasl_listener_beside_the_plaintext_one(tmp_path: Path) -> None:
     )
     assert config["sasl.enabled.mechanisms"] == "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"
     assert 'user_alice="alice-pw";' in config["listener.name.sasl_plaintext.plain.sasl.jaas.config"]
-    assert broker._scram_arguments() == [
+    assert broker.scram_arguments() == [
         "--add-scram",
         "SCRAM-SHA-256=[name=alice,password=alice-pw]",
         "--add-scram",

@@ -3,12 +3,14 @@ fetch code (faust-streaming is pinned exactly)."""
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaConsumer
 from faust.types import TP
 
-from pipeline.worker import faust_adapter as faust_input
+from pipeline.kafka import internals as faust_input
 
 TICKETS = TP("tickets", 1)
 CHANGELOG = TP("app-kpi-state-changelog", 1)
@@ -63,3 +65,20 @@ async def test_a_seek_back_inside_this_process_adds_no_offset_twice() -> None:
     await faust_input.skip(consumer, TICKETS, 191, 191)
     consumer._acked[TICKETS].extend(range(192, 200))
     assert consumer._new_offset(TICKETS) == 200
+
+
+async def test_the_producer_is_faust_producers_aiokafka_producer() -> None:
+    app = faust.App("internals-test", broker="kafka://127.0.0.1:1", autodiscover=False)
+    # Not started: the accessor exists and is the one Faust's own send path calls.
+    source = inspect.getsource(type(app.producer).send)
+    assert "_ensure_producer()" in source
+    assert inspect.ismethod(app.producer._ensure_producer)
+
+
+async def test_a_group_less_consumer_can_refresh_its_metadata() -> None:
+    consumer = AIOKafkaConsumer(bootstrap_servers="127.0.0.1:1")
+    # A plain method that returns an awaitable: the update the client's background task runs.
+    source = inspect.getsource(type(consumer._client).force_metadata_update)
+    assert "return asyncio.shield(self._md_update_fut)" in source
+    assert inspect.signature(consumer._client.force_metadata_update).parameters == {}
+    await consumer.stop()

@@ -1,7 +1,7 @@
-"""The one place where the worker reaches into Faust and aiokafka internals (faust-streaming
+"""The one place where the package reaches into Faust and aiokafka internals (faust-streaming
 0.15.3 and aiokafka 0.14.0, pinned exactly for this). Each access is typed here and checked by
-tests/unit/worker/test_faust_adapter.py against the pinned versions' own code, so an upgrade
-that changes one fails there, not in production. Everything else uses public API only (ruff's
+tests/unit/kafka/test_internals.py against the pinned versions' own code, so an upgrade that
+changes one fails there, not in production. Everything else uses public API only (ruff's
 SLF001 rule is on outside this module).
 
 1. The aiokafka producer under Faust's producer (``producer``): the worker appends records to
@@ -22,6 +22,9 @@ SLF001 rule is on outside this module).
   adds a gap only for offsets that are really not in the log (see ``skip``).
 - A dropped record must not count for commit (its offset lies past the hole), but it must stop
   being pending, or Faust waits for it forever before the next rebalance (``wait_empty``).
+
+3. Replay's group-less aiokafka consumer: its metadata is refreshed on demand
+   (``refresh_metadata``), since aiokafka has no public call that updates it.
 """
 
 from __future__ import annotations
@@ -30,7 +33,21 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["InputReadOffsets", "covered", "forget", "install", "producer", "skip"]
+__all__ = [
+    "InputReadOffsets",
+    "covered",
+    "forget",
+    "install",
+    "producer",
+    "refresh_metadata",
+    "skip",
+]
+
+
+async def refresh_metadata(consumer: Any) -> None:
+    """Fetch the cluster metadata of an aiokafka consumer now (3.). A consumer without a group
+    learns of a topic only once something asks for it, and ``partitions_for_topic`` does not."""
+    await consumer._client.force_metadata_update()
 
 
 def producer(app: Any) -> Any:
