@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated subset of: inprocess,limit,worker,replay,peer,latency",
+        help="comma-separated subset of: inprocess,limit,ceiling,worker,replay,peer,latency",
     )
     parser.add_argument("--rate", type=float, default=5000.0, help="latency test: records/s")
     parser.add_argument("--latency-seconds", type=float, default=60.0)

@@ -56,6 +56,16 @@ def rows_from(r: dict[str, Any]) -> list[Row]:
                 "aiokafka fetch + record parsing + orjson, one Python thread",
             )
         )
+    ceiling = r.get("ceiling", {})
+    for loop, run in ceiling.items():
+        rows.append(
+            Row(
+                f"1b no-op Faust agent, JSON decode only ({loop})",
+                _rates(run),
+                _ratio(run, limit, "limit"),
+                "Faust's stream path: a few event-loop iterations and tasks per record",
+            )
+        )
     if worker:
         rows.append(
             Row(
@@ -66,6 +76,15 @@ def rows_from(r: dict[str, Any]) -> list[Row]:
                 f"{worker['startup_seconds']:.0f} s not counted",
             )
         )
+        for loop, run in ceiling.items():
+            rows.append(
+                Row(
+                    f"2b live worker against the no-op Faust agent ({loop})",
+                    "",
+                    _ratio(worker, run, f"the no-op agent ({loop})"),
+                    "",
+                )
+            )
     if "replay" in r:
         rp = r["replay"]
         rows.append(

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.ceiling import run_ceiling
 from bench.consume import bare_consumer, core_replay
 from bench.core import CORE_CASES, run_core_case
 from bench.live import run_live, topic_env
@@ -29,7 +30,7 @@ __all__ = ["BenchOptions", "run_bench"]
 
 # The in-process cases take at most this many records (each case simulates its own stream).
 INPROCESS_EVENTS = 300_000
-ALL = frozenset({"inprocess", "limit", "worker", "replay", "peer", "latency"})
+ALL = frozenset({"inprocess", "limit", "ceiling", "worker", "replay", "peer", "latency"})
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,20 @@ def run_all(options: BenchOptions, bootstrap: str, root: Path, results: dict[str
             "cpu_rate": drained.cpu_rate,
         }
         log(f"limit: {drained.rate:,.0f} records/s")
+    if options.wants("ceiling"):
+        results["ceiling"] = {}
+        for loop in ("asyncio", "uvloop"):
+            log(f"no-op Faust agent (JSON decode only), {loop} event loop")
+            run = run_ceiling(
+                bootstrap,
+                streams.topics,
+                streams.total,
+                loop,
+                root / f"noop-{loop}" / "agent.log",
+                timeout=600 + streams.total / 100,
+            )
+            results["ceiling"][loop] = run
+            log(f"no-op agent ({loop}): {run['rate']:,.0f} records/s")
     if options.wants("worker"):
         log("live worker from offset zero to the final watermark")
         live = run_live(

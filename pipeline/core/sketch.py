@@ -128,25 +128,32 @@ def quantiles_of(
     row's zero count and total count. Returns rows x len(qs), NaN where a row is empty.
     ``overflow``: row -> key -> count for keys outside the dense range (rows with overflow
     are computed one by one, exactly as a sparse sketch would)."""
-    n = len(counts)
-    out = np.full((n, len(qs)), np.nan)
-    if n == 0:
+    out = np.full((len(counts), len(qs)), np.nan)
+    rows = np.flatnonzero(counts > 0)  # empty sketches stay NaN
+    if len(rows) == 0:
         return out
+    # Only the bucket columns any of these sketches uses: durations of one desk span a few
+    # hundred of the dense range's keys.
+    sub = buckets[rows]
+    used = np.flatnonzero(sub.any(axis=0))
+    lo, hi = (int(used[0]), int(used[-1]) + 1) if len(used) else (0, 1)
+    width = hi - lo
+    n = len(rows)
     # Cumulative counts per row, rows made disjoint by an offset larger than any count, so one
     # sorted search finds, for every row, the first bucket whose count passes the rank.
-    cum = np.cumsum(buckets, axis=1, dtype=np.int64)
-    cum += (np.arange(n, dtype=np.int64) << 40)[:, None]
+    offset = np.arange(n, dtype=np.int64) << 40
+    cum = np.cumsum(sub[:, lo:hi], axis=1, dtype=np.int64)
+    cum += offset[:, None]
     flat = cum.ravel()
-    base = np.arange(n, dtype=np.int64) * DENSE_KEYS
-    filled = counts > 0
+    base = np.arange(n, dtype=np.int64) * width
+    row_zeros, row_counts = zeros[rows], counts[rows]
     for j, q in enumerate(qs):
-        rank = q * (counts - 1).astype(np.float64)
+        rank = q * (row_counts - 1).astype(np.float64)
         # seen = zeros + cum > rank  <=>  cum > floor(rank - zeros) for integer cum
-        need = np.floor(rank - zeros).astype(np.int64) + (np.arange(n, dtype=np.int64) << 40)
+        need = np.floor(rank - row_zeros).astype(np.int64) + offset
         first = np.searchsorted(flat, need, side="right") - base
-        first = np.clip(first, 0, DENSE_KEYS - 1)
-        values = np.where(rank < zeros, 0.0, _BUCKET_VALUES[first])
-        out[:, j] = np.where(filled, values, np.nan)
+        first = np.clip(first, 0, width - 1)
+        out[rows, j] = np.where(rank < row_zeros, 0.0, _BUCKET_VALUES[lo + first])
     for row, extra in (overflow or {}).items():
         if extra:
             out[row] = _sparse_quantiles(buckets[row], int(zeros[row]), int(counts[row]), qs, extra)

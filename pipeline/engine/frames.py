@@ -80,7 +80,8 @@ class WindowFrame:
         statistics and sample size. The key (window, end, scope, catalogue version) is stable
         across restarts and replays, so consumers can de-duplicate."""
         layout = self.layout
-        values = self.values.tolist()
+        # NaN (no value) becomes None once, column-wise, rather than per statistic.
+        values = np.where(np.isnan(self.values), None, self.values).tolist()
         samples = self.samples.tolist()
         head = {
             "schema": WINDOW_RECORD_SCHEMA,
@@ -90,10 +91,11 @@ class WindowFrame:
             "window_end": iso(self.end),
         }
         described = [
-            (kpi.name, kpi.version, kpi.kpi_class.value, kpi.unit, layout.stat_columns[k])
-            for k, kpi in enumerate(layout.kpis)
+            (kpi.name, kpi.version, kpi.kpi_class.value, kpi.unit, tuple(columns.items()))
+            for kpi, columns in zip(layout.kpis, layout.stat_columns, strict=True)
         ]
-        suffix = f"v{CATALOGUE_VERSION}"
+        prefix = f"{self.window}|{self.end}|"
+        suffix = f"|v{CATALOGUE_VERSION}"
         for row, scope in enumerate(self.scopes):
             vrow, srow = values[row], samples[row]
             kpis: dict[str, dict[str, Any]] = {}
@@ -103,12 +105,9 @@ class WindowFrame:
                     "class": kpi_class,
                     "unit": unit,
                     "sample_size": srow[k],
-                    "stats": {
-                        stat: (None if vrow[c] != vrow[c] else vrow[c])
-                        for stat, c in columns.items()
-                    },
+                    "stats": {stat: vrow[c] for stat, c in columns},
                 }
-            key = "|".join([self.window, str(self.end), scope.encode().replace(_SEP, "/"), suffix])
+            key = prefix + scope.encode().replace(_SEP, "/") + suffix
             yield key.encode(), {**head, **scope.labels(), "kpis": kpis}
 
 
