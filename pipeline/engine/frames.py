@@ -81,7 +81,9 @@ class WindowFrame:
         across restarts and replays, so consumers can de-duplicate."""
         layout = self.layout
         # NaN (no value) becomes None once, column-wise, rather than per statistic.
-        values = np.where(np.isnan(self.values), None, self.values).tolist()
+        cells = self.values.astype(object)
+        cells[np.isnan(self.values)] = None
+        values = cells.tolist()
         samples = self.samples.tolist()
         head = {
             "schema": WINDOW_RECORD_SCHEMA,
