@@ -27,6 +27,7 @@ from pipeline.alerts.stats import ScopeFilter
 from pipeline.core.kpis import KpiDefinition
 from pipeline.core.results import WindowResult
 from pipeline.core.scopes import Scope
+from pipeline.engine.frames import WindowFrame
 from pipeline.replay.episodes import Episode
 
 __all__ = ["SeriesStore", "render_plots"]
@@ -71,6 +72,32 @@ class SeriesStore:
             if r.stat in ("value", "mean"):
                 self.samples[key] += r.sample_size
             self.last_end = max(self.last_end, r.end)
+
+    def add_frame(self, frame: WindowFrame) -> None:
+        """``add`` for one closed window as the engine makes it (the same series)."""
+        if frame.window != self.window or not frame.scopes:
+            return
+        layout = frame.layout
+        columns = [(c, layout.kpis[k].name, k, stat) for c, (k, stat) in enumerate(layout.stats)]
+        end = frame.end
+        for row, scope in enumerate(frame.scopes):
+            if scope.breakdown not in _PLOTTED_BREAKDOWNS:
+                continue
+            values, samples = frame.values[row].tolist(), frame.samples[row].tolist()
+            for c, kpi, k, stat in columns:
+                key = (kpi, scope)
+                by_stat = self.series.setdefault(key, {})
+                series = by_stat.get(stat)
+                if series is None:
+                    series = by_stat[stat] = _Series()
+                series.ends.append(end)
+                v = values[c]
+                series.values.append(v)  # NaN: no value
+                if v == v:
+                    self.with_values.add(key)
+                if stat in ("value", "mean"):
+                    self.samples[key] += samples[k]
+        self.last_end = max(self.last_end, end)
 
     def scopes(self, kpi: str, services: int) -> list[Scope]:
         """The organisation, then the services with the largest samples of this KPI."""

@@ -6,18 +6,28 @@ linking them. Rows are written as windows close, so a long history is never held
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+import io
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from pipeline.alerts.model import AlertEvent, TargetSet
 from pipeline.core.kpis import KpiDefinition
 from pipeline.core.results import WindowResult, iso
 from pipeline.core.scopes import DIMENSIONS, Scope
+from pipeline.engine.frames import WindowFrame
 from pipeline.replay.episodes import EpisodeLog
 from pipeline.replay.plots import SeriesStore, render_plots
 from pipeline.replay.summary import ReplayFacts, TargetTally, write_summary
 
 __all__ = ["KPI_COLUMNS", "ReportWriter"]
+
+
+def _csv_line(fields: Sequence[str]) -> str:
+    """Fields as the csv module writes them (minimal quoting), without the line end."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(fields)
+    return out.getvalue()
+
 
 KPI_COLUMNS = [
     "window",
@@ -58,6 +68,8 @@ class ReportWriter:
         self.plot_services = plot_services
         # Formatted once: a history has few scopes and window bounds but many rows of each.
         self._dims: dict[Scope, list[str]] = {}
+        self._dims_text: dict[Scope, str] = {}
+        self._stat_parts: dict[int, list[str]] = {}
         self._times: dict[int, str] = {}
 
     def add(self, results: Sequence[WindowResult], alerts: Sequence[AlertEvent] = ()) -> None:
@@ -86,6 +98,56 @@ class ReportWriter:
         self.episodes.add(results, alerts)
         self.tally.add(results)
         self.series.add(results)
+
+    def add_frames(
+        self,
+        frames: Sequence[WindowFrame],
+        alerts: Sequence[AlertEvent] = (),
+        watched: Collection[tuple[str, str, str]] = (),
+    ) -> None:
+        """``add`` for closed windows as the engine makes them, kept columnar: the CSV rows are
+        written per frame from its arrays, and results are built only for the (kpi, stat,
+        window) triples some target watches (``watched``) and for the plotted window."""
+        for frame in frames:
+            self._file.write(self._frame_text(frame))
+            self.rows += len(frame.scopes) * len(frame.layout.stats)
+            self.windows.add((frame.window, frame.end))
+            self.series.add_frame(frame)
+        results = [r for f in frames for r in f.results(watched)] if watched else []
+        self.episodes.add(results, alerts)
+        self.tally.add(results)
+
+    def _frame_text(self, frame: WindowFrame) -> str:
+        """The frame's CSV rows, in the order ``add`` writes its results (scope, then catalogue):
+        the parts that repeat (window, KPI and statistic, scope) are formatted once."""
+        if not frame.scopes:
+            return ""
+        layout = frame.layout
+        stats = self._stat_parts.get(id(layout))
+        if stats is None:
+            stats = self._stat_parts[id(layout)] = [
+                _csv_line([k.name, k.kpi_class.value, k.unit, stat])
+                for k, stat in ((layout.kpis[i], stat) for i, stat in layout.stats)
+            ]
+        of_kpi = [i for i, _ in layout.stats]
+        head = _csv_line([frame.window, self._iso(frame.start), self._iso(frame.end)])
+        heads = [head + "," + part + "," for part in stats]
+        values = frame.values.tolist()
+        samples = frame.samples.tolist()
+        lines = []
+        for row, scope in enumerate(frame.scopes):
+            dims = self._dims_text.get(scope)
+            if dims is None:
+                labels = scope.labels()
+                dims = self._dims_text[scope] = (
+                    _csv_line([*(labels[d] for d in DIMENSIONS), scope.breakdown]) + ","
+                )
+            vrow, srow = values[row], samples[row]
+            lines += [
+                f"{h}{dims}{'' if v != v else repr(v)},{srow[k]}\r\n"
+                for h, v, k in zip(heads, vrow, of_kpi, strict=True)
+            ]
+        return "".join(lines)
 
     def _iso(self, ts: int) -> str:
         text = self._times.get(ts)

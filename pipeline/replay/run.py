@@ -88,14 +88,13 @@ async def run_replay(settings: Settings, ctx: CoreContext, options: ReplayOption
         def emit(frames: list[WindowFrame]) -> None:
             nonlocal alerts
             events = []
+            watched = engine.watched if engine is not None else frozenset()
             if engine is not None and frames:
-                watched = engine.watched
                 events = engine.observe([r for f in frames for r in f.results(watched)])
             alerts += len(events)
-            results = list(frame_results(frames))
-            report.add(results, events)
+            report.add_frames(frames, events, watched)
             if export is not None:
-                export.add(results)
+                export.add(frame_results(frames))
 
         core.begin(ranges)
         with _progress(options.progress) as progress:
