@@ -74,6 +74,7 @@ class FaultRun:
     records: int
     kills: list[dict[str, float]] = field(default_factory=list)
     final_recovery_seconds: float = 0.0
+    final_redelivered: float = 0.0
     compared: int = 0
     windows: int = 0
     dlq_records: int = 0
@@ -84,11 +85,13 @@ class FaultRun:
         kills = ", ".join(
             f"kill {i + 1} at {k['share']:.0%} of the stream, {k['alive']:.0f}s after recovering "
             f"in {k['recovery']:.1f}s ({k['startup']:.0f}s after its start; "
-            f"{k['received']:.0f} records read)"
+            f"{k['received']:.0f} records read, {k['redelivered']:.0f} of them redelivered and "
+            "skipped)"
             for i, k in enumerate(self.kills)
         )
         return (
-            f"{self.records} records; {kills}; final recovery {self.final_recovery_seconds:.1f}s; "
+            f"{self.records} records; {kills}; final recovery {self.final_recovery_seconds:.1f}s "
+            f"({self.final_redelivered:.0f} redelivered records skipped); "
             f"compared {self.compared} KPI values in {self.windows} window x scope records; "
             f"DLQ {self.dlq_records} records ({self.dlq_distinct} distinct); "
             f"{self.seconds:.0f}s in all"
@@ -100,11 +103,11 @@ def _sample(worker: WorkerProcess, name: str, labels: tuple[tuple[str, str], ...
 
 
 def _received(worker: WorkerProcess) -> float:
-    s = worker.scrape()
-    return sum(
-        s.get(("kpi_events_received_total", (("source", src),)), 0.0)
-        for src in ("tickets", "surveys")
-    )
+    return _per_source(worker.scrape(), "kpi_events_received_total")
+
+
+def _per_source(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str) -> float:
+    return sum(samples.get((name, (("source", src),)), 0.0) for src in ("tickets", "surveys"))
 
 
 def _recovered(worker: WorkerProcess) -> bool:
@@ -163,10 +166,9 @@ def run_with_kills(
                     "share": stream.share(),
                     "alive": span,
                     "recovery": samples.get(recovery, 0.0),
-                    "received": sum(
-                        samples.get(("kpi_events_received_total", (("source", s),)), 0.0)
-                        for s in ("tickets", "surveys")
-                    ),
+                    "received": _per_source(samples, "kpi_events_received_total"),
+                    # Records the previous process had saved state for but not committed.
+                    "redelivered": _per_source(samples, "kpi_events_redelivered_total"),
                 }
             )
     with running_worker(
@@ -193,6 +195,7 @@ def run_with_kills(
         except AssertionError as exc:
             raise AssertionError(f"{seen} (want {expected.last_end()}): {exc}") from None
         run.final_recovery_seconds = _sample(worker, *recovery)
+        run.final_redelivered = _per_source(worker.scrape(), "kpi_events_redelivered_total")
     run.compared, run.windows = assert_windows_match(
         bootstrap, f"{prefix}-kpi-windows", expected, min_compared=10_000
     )
