@@ -13,6 +13,7 @@ import logging
 import sys
 
 import faust
+import mode.loop
 from aiokafka.errors import KafkaError
 
 from pipeline.config import Settings
@@ -102,6 +103,9 @@ def run_worker(settings: Settings) -> int:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return EXIT_KAFKA_UNAVAILABLE
     log.info("Kafka at %s", describe(settings.kafka))
+    if settings.worker.event_loop == "uvloop":
+        # Before the app and worker exist: they take the loop the policy gives.
+        mode.loop.use("uvloop")
     worker_app = create_app(settings)
     # Web bind/port come from the app's settings (127.0.0.1 unless configured).
     worker = faust.Worker(worker_app.app, loglevel=settings.log_level)
