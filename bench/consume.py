@@ -91,6 +91,9 @@ def core_replay(bootstrap: str, streams: Streams, settings: Settings) -> tuple[D
     by a bare consumer, closing windows at the end: what a replay does without its report.
     Returns the drain and the number of window x scope records produced."""
     runtime = Engine(core_context(settings), topics=streams.topics)
+    # Every input partition from the start, as replay does: a partition not read yet holds
+    # closing back (its end is not known), so windows close only behind all of them.
+    runtime.assign((source, p) for source in streams.topics for p in range(streams.partitions))
     windows = 0
 
     def handle(source: str, partition: int, offset: int, key: bytes | None, value: bytes) -> None:
