@@ -19,6 +19,8 @@ from tests.integration.harness import stop
 
 __all__ = ["run_ceiling"]
 
+_ROOT = Path(__file__).resolve().parents[1]
+
 
 def run_ceiling(
     bootstrap: str, topics: dict[str, str], total: int, loop: str, log: Path, timeout: float
@@ -30,6 +32,8 @@ def run_ceiling(
         NOOP_BOOTSTRAP=bootstrap,
         NOOP_TOPICS=",".join(topics.values()),
         NOOP_LOOP=loop,
+        # ``bench`` is not an installed package: the agent imports it from the checkout.
+        PYTHONPATH=os.pathsep.join(p for p in (str(_ROOT), env.get("PYTHONPATH")) if p),
     )
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
