@@ -493,7 +493,7 @@ def _epoch(value: str | datetime) -> float:
     return moment.timestamp()
 
 
-def _seconds(value: str | int | float | None, default: float) -> float:
+def _seconds(value: str | None, default: float) -> float:
     return default if value is None else parse_duration(value)
 
 

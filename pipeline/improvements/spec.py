@@ -34,10 +34,12 @@ _TEXT, _MAPPING = "text-form", "mapping-form"
 
 
 def _check_duration(value: object) -> object:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(f"{value!r} has no unit; write a duration such as '7d' or '4w'")
+    if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a duration (examples: 7d, 28d, 4w)")
-    seconds = parse_duration(value)
-    if isinstance(value, str) and value.strip().isdigit() and seconds:
+    parse_duration(value)
+    if value.strip().replace(".", "", 1).isdigit():
         raise ValueError(f"{value!r} has no unit; write a duration such as '7d' or '4w'")
     return value
 
@@ -65,7 +67,7 @@ def _check_effect(value: object) -> object:
     return value
 
 
-Duration = Annotated[str | int | float, BeforeValidator(_check_duration)]
+Duration = Annotated[str, BeforeValidator(_check_duration)]
 Time = Annotated[str | datetime, BeforeValidator(_check_time)]
 Effect = Annotated[float | str, BeforeValidator(_check_effect)]
 Id = Annotated[str, Field(pattern=_ID_PATTERN, max_length=100)]
