@@ -154,13 +154,18 @@ def _index(
 
 
 def evaluate(
-    improvement: Improvement, rows: Iterable[WindowValue], through: float | None = None
+    improvement: Improvement,
+    rows: Iterable[WindowValue],
+    through: float | None = None,
+    since: float | None = None,
 ) -> Evaluation:
     """The verdicts of one improvement from closed windows (any order, any scopes and KPIs;
-    duplicates of a window count once). ``through``: the end of the newest closed window of
-    the pipeline, when the rows do not show it (a live worker that saw no data lately)."""
+    duplicates of a window count once). The rows show which time the data covers; ``since``
+    and ``through`` widen that to what the caller knows (the start of a replay's range, the end
+    of the pipeline's newest closed window) when the rows hold only the improvement's scope."""
     found, size, first, seen_through = _index(improvement, rows)
     through = seen_through if through is None else max(through, seen_through)
+    first = first if since is None else min(first, since)
     if size is None:
         size = int(_size_of(improvement.window))
     verdicts = tuple(
@@ -170,10 +175,13 @@ def evaluate(
 
 
 def evaluate_register(
-    register: Register, rows: Iterable[WindowValue], through: float | None = None
+    register: Register,
+    rows: Iterable[WindowValue],
+    through: float | None = None,
+    since: float | None = None,
 ) -> list[Evaluation]:
     materialised = list(rows)
-    return [evaluate(i, materialised, through) for i in register.improvements]
+    return [evaluate(i, materialised, through, since) for i in register.improvements]
 
 
 def window_series(

@@ -1,6 +1,7 @@
 """The report folder of a replay: ``kpis.csv`` (tidy: one row per window x KPI x statistic x
 scope), ``alerts.csv`` (the episodes that would have fired), ``plots/*.png`` and ``summary.md``
-linking them. Rows are written as windows close, so a long history is never held in memory.
+linking them; with an improvements register, ``improvements.csv`` and a section per
+improvement. Rows are written as windows close, so a long history is never held in memory.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from pipeline.alerts.model import AlertEvent, TargetSet
 from pipeline.core.kpis import KpiDefinition
 from pipeline.core.results import WindowResult, iso
 from pipeline.core.scopes import DIMENSIONS, Scope
+from pipeline.improvements import Register
 from pipeline.replay.episodes import EpisodeLog
+from pipeline.replay.improvements import ImprovementsSection
 from pipeline.replay.plots import SeriesStore, render_plots
 from pipeline.replay.summary import ReplayFacts, TargetTally, write_summary
 
@@ -42,6 +45,7 @@ class ReportWriter:
         targets: TargetSet | None,
         plot_window: str,
         plot_services: int = 5,
+        improvements: Register | None = None,
     ) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
@@ -56,6 +60,7 @@ class ReportWriter:
         self.tally = TargetTally(targets.targets if targets else ())
         self.series = SeriesStore(plot_window)
         self.plot_services = plot_services
+        self.improvements = ImprovementsSection(improvements) if improvements else None
         # Formatted once: a history has few scopes and window bounds but many rows of each.
         self._dims: dict[Scope, list[str]] = {}
         self._times: dict[int, str] = {}
@@ -86,6 +91,8 @@ class ReportWriter:
         self.episodes.add(results, alerts)
         self.tally.add(results)
         self.series.add(results)
+        if self.improvements is not None:
+            self.improvements.add(results)
 
     def _iso(self, ts: int) -> str:
         text = self._times.get(ts)
@@ -108,6 +115,9 @@ class ReportWriter:
             self.folder / "plots",
             self.plot_services,
         )
+        extra: list[str] = []
+        if self.improvements is not None:
+            _, extra = self.improvements.write(self.folder)
         summary = self.folder / "summary.md"
         write_summary(
             summary,
@@ -117,5 +127,6 @@ class ReportWriter:
             plots,
             self.series.window,
             {k.name: k.unit for k in self.kpis},
+            extra,
         )
         return summary
