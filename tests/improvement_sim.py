@@ -36,12 +36,13 @@ def seed_count(default: int) -> int:
 
 @dataclass(frozen=True)
 class Desk:
-    """What to simulate: one service, ``before_days`` before the change and ``after_days``
-    after it (the change is at ``START + before_days``). The desk opens ``WARM_UP`` earlier:
+    """What to simulate: one service, ``before_days`` before the change, then the settling
+    days, then ``after_days`` (the change is at ``START + before_days``). The desk opens ``WARM_UP`` earlier:
     an empty desk's first days resolve only quick tickets, which would flatter the before
     period."""
 
     before_days: int = 14
+    settling_days: int = 3  # tickets created before the change still resolve after it
     after_days: int = 14
     tickets_per_hour: float = 6.0
     fcr: float = 0.0
@@ -52,6 +53,10 @@ class Desk:
     @property
     def implemented(self) -> datetime:
         return START + timedelta(days=self.before_days)
+
+    @property
+    def days(self) -> int:
+        return self.before_days + self.settling_days + self.after_days
 
 
 def simulate_desk(desk: Desk, seed: int, partitions: int = 2) -> list[WindowResult]:
@@ -71,7 +76,7 @@ def simulate_desk(desk: Desk, seed: int, partitions: int = 2) -> list[WindowResu
     config = SimConfig(
         seed=seed,
         start=START - WARM_UP,
-        duration=WARM_UP + timedelta(days=desk.before_days + desk.after_days),
+        duration=WARM_UP + timedelta(days=desk.days),
         tickets_per_hour=desk.tickets_per_hour,
         services=("network",),
         improvements=changes,
@@ -97,7 +102,7 @@ def simulate_desk(desk: Desk, seed: int, partitions: int = 2) -> list[WindowResu
             ]
             if batch:
                 results += frame_results(engine.handle_batch(batch).windows)
-    end = int((START + timedelta(days=desk.before_days + desk.after_days)).timestamp())
+    end = int((START + timedelta(days=desk.days)).timestamp())
     for core in engine.cores.values():
         core.max_ts = end + ctx.allowed_lateness
         core.release(engine.closer.frontier)

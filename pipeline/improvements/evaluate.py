@@ -18,6 +18,10 @@ Per KPI: see ``stats`` for the two methods. The verdict:
   smallest effect worth having (expected KPIs that set one);
 - worse: the interval lies wholly on the worse side of 0;
 - no evidence: otherwise.
+
+Guards share the error rate: with k guards each is judged at a confidence of 1 - (1 - c) / k
+(Bonferroni), so that a change without side effects is said to have some in at most 1 - c of
+evaluations, however many guards there are. Expected KPIs are judged at the stated confidence.
 """
 
 from __future__ import annotations
@@ -106,6 +110,7 @@ class KpiVerdict:
     after_n: int
     after_windows: int  # windows of the after period closed so far
     after_windows_total: int
+    confidence: float  # of the interval (guards: shared, see the module docstring)
     note: str = ""
 
     @property
@@ -214,6 +219,9 @@ def _judge(
     first: float,
     through: float,
 ) -> KpiVerdict:
+    confidence = improvement.confidence
+    if check.role is Role.GUARD:
+        confidence = 1 - (1 - confidence) / len(improvement.guards)
     before_tiles = _tiles(*improvement.before, size)
     after_tiles = _tiles(*improvement.after, size)
     closed_after = [t for t in after_tiles if t + size <= through]
@@ -234,7 +242,7 @@ def _judge(
         a_num, a_den = _sums(after_rows)
         before_n, after_n = b_den, a_den
         if b_den and a_den and b_num <= b_den and a_num <= a_den:
-            comparison = compare_rates(b_num, b_den, a_num, a_den, improvement.confidence)
+            comparison = compare_rates(b_num, b_den, a_num, a_den, confidence)
         enough = min(b_den, a_den) >= improvement.min_sample
         if not enough:
             notes.append(f"fewer than {improvement.min_sample} observations in a period")
@@ -243,7 +251,7 @@ def _judge(
         after_values = [r.value for r in after_rows if r.value is not None]
         before_n, after_n = len(before_values), len(after_values)
         if before_n >= 2 and after_n >= 2:
-            comparison = compare_means(before_values, after_values, improvement.confidence)
+            comparison = compare_means(before_values, after_values, confidence)
         enough = min(before_n, after_n) >= improvement.min_windows
         if not enough:
             notes.append(f"fewer than {improvement.min_windows} windows with a value in a period")
@@ -262,6 +270,7 @@ def _judge(
         after_n,
         len(closed_after),
         len(after_tiles),
+        confidence,
         "; ".join(notes),
     )
 

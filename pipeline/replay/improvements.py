@@ -3,8 +3,7 @@
 after level lies by the effect's confidence interval), and every verdict in
 ``improvements.csv``.
 
-Only the windows the register needs are kept (its scopes, KPIs and window), so the memory is
-a few rows per improvement and day, whatever the length of the history.
+Only the windows the register needs are kept (see ``pipeline.improvements.keeper``).
 """
 
 from __future__ import annotations
@@ -20,15 +19,15 @@ from matplotlib.figure import Figure
 
 from pipeline.core.kpis import catalogue
 from pipeline.core.results import WindowResult, iso
-from pipeline.core.scopes import Scope
 from pipeline.improvements import (
     OVERALL_TEXT,
     Evaluation,
     Register,
-    evaluate_register,
+    WindowValue,
     window_series,
 )
 from pipeline.improvements.format import effect_text
+from pipeline.improvements.keeper import WindowKeeper
 
 __all__ = ["IMPROVEMENT_COLUMNS", "ImprovementsSection"]
 
@@ -62,41 +61,15 @@ _UNITS = {d.name: d.unit for d in catalogue()}
 class ImprovementsSection:
     def __init__(self, register: Register) -> None:
         self.register = register
-        self._wanted: dict[tuple[str, Scope], set[tuple[str, str]]] = {}
-        for i in register.improvements:
-            self._wanted.setdefault((i.window, i.scope), set()).update(
-                (c.kpi, c.stat) for c in i.checks
-            )
-        self._windows = {w for w, _ in self._wanted}
-        self.rows: list[WindowResult] = []
-        # The closed windows of every scope tell which time the data covers, also where the
-        # improvement's scope was quiet.
-        self.since = math.inf
-        self.through = -math.inf
+        self.keeper = WindowKeeper(register)
 
     def add(self, results: Iterable[WindowResult]) -> None:
-        wanted, windows = self._wanted, self._windows
-        for r in results:
-            if r.window not in windows:
-                continue
-            width = r.end - r.start
-            if width <= 0 or r.start % width:
-                continue  # not one of the non-overlapping windows the evaluation compares
-            self.since = min(self.since, r.start)
-            self.through = max(self.through, r.end)
-            kpis = wanted.get((r.window, r.scope))
-            if kpis is not None and (r.kpi, r.stat) in kpis:
-                self.rows.append(r)
+        self.keeper.add(results)
 
     def write(self, folder: Path) -> tuple[list[Evaluation], list[str]]:
         """Evaluate, write ``improvements.csv`` and the plots; the summary's lines."""
-        known = math.isfinite(self.through)
-        evaluations = evaluate_register(
-            self.register,
-            self.rows,
-            through=self.through if known else None,
-            since=self.since if known else None,
-        )
+        evaluations = self.keeper.evaluate()
+        rows = self.keeper.rows
         plots = folder / "plots"
         plots.mkdir(parents=True, exist_ok=True)
         with (folder / "improvements.csv").open("w", newline="", encoding="utf-8") as handle:
@@ -114,7 +87,7 @@ class ImprovementsSection:
             "KPIs from one value per window (Welch interval). See docs/improvements.md.",
         ]
         for e in evaluations:
-            plot = _plot(e, self.rows, plots / f"improvement-{e.improvement.id}.png")
+            plot = _plot(e, rows, plots / f"improvement-{e.improvement.id}.png")
             lines += _section(e, plot.relative_to(folder).as_posix() if plot else None)
         return evaluations, lines
 
@@ -138,7 +111,7 @@ def _csv_rows(e: Evaluation) -> Iterable[list[object]]:
             "" if c is None else repr(c.effect),
             "" if c is None else repr(c.low),
             "" if c is None else repr(c.high),
-            i.confidence,
+            f"{v.confidence:.6g}",
             v.before_n,
             v.after_n,
             v.after_windows,
@@ -159,7 +132,8 @@ def _section(e: Evaluation, plot: str | None) -> list[str]:
         "",
         f"{i.title} (owner {i.owner}; scope {i.scope_text()}; implemented "
         f"{iso(i.implemented)}). Before {iso(b0)} to {iso(b1)}, after {iso(a0)} to "
-        f"{iso(a1)}, {i.window} windows, {i.confidence:.0%} intervals.",
+        f"{iso(a1)}, {i.window} windows, {i.confidence:.0%} intervals (guards: "
+        f"{i.confidence:.0%} shared between them).",
         "",
         "| KPI | class | role | better | before | after | effect [interval] | n before / after "
         "| verdict |",
@@ -178,7 +152,7 @@ def _section(e: Evaluation, plot: str | None) -> list[str]:
     return lines
 
 
-def _plot(e: Evaluation, rows: list[WindowResult], path: Path) -> Path | None:
+def _plot(e: Evaluation, rows: list[WindowValue], path: Path) -> Path | None:
     """One panel per expected KPI and guard that has values."""
     i = e.improvement
     panels = [(v, window_series(i, v.check, rows)) for v in e.kpis]
@@ -208,7 +182,7 @@ def _plot(e: Evaluation, rows: list[WindowResult], path: Path) -> Path | None:
                 color="tab:green",
                 alpha=0.2,
                 linewidth=0,
-                label=f"{i.confidence:.0%} interval",
+                label=f"{v.confidence:.1%} interval",
             )
         ax.axvline(np.datetime64(int(i.implemented), "s"), color="black", linestyle="--")
         if i.settling_seconds:

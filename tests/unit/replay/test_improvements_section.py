@@ -75,7 +75,8 @@ def test_report_section_per_improvement(tmp_path: Path) -> None:
     assert {r["overall"] for r in kb} == {expected.overall.value}
     later = [r for r in table if r["improvement"] == "later"]
     assert {r["verdict"] for r in later} == {"too_little_data"}
-    assert "after period running: 7 of 14 windows" in later[0]["note"]
+    closed = desk.days - desk.before_days - 7  # daily windows since 'later' was implemented
+    assert f"after period running: {closed} of 14 windows" in later[0]["note"]
 
     assert "## Improvements (2)" in summary
     assert f"### kb: {OVERALL_TEXT[expected.overall]}" in summary
