@@ -37,9 +37,9 @@ def seed_count(default: int) -> int:
 @dataclass(frozen=True)
 class Desk:
     """What to simulate: one service, ``before_days`` before the change, then the settling
-    days, then ``after_days`` (the change is at ``START + before_days``). The desk opens ``WARM_UP`` earlier:
-    an empty desk's first days resolve only quick tickets, which would flatter the before
-    period."""
+    days, then ``after_days`` (the change is at ``START + before_days``). The desk opens
+    ``WARM_UP`` earlier: an empty desk's first days resolve only quick tickets, which would
+    flatter the before period."""
 
     before_days: int = 14
     settling_days: int = 3  # tickets created before the change still resolve after it
