@@ -16,11 +16,11 @@ from aiokafka.partitioner import murmur2
 from pipeline.core.context import CoreContext
 from pipeline.core.results import WindowResult
 from pipeline.core.windows import WindowSpec
-from pipeline.engine.frames import frame_results
+from pipeline.engine.frames import WindowFrame, frame_results
 from pipeline.engine.runtime import Engine
 from pipeline.simulate.model import SimConfig, SimImprovement, generate
 
-__all__ = ["DAY", "SEEDS_ENV", "Desk", "seed_count", "simulate_desk"]
+__all__ = ["DAY", "SEEDS_ENV", "Desk", "seed_count", "simulate_desk", "simulate_frames"]
 
 DAY = 86400
 SEEDS_ENV = "KPI_TEST_IMPROVEMENT_SEEDS"
@@ -61,6 +61,11 @@ class Desk:
 
 def simulate_desk(desk: Desk, seed: int, partitions: int = 2) -> list[WindowResult]:
     """Daily (24h tumbling) windows of the whole run, breakdowns all and service."""
+    return list(frame_results(simulate_frames(desk, seed, partitions)))
+
+
+def simulate_frames(desk: Desk, seed: int, partitions: int = 2) -> list[WindowFrame]:
+    """The closed window frames of ``simulate_desk``, in the order they closed."""
     changes = ()
     if desk.fcr or desk.csat or desk.reopen or desk.resolution_factor != 1.0:
         changes = (
@@ -91,7 +96,7 @@ def simulate_desk(desk: Desk, seed: int, partitions: int = 2) -> list[WindowResu
         inputs[(record.topic, partition)].append((record.key, record.value))
     engine.assign(inputs)
     engine.end_offsets = {tp: len(rs) for tp, rs in inputs.items()}
-    results: list[WindowResult] = []
+    frames: list[WindowFrame] = []
     # A consumer fetches a batch from each partition in turn.
     longest = max(len(rs) for rs in inputs.values())
     for first in range(0, longest, FETCH):
@@ -101,10 +106,10 @@ def simulate_desk(desk: Desk, seed: int, partitions: int = 2) -> list[WindowResu
                 for offset, (key, value) in enumerate(rs[first : first + FETCH], first)
             ]
             if batch:
-                results += frame_results(engine.handle_batch(batch).windows)
+                frames += engine.handle_batch(batch).windows
     end = int((START + timedelta(days=desk.days)).timestamp())
     for core in engine.cores.values():
         core.max_ts = end + ctx.allowed_lateness
         core.release(engine.closer.frontier)
-    results += frame_results(engine.close_windows())
-    return [r for r in results if START.timestamp() <= r.start and r.end <= end]
+    frames += engine.close_windows()
+    return [f for f in frames if START.timestamp() <= f.start and f.end <= end]
