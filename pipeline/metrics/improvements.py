@@ -20,7 +20,9 @@ from pipeline.improvements.evaluate import Evaluation, Overall, Verdict
 __all__ = ["ImprovementCollector"]
 
 EvaluationsLookup = Callable[[], "list[Evaluation] | None"]
-_KPI_LABELS = ["improvement", "kpi", "stat", "role", "kpi_class"]
+# The scope and window labels match kpi_value's, so a board can join the two.
+_SCOPE_LABELS = ["window", "breakdown", *DIMENSIONS]
+_KPI_LABELS = ["improvement", "kpi", "stat", "role", "kpi_class", *_SCOPE_LABELS]
 
 
 class ImprovementCollector(Collector):
@@ -34,7 +36,7 @@ class ImprovementCollector(Collector):
         implemented = GaugeMetricFamily(
             "kpi_improvement_implemented_timestamp_seconds",
             "When the improvement went live (event time), with its scope",
-            labels=["improvement", "breakdown", *DIMENSIONS],
+            labels=["improvement", *_SCOPE_LABELS],
         )
         after = GaugeMetricFamily(
             "kpi_improvement_after_seconds",
@@ -75,15 +77,21 @@ class ImprovementCollector(Collector):
         for e in evaluations:
             i = e.improvement
             labels = i.scope.labels()
-            implemented.add_metric(
-                [i.id, labels["breakdown"], *(labels[d] for d in DIMENSIONS)], i.implemented
-            )
+            scope = [i.window, labels["breakdown"], *(labels[d] for d in DIMENSIONS)]
+            implemented.add_metric([i.id, *scope], i.implemented)
             after.add_metric([i.id], e.after_days * 86400)
             after_total.add_metric([i.id], i.after_seconds)
             for outcome in Overall:
                 overall.add_metric([i.id, outcome.value], float(outcome is e.overall))
             for v in e.kpis:
-                kpi = [i.id, v.check.kpi, v.check.stat, v.check.role.value, v.check.kpi_class]
+                kpi = [
+                    i.id,
+                    v.check.kpi,
+                    v.check.stat,
+                    v.check.role.value,
+                    v.check.kpi_class,
+                    *scope,
+                ]
                 c = v.comparison
                 if c is not None and math.isfinite(c.effect):
                     effect.add_metric(kpi, c.effect)

@@ -150,7 +150,7 @@ def test_every_board_query_and_recording_rule_returns_data(
     targets.write_text(TARGETS)
     env = {"KPI_TARGETS_FILE": str(targets), "KPI_TOPICS__ALERTS": f"{prefix}-kpi-alerts"}
     boards = load_boards()
-    assert len(boards) == 5
+    assert len(boards) == 6
     with (
         running_worker(bootstrap, prefix, tmp_path / "worker", PARTITIONS, **env) as worker,
         running_prometheus(tmp_path / "prometheus", worker.port) as prom,

@@ -67,6 +67,8 @@ def test_live_evaluation_equals_the_evaluation_of_the_whole_list(
     registry.register(ImprovementCollector(live.evaluations))
     labels = {"improvement": "kb", "kpi": "fcr_rate", "stat": "value", "role": "expected"}
     labels["kpi_class"] = "process"
+    scope = {"window": "24h", "breakdown": "service", "service": "network", "team": ""}
+    labels.update(scope, channel="", priority="")
     c = expected.kpis[0].comparison
     assert c is not None
     assert registry.get_sample_value("kpi_improvement_effect", labels) == c.effect
@@ -90,8 +92,7 @@ def test_live_evaluation_equals_the_evaluation_of_the_whole_list(
     )
     assert registry.get_sample_value(
         "kpi_improvement_implemented_timestamp_seconds",
-        {"improvement": "kb", "breakdown": "service", "service": "network", "team": "",
-         "channel": "", "priority": ""},
+        {"improvement": "kb", **scope, "channel": "", "priority": ""},
     ) == DESK.implemented.timestamp()  # fmt: skip
     promtool = shutil.which("promtool")
     if promtool:
