@@ -110,8 +110,8 @@ def improvements() -> Json:
             "Rates (0..1)",
             (
                 Query(
-                    f'kpi_value{{stat="value"}} and on({_ON}) '
-                    f'kpi_improvement_effect{{{chosen}, kpi=~".*_rate|sla_compliance|csat"}}',
+                    f'kpi_value{{stat="value"}} and on({_ON}) kpi_improvement_kpi_verdict'
+                    f'{{{chosen}, kpi=~".*_rate|sla_compliance|csat"}} == 1',
                     "{{kpi}} {{service}}{{team}}{{channel}}{{priority}}",
                 ),
             ),
