@@ -123,7 +123,8 @@ def improvements() -> Json:
             "Times",
             (
                 Query(
-                    f'kpi_value and on({_ON}) kpi_improvement_effect{{{chosen}, kpi=~".*_time"}}',
+                    f"kpi_value and on({_ON}) "
+                    f'kpi_improvement_kpi_verdict{{{chosen}, kpi=~".*_time"}} == 1',
                     "{{kpi}} {{stat}} {{service}}{{team}}{{channel}}{{priority}}",
                 ),
             ),
