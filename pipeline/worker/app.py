@@ -160,6 +160,7 @@ class WorkerApp:
 
     def _wire(self) -> None:
         app, engine, tuning = self.app, self.engine, self.settings.worker
+        settings_windows = self.settings.topics.windows
 
         @app.agent(self.input, concurrency=1)
         async def process(stream: Any) -> None:
@@ -218,6 +219,11 @@ class WorkerApp:
             # A changed improvements register keeps the windows it needs; a changed targets
             # file (or SIGHUP) takes effect without losing alert state.
             self.improvements.reload_if_changed()
+            if self.improvements.needs_history and engine.closes_windows:
+                try:
+                    await self.improvements.read_history()
+                except Exception:  # the evaluation lacks history; windows still close
+                    log.exception("improvements: reading %s back failed", settings_windows)
             targets = self.targets.reload_if_changed()
             if targets is not None:
                 alerts = engine.reload_targets(targets)
