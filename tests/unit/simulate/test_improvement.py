@@ -44,7 +44,9 @@ def _csat_share(config: SimConfig) -> tuple[float, int]:
 def test_an_improvement_that_never_applies_changes_no_record() -> None:
     base = SimConfig(seed=4, start=START, duration=timedelta(hours=12))
     later = SimImprovement("network", START + timedelta(days=30), fcr=0.2, csat=-0.3)
-    with_change = SimConfig(seed=4, start=START, duration=timedelta(hours=12), improvements=(later,))
+    with_change = SimConfig(
+        seed=4, start=START, duration=timedelta(hours=12), improvements=(later,)
+    )
     assert list(generate(with_change)) == list(generate(base))
 
 
