@@ -23,6 +23,7 @@ from pipeline.core.results import iso
 from pipeline.core.scopes import BREAKDOWNS, Scope
 from pipeline.improvements.model import (
     DEFAULT_CONFIDENCE,
+    DEFAULT_GUARDS,
     DEFAULT_MIN_SAMPLE,
     DEFAULT_MIN_WINDOWS,
     DEFAULT_PERIOD_SECONDS,
@@ -80,24 +81,6 @@ class ImprovementsError(Exception):
         super().__init__("\n".join([head + ":", *(f"  {issue}" for issue in self.issues)]))
 
 
-# Guards used when an improvement names none: the other class of KPI than the expected ones.
-# Counts are left out (neither direction is better); time KPIs are judged on their median.
-DEFAULT_GUARDS: dict[KpiClass, tuple[tuple[str, str], ...]] = {
-    KpiClass.SERVICE: (
-        ("sla_compliance", "value"),
-        ("csat", "value"),
-        ("nps", "value"),
-        ("cost_per_interaction", "value"),
-        ("self_service_rate", "value"),
-    ),
-    KpiClass.PROCESS: (
-        ("fcr_rate", "value"),
-        ("reopen_rate", "value"),
-        ("escalation_rate", "value"),
-        ("first_response_time", "p50"),
-        ("resolution_time", "p50"),
-    ),
-}
 _ENUMS: dict[str, tuple[str, ...]] = {
     "channel": tuple(c.value for c in Channel),
     "priority": tuple(p.value for p in Priority),

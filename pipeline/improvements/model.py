@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from pipeline.core.kpis import KpiClass
 from pipeline.core.scopes import BREAKDOWNS, Scope
 
 __all__ = [
     "DEFAULT_CONFIDENCE",
+    "DEFAULT_GUARDS",
     "DEFAULT_MIN_SAMPLE",
     "DEFAULT_MIN_WINDOWS",
     "DEFAULT_PERIOD_SECONDS",
@@ -26,6 +28,25 @@ DEFAULT_WINDOW = "24h"
 DEFAULT_CONFIDENCE = 0.95
 DEFAULT_MIN_SAMPLE = 30  # rate KPIs: observations per period
 DEFAULT_MIN_WINDOWS = 7  # other KPIs: windows with a value per period
+
+# Guards used when an improvement names none: the other class of KPI than the expected ones.
+# Counts are left out (neither direction is better); time KPIs are judged on their median.
+DEFAULT_GUARDS: dict[KpiClass, tuple[tuple[str, str], ...]] = {
+    KpiClass.SERVICE: (
+        ("sla_compliance", "value"),
+        ("csat", "value"),
+        ("nps", "value"),
+        ("cost_per_interaction", "value"),
+        ("self_service_rate", "value"),
+    ),
+    KpiClass.PROCESS: (
+        ("fcr_rate", "value"),
+        ("reopen_rate", "value"),
+        ("escalation_rate", "value"),
+        ("first_response_time", "p50"),
+        ("resolution_time", "p50"),
+    ),
+}
 
 
 class Direction(StrEnum):
