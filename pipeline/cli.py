@@ -164,6 +164,7 @@ def _settings(config_path: Path | None, **cli: object) -> Settings:
 
 def _attach_optional_commands() -> None:
     from pipeline.importers.cli import import_group
+    from pipeline.improvements.cli import improvements
     from pipeline.kafka.cli import kafka
     from pipeline.replay.cli import replay
     from pipeline.targets.cli import targets
@@ -171,6 +172,7 @@ def _attach_optional_commands() -> None:
     main.add_command(kafka)
     main.add_command(replay)
     main.add_command(targets)
+    main.add_command(improvements)
     main.add_command(import_group)
     try:
         from pipeline.simulate.cli import simulate

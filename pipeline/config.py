@@ -266,6 +266,9 @@ class Settings(BaseSettings):
     input: InputSettings = Field(default_factory=InputSettings)
     # The targets file (version targets/v1); reloaded on change or SIGHUP. None: no alerts.
     targets_file: Path | None = None
+    # The improvements register (version improvements/v1); reloaded like the targets file.
+    # None: no improvements evaluated.
+    improvements_file: Path | None = None
     breakdowns: list[str] = Field(
         default_factory=lambda: [
             "all",

@@ -43,11 +43,18 @@ class PanelQuery:
 
 
 def queries(name: str, board: Json) -> list[PanelQuery]:
-    return [
+    """Every panel query, and every annotation query (as panel "annotation: <name>")."""
+    found = [
         PanelQuery(name, panel.get("title", ""), target.get("refId", ""), target["expr"])
         for panel in panels(board)
         for target in panel.get("targets", [])
     ]
+    for annotation in board.get("annotations", {}).get("list", []):
+        if "expr" in annotation:
+            found.append(
+                PanelQuery(name, f"annotation: {annotation['name']}", "", annotation["expr"])
+            )
+    return found
 
 
 def variables(board: Json) -> list[Json]:

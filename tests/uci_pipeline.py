@@ -50,11 +50,12 @@ class RuntimeRun:
 
 
 def run_runtime(
-    records: Iterable[SimRecord], partitions: int = 4, window: int = MONTH_LIKE
+    records: Iterable[SimRecord], partitions: int = 4, window: int = MONTH_LIKE, name: str = "month"
 ) -> RuntimeRun:
     """Feed records (in the order a producer would send them) to the runtime, partitioned by
-    key like the producer, then let every pending event go and close every window."""
-    ctx = CoreContext(windows=(WindowSpec("month", window, window),), breakdowns=("all", "service"))
+    key like the producer, then let every pending event go and close every window (a tumbling
+    window of ``window`` seconds, called ``name``)."""
+    ctx = CoreContext(windows=(WindowSpec(name, window, window),), breakdowns=("all", "service"))
     runtime = Engine(ctx, TOPICS)
     by_partition: list[list[SimRecord]] = [[] for _ in range(partitions)]
     for record in records:

@@ -1,5 +1,5 @@
 """The Grafana boards, as code: KPI overview, gap versus target, alerts, drill-down by team,
-channel and priority, and pipeline health.
+channel and priority, pipeline health, and improvements (``improvements_board``).
 
 Every query uses the worker's label conventions (``kpi``, ``stat``, ``window``, ``breakdown``,
 ``service``, ``team``, ``channel``, ``priority``) and the recording rules of
@@ -13,6 +13,7 @@ from typing import Any
 
 from pipeline.core.kpis import KpiClass, KpiDefinition, catalogue
 from pipeline.dashboards.grafana import Panel, Query, Variable, dashboard, row
+from pipeline.dashboards.improvements_board import improvements
 
 __all__ = ["all_boards"]
 
@@ -473,4 +474,5 @@ def all_boards() -> dict[str, Json]:
         "kpi-alerts.json": alerts(),
         "kpi-drill-down.json": drill_down(),
         "kpi-pipeline-health.json": pipeline_health(),
+        "kpi-improvements.json": improvements(),
     }

@@ -10,6 +10,7 @@ from typing import Any
 __all__ = [
     "DATASOURCE",
     "DATASOURCE_UID",
+    "Annotation",
     "Panel",
     "Query",
     "Variable",
@@ -81,6 +82,30 @@ class Panel:
 
 
 @dataclass(frozen=True)
+class Annotation:
+    """Events from a Prometheus query whose value is the event's time in seconds."""
+
+    name: str
+    expr: str  # the value: epoch seconds
+    title: str  # Grafana's {{label}} format
+    text: str = ""
+    color: str = "purple"
+
+    def to_json(self) -> Json:
+        return {
+            "datasource": DATASOURCE,
+            "enable": True,
+            "expr": f"({self.expr}) * 1000",  # Grafana reads the time in milliseconds
+            "iconColor": self.color,
+            "name": self.name,
+            "step": "1m",
+            "textFormat": self.text,
+            "titleFormat": self.title,
+            "useValueForTime": True,
+        }
+
+
+@dataclass(frozen=True)
 class _Row:
     title: str
 
@@ -133,6 +158,7 @@ def dashboard(
     items: list[Panel | _Row],
     variables: list[Variable],
     time_from: str = "now-6h",
+    annotations: tuple[Annotation, ...] = (),
 ) -> Json:
     """The dashboard JSON, panels laid out left to right in a 24-column grid, a row header
     starting a new line; panel ids are their position, so they are unique and stable."""
@@ -159,7 +185,7 @@ def dashboard(
         x += item.width
         line_height = max(line_height, item.height)
     return {
-        "annotations": {"list": []},
+        "annotations": {"list": [a.to_json() for a in annotations]},
         "description": description,
         "editable": False,
         "graphTooltip": 1,  # shared crosshair: compare series at the same time

@@ -12,6 +12,7 @@ from pipeline.alerts.model import TargetSet
 from pipeline.cli_options import bootstrap_option, config_option
 from pipeline.config import Settings, WindowSetting, load_settings
 from pipeline.core.durations import parse_duration
+from pipeline.improvements import ImprovementsError, Register, load_register
 from pipeline.targets import TargetsError, configured_windows, load_targets
 
 __all__ = ["parse_time", "replay", "select_windows"]
@@ -66,6 +67,15 @@ def select_windows(configured: list[WindowSetting], items: tuple[str, ...]) -> l
     help="Targets file to evaluate (what-if); default: the configured KPI_TARGETS_FILE.",
 )
 @click.option(
+    "--improvements",
+    "improvements_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Improvements register to evaluate before/after (default: the configured "
+    "KPI_IMPROVEMENTS_FILE); adds a section per improvement and improvements.csv. The range "
+    "must hold each improvement's before and after periods.",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("replay-report"),
@@ -111,6 +121,7 @@ def replay(
     start: str,
     end: str,
     targets_path: Path | None,
+    improvements_path: Path | None,
     out: Path,
     windows: tuple[str, ...],
     breakdowns: str | None,
@@ -123,7 +134,8 @@ def replay(
     no_progress: bool,
 ) -> None:
     """Recompute the KPIs of a time range of the input topics, with the live worker's code, into
-    a report folder: kpis.csv, alerts.csv, plots/*.png, summary.md.
+    a report folder: kpis.csv, alerts.csv, plots/*.png, summary.md (and improvements.csv with
+    --improvements).
 
     Reads the range by record timestamp with its own consumer (no consumer group, no commits),
     writes nothing to Kafka, and finishes by itself at the end of the range. Windows that lie
@@ -135,6 +147,7 @@ def replay(
 
     settings = _replay_settings(config_path, bootstrap, windows, breakdowns)
     targets = _targets(settings, targets_path)
+    register = _improvements(settings, improvements_path)
     try:
         ctx = core_context(settings)
     except ValueError as exc:
@@ -149,6 +162,7 @@ def replay(
             out=out,
             warm_up=parse_duration(warm_up),
             targets=targets,
+            improvements=register,
             openmetrics=openmetrics,
             plot_window=plot_window,
             plot_services=plot_services,
@@ -215,3 +229,22 @@ def _targets(settings: Settings, path: Path | None) -> TargetSet | None:
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     return targets
+
+
+def _improvements(settings: Settings, path: Path | None) -> Register | None:
+    path = path or settings.improvements_file
+    if path is None:
+        return None
+    try:
+        register, warnings = load_register(
+            path,
+            windows={w.name for w in settings.time.windows},
+            breakdowns=settings.breakdowns,
+        )
+    except ImprovementsError as exc:
+        raise click.ClickException(
+            f"improvements register {path} is invalid for this replay:\n{exc}"
+        ) from None
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    return register

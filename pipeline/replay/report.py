@@ -1,6 +1,7 @@
 """The report folder of a replay: ``kpis.csv`` (tidy: one row per window x KPI x statistic x
 scope), ``alerts.csv`` (the episodes that would have fired), ``plots/*.png`` and ``summary.md``
-linking them. Rows are written as windows close, so a long history is never held in memory.
+linking them; with an improvements register, ``improvements.csv`` and a section per
+improvement. Rows are written as windows close, so a long history is never held in memory.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from pipeline.core.kpis import KpiDefinition
 from pipeline.core.results import WindowResult, iso
 from pipeline.core.scopes import DIMENSIONS, Scope
 from pipeline.engine.frames import WindowFrame
+from pipeline.improvements import Register
 from pipeline.replay.episodes import EpisodeLog
+from pipeline.replay.improvements import ImprovementsSection
 from pipeline.replay.plots import SeriesStore, render_plots
 from pipeline.replay.summary import ReplayFacts, TargetTally, write_summary
 
@@ -52,6 +55,7 @@ class ReportWriter:
         targets: TargetSet | None,
         plot_window: str,
         plot_services: int = 5,
+        improvements: Register | None = None,
     ) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
@@ -66,6 +70,7 @@ class ReportWriter:
         self.tally = TargetTally(targets.targets if targets else ())
         self.series = SeriesStore(plot_window)
         self.plot_services = plot_services
+        self.improvements = ImprovementsSection(improvements) if improvements else None
         # Formatted once: a history has few scopes and window bounds but many rows of each.
         self._dims: dict[Scope, list[str]] = {}
         self._dims_text: dict[Scope, str] = {}
@@ -98,6 +103,8 @@ class ReportWriter:
         self.episodes.add(results, alerts)
         self.tally.add(results)
         self.series.add(results)
+        if self.improvements is not None:
+            self.improvements.add(results)
 
     def add_frames(
         self,
@@ -116,6 +123,9 @@ class ReportWriter:
         results = [r for f in frames for r in f.results(watched)] if watched else []
         self.episodes.add(results, alerts)
         self.tally.add(results)
+        if self.improvements is not None:
+            needed = self.improvements.watched
+            self.improvements.add([r for f in frames for r in f.results(needed)])
 
     def _frame_text(self, frame: WindowFrame) -> str:
         """The frame's CSV rows, in the order ``add`` writes its results (scope, then catalogue):
@@ -170,6 +180,9 @@ class ReportWriter:
             self.folder / "plots",
             self.plot_services,
         )
+        extra: list[str] = []
+        if self.improvements is not None:
+            _, extra = self.improvements.write(self.folder)
         summary = self.folder / "summary.md"
         write_summary(
             summary,
@@ -179,5 +192,6 @@ class ReportWriter:
             plots,
             self.series.window,
             {k.name: k.unit for k in self.kpis},
+            extra,
         )
         return summary

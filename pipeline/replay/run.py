@@ -26,6 +26,7 @@ from pipeline.alerts.model import TargetSet
 from pipeline.config import Settings
 from pipeline.core.context import CoreContext
 from pipeline.engine.frames import WindowFrame, frame_results
+from pipeline.improvements import Register
 from pipeline.kafka.security import client_options
 from pipeline.replay.drive import ReplayCore
 from pipeline.replay.openmetrics import OpenMetricsWriter
@@ -46,6 +47,7 @@ class ReplayOptions:
     # start before ``start`` are not reported.
     warm_up: float = 0.0
     targets: TargetSet | None = None
+    improvements: Register | None = None
     openmetrics: Path | None = None
     plot_window: str | None = None  # default: see default_plot_window
     plot_services: int = 5
@@ -78,7 +80,12 @@ async def run_replay(settings: Settings, ctx: CoreContext, options: ReplayOption
         # Output files only once the range is known to be readable.
         plot_window = options.plot_window or default_plot_window(ctx, options.targets)
         report = ReportWriter(
-            options.out, ctx.kpis, options.targets, plot_window, options.plot_services
+            options.out,
+            ctx.kpis,
+            options.targets,
+            plot_window,
+            options.plot_services,
+            options.improvements,
         )
         export = OpenMetricsWriter(options.openmetrics) if options.openmetrics else None
         engine = AlertEngine(options.targets) if options.targets is not None else None

@@ -73,8 +73,10 @@ def write_summary(
     plots: Sequence[Path],
     plot_window: str,
     units: Mapping[str, str] | None = None,
+    sections: Sequence[str] = (),
 ) -> None:
-    """``units``: KPI name -> unit, so that times read as durations."""
+    """``units``: KPI name -> unit, so that times read as durations; ``sections``: lines of
+    further sections (improvements), after the targets."""
     units = units or {}
     episode_list = list(episodes)
     fired: Counter[str] = Counter()
@@ -117,6 +119,7 @@ def write_summary(
                 f"{_amount(t.objective.value, unit)} | {s.windows} | {met} | {worst} "
                 f"| {fired[t.id]} | {pending_only[t.id]} |"
             )
+    lines += list(sections)
     lines += [
         "",
         f"## Alert episodes: {len(episode_list)}",

@@ -43,6 +43,7 @@ __all__ = [
     "SLA_SECONDS",
     "Regression",
     "SimConfig",
+    "SimImprovement",
     "SimRecord",
     "format_ts",
     "generate",
@@ -207,6 +208,75 @@ class Regression:
         return self.end is None or ts < self.end.timestamp()
 
 
+@dataclass(frozen=True, slots=True)
+class SimImprovement:
+    """A deliberate improvement (or any known change) of one service, for tickets created in
+    [start, end): effects relative to what the service would otherwise do, so tests and demos
+    know the true effect.
+
+    ``fcr`` is added to the first-contact resolution probability, ``reopen`` to the reopen
+    probability, ``csat`` to the share of CSAT scores of 4 or 5 (scores move across that line);
+    ``resolution_factor`` multiplies resolution times (0.8 = 20% faster).
+    """
+
+    service: str
+    start: datetime
+    end: datetime | None = None
+    fcr: float = 0.0
+    reopen: float = 0.0
+    csat: float = 0.0
+    resolution_factor: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (self.fcr or self.reopen or self.csat or self.resolution_factor != 1.0):
+            raise ValueError("an improvement needs fcr, reopen, csat and/or resolution_factor")
+        for name in ("fcr", "reopen", "csat"):
+            if not -1.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be a change within -1..+1")
+        if not self.resolution_factor > 0:
+            raise ValueError(f"resolution_factor must be > 0, not {self.resolution_factor}")
+        if self.start.tzinfo is None or (self.end is not None and self.end.tzinfo is None):
+            raise ValueError("improvement start and end must be timezone-aware")
+        if self.end is not None and self.end <= self.start:
+            raise ValueError("improvement end must be after its start")
+
+    @classmethod
+    def parse(cls, text: str, base: datetime | None = None) -> SimImprovement:
+        """``service=network,start=+14d,fcr=+0.10[,csat=-0.05][,reopen=-0.02]
+        [,resolution_factor=0.8][,end=...]``; times as for ``Regression.parse``."""
+        fields: dict[str, str] = {}
+        for part in text.split(","):
+            name, sep, value = part.partition("=")
+            if not sep or not value.strip():
+                raise ValueError(f"{part!r} in {text!r} is not name=value")
+            fields[name.strip().lower()] = value.strip()
+        aliases = {"fcr_rate": "fcr", "factor": "resolution_factor", "rf": "resolution_factor"}
+        fields = {aliases.get(k, k): v for k, v in fields.items()}
+        known = {"service", "start", "end", "fcr", "reopen", "csat", "resolution_factor"}
+        unknown = set(fields) - known
+        if unknown:
+            raise ValueError(f"unknown improvement field(s) {sorted(unknown)} in {text!r}")
+        if "service" not in fields:
+            raise ValueError(f"{text!r} names no service (service=...)")
+        start = parse_time(fields["start"], base) if "start" in fields else base
+        if start is None:
+            raise ValueError(f"{text!r} has no start=...")
+        return cls(
+            service=fields["service"],
+            start=start,
+            end=parse_time(fields["end"], base) if "end" in fields else None,
+            fcr=_parse_float(fields, "fcr") or 0.0,
+            reopen=_parse_float(fields, "reopen") or 0.0,
+            csat=_parse_float(fields, "csat") or 0.0,
+            resolution_factor=_parse_float(fields, "resolution_factor") or 1.0,
+        )
+
+    def applies(self, service: str, ts: float) -> bool:
+        if service != self.service or ts < self.start.timestamp():
+            return False
+        return self.end is None or ts < self.end.timestamp()
+
+
 def _parse_float(fields: dict[str, str], name: str) -> float | None:
     if name not in fields:
         return None
@@ -233,6 +303,7 @@ class SimConfig:
     tickets_per_hour: float = 120.0  # the daily mean; office hours get about twice that
     services: tuple[str, ...] = DEFAULT_SERVICES
     regressions: tuple[Regression, ...] = ()
+    improvements: tuple[SimImprovement, ...] = ()
     fcr_rate: float = 0.75
     reopen_rate: float = 0.065
     csat_share: float = 0.30  # of resolved tickets
@@ -427,7 +498,20 @@ class _TrafficModel:
                     fcr = regression.fcr_rate
                 if regression.resolution_factor is not None:
                     factor *= regression.resolution_factor
-        return fcr, factor
+        for change in self.config.improvements:
+            if change.applies(service, ts):
+                fcr += change.fcr
+                factor *= change.resolution_factor
+        return min(max(fcr, 0.0), 1.0), factor
+
+    def _changes(self, service: str, ts: float) -> tuple[float, float]:
+        """Reopen probability and CSAT shift of the improvements in force."""
+        reopen, csat = self.config.reopen_rate, 0.0
+        for change in self.config.improvements:
+            if change.applies(service, ts):
+                reopen += change.reopen
+                csat += change.csat
+        return min(max(reopen, 0.0), 1.0), csat
 
     def ticket(self, ticket_id: str, t0: int) -> _Ticket:
         rng = self.rng
@@ -462,11 +546,14 @@ class _TrafficModel:
             team, agent = self._complications(plan, service, level, agent, channel, resolve_at)
         resolved_at = plan.add(resolve_at, "resolved", agent)
         good = fcr and resolve_in <= SLA_SECONDS[priority]
-        if rng.random() < self.config.reopen_rate:
+        reopen_rate, csat_shift = self.config.reopen_rate, 0.0
+        if self.config.improvements:
+            reopen_rate, csat_shift = self._changes(service, t0)
+        if rng.random() < reopen_rate:
             good = False
             resolved_at = self._reopen(plan, channel, priority, agent)
         plan.add(plan.last + _HOUR + rng.expovariate(1 / (20 * _HOUR)), "closed", agent)
-        if self._surveys(plan.events, resolved_at, service, team, channel, good):
+        if self._surveys(plan.events, resolved_at, service, team, channel, good, csat_shift):
             plan.events.sort(key=_by_time)  # stable: a same-second survey stays after
         return ticket_id.encode(), tuple(plan.events), False
 
@@ -522,6 +609,7 @@ class _TrafficModel:
         team: str,
         channel: str,
         good: bool,
+        csat_shift: float = 0.0,
     ) -> bool:
         """Maybe a csat and/or an nps survey some hours after the last resolution."""
         rng = self.rng
@@ -532,6 +620,8 @@ class _TrafficModel:
         ):
             if rng.random() < share:
                 score = pickers[0 if good else 1](rng)
+                if kind == "csat" and csat_shift:
+                    score = self._shift_csat(score, good, csat_shift)
                 survey = {
                     "kind": kind,
                     "score": score,
@@ -545,6 +635,17 @@ class _TrafficModel:
                 events.append((at, kind, _fields(survey)))
                 added = True
         return added
+
+    def _shift_csat(self, score: int, good: bool, shift: float) -> int:
+        """Move a score across the 4-or-better line with the probability that shifts the share
+        of such scores by ``shift`` (exactly, in expectation)."""
+        share = sum((_CSAT_GOOD if good else _CSAT_BAD)[3:])
+        rng = self.rng
+        if shift > 0 and score < 4 and rng.random() < min(1.0, shift / (1 - share)):
+            return 4 + int(rng.random() * 2)
+        if shift < 0 and score >= 4 and rng.random() < min(1.0, -shift / share):
+            return 2 + int(rng.random() * 2)
+        return score
 
     def untracked_survey(self, survey_id: str, t0: int) -> _Ticket:
         """A survey that belongs to no ticket (e.g. a periodic relationship survey)."""

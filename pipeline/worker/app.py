@@ -32,10 +32,12 @@ from pipeline.engine.runtime import Engine
 from pipeline.kafka import internals
 from pipeline.kafka.security import faust_options
 from pipeline.metrics.collector import PipelineCollector
+from pipeline.metrics.improvements import ImprovementCollector
 from pipeline.metrics.page import MetricsPage
 from pipeline.worker.batches import RecordBatches
 from pipeline.worker.checkpoint import Checkpoint
 from pipeline.worker.context import core_context
+from pipeline.worker.improvements import ImprovementsFile
 from pipeline.worker.recovery import RecoveryTimer
 from pipeline.worker.sequence import InputSequence, Verdict
 from pipeline.worker.table_store import TableStore
@@ -96,6 +98,7 @@ class WorkerApp:
         self.input = self._raw_topic(topics.tickets, topics.surveys)
         self.panes = self._raw_topic(topics.panes, partitions=1)
         self.targets = TargetsFile(settings)
+        self.improvements = ImprovementsFile(settings)
         # bytes key and value types make Faust use its raw codec: values are encoded here.
         self.table = self.app.Table(
             "kpi-state", default=None, key_type=bytes, value_type=bytes,
@@ -132,6 +135,11 @@ class WorkerApp:
         self.engine.max_producer_delay = parse_duration(settings.time.max_producer_delay)
         self.registry = CollectorRegistry()
         self.registry.register(PipelineCollector(self.engine, windows=False, closing=self._closing))
+        self.registry.register(
+            ImprovementCollector(
+                lambda: self.improvements.evaluations() if self.engine.closes_windows else None
+            )
+        )
         self.latency = Histogram(
             "kpi_event_processing_seconds",
             "Time to process one input record (decode, state, table writes, outputs)",
@@ -152,6 +160,7 @@ class WorkerApp:
 
     def _wire(self) -> None:
         app, engine, tuning = self.app, self.engine, self.settings.worker
+        settings_windows = self.settings.topics.windows
 
         @app.agent(self.input, concurrency=1)
         async def process(stream: Any) -> None:
@@ -162,7 +171,9 @@ class WorkerApp:
                 records = await self._in_sequence(events)
                 if not records:
                     continue
-                await self.checkpoint.commit(engine.handle_batch(records))
+                batch_out = engine.handle_batch(records)
+                self.improvements.add(batch_out.windows)
+                await self.checkpoint.commit(batch_out)
                 per_record = (time.perf_counter() - started) / len(records)
                 for _ in records:
                     self.latency.observe(per_record)
@@ -177,7 +188,9 @@ class WorkerApp:
                     continue
                 layout, cells = engine.ctx.layout, engine.cells
                 updates = [decode_update(value, layout, cells) for *_, value in records]
-                await self.checkpoint.commit(engine.receive(updates))
+                merged = engine.receive(updates)
+                self.improvements.add(merged.windows)
+                await self.checkpoint.commit(merged)
 
         @app.timer(interval=1.0)
         async def refresh() -> None:
@@ -198,11 +211,19 @@ class WorkerApp:
                 out.extend(engine.close())
             else:
                 engine.publish(out)
+            self.improvements.add(out.windows)
             await self.checkpoint.commit(out)
 
         @app.timer(interval=5.0)
         async def reload_targets() -> None:
-            # A changed targets file (or SIGHUP) takes effect without losing alert state.
+            # A changed improvements register keeps the windows it needs; a changed targets
+            # file (or SIGHUP) takes effect without losing alert state.
+            self.improvements.reload_if_changed()
+            if self.improvements.needs_history and engine.closes_windows:
+                try:
+                    await self.improvements.read_history()
+                except Exception:  # the evaluation lacks history; windows still close
+                    log.exception("improvements: reading %s back failed", settings_windows)
             targets = self.targets.reload_if_changed()
             if targets is not None:
                 alerts = engine.reload_targets(targets)

@@ -62,6 +62,22 @@ targets:
     objective: "<= 1m"
     hold: 1h
 """
+# An improvement of network an hour into the stream, judged on 1h windows: its evaluation
+# series (effect, interval, verdicts, implementation time) exist for the Improvements board.
+IMPROVEMENTS = """
+version: improvements/v1
+improvements:
+  - id: network-kb
+    title: Knowledge base for network
+    owner: desk
+    scope: {service: network}
+    implemented: 2026-03-02T09:00:00Z
+    window: 1h
+    before: 2h
+    expect:
+      - {kpi: fcr_rate, direction: higher}
+      - {kpi: resolution_time, stat: p50, direction: lower}
+"""
 # Grafana's $__rate_interval is a few scrape intervals on a live stream; here the stream is
 # consumed in a burst, so rates are taken over a window that spans the whole run.
 RATE_INTERVAL = "10m"
@@ -162,8 +178,11 @@ def test_every_board_query_and_recording_rule_returns_data(
     print(f"\nproduced {first} records in {time.monotonic() - started:.0f}s")
     targets = tmp_path / "targets.yaml"
     targets.write_text(TARGETS)
+    register = tmp_path / "improvements.yaml"
+    register.write_text(IMPROVEMENTS)
     env = {
         "KPI_TARGETS_FILE": str(targets),
+        "KPI_IMPROVEMENTS_FILE": str(register),
         "KPI_TOPICS__ALERTS": f"{prefix}-kpi-alerts",
         # The stream is history (March): inputs that go idle would move the watermark to the
         # wall clock and close empty windows after the last ones with data, which the boards
@@ -171,7 +190,7 @@ def test_every_board_query_and_recording_rule_returns_data(
         "KPI_TIME__IDLE_TIMEOUT": "off",
     }
     boards = load_boards()
-    assert len(boards) == 5
+    assert len(boards) == 6
     with (
         running_worker(bootstrap, prefix, tmp_path / "worker", PARTITIONS, **env) as worker,
         running_prometheus(tmp_path / "prometheus", worker.port) as prom,

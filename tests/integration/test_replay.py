@@ -49,6 +49,25 @@ WINDOWS = [
 RANGE_FROM = START + timedelta(hours=1)  # the stream starts before: warm-up is exercised
 RANGE_TO = START + timedelta(hours=5)  # and goes on after: replay must stop by itself
 PREFIX = "rp"
+# A change of the whole desk at 09:00, judged on the hourly windows from 07:00 to 11:00 (a
+# small sample: the minimums are lowered so that verdicts are given): the live worker (/metrics)
+# and the replay (improvements.csv) must say the same.
+IMPROVEMENTS = """
+version: improvements/v1
+improvements:
+  - id: desk-change
+    title: A change to the desk
+    owner: desk
+    scope: all
+    implemented: 2026-03-02T09:00:00Z
+    window: 1h
+    before: 2h
+    min_sample: 1
+    min_windows: 2
+    expect:
+      - {kpi: fcr_rate, direction: higher}
+    guards: [{kpi: sla_compliance}, {kpi: resolution_time, stat: mean}]
+"""
 
 
 @dataclass
@@ -61,6 +80,9 @@ class Replayed:
     after: dict[str, Any]
     elapsed: float
     records: int
+    # The live worker's running evaluation of IMPROVEMENTS: kpi -> (effect, lower, upper,
+    # verdict), from its /metrics once it had closed every window of the range.
+    live_improvement: dict[str, tuple[float, float, float, str]]
 
 
 def _env(bootstrap: str) -> dict[str, str]:
@@ -147,7 +169,10 @@ def replayed(
     frontier = ref.frontier(highest, LATENESS, 300.0)
     assert frontier > RANGE_TO.timestamp(), "the live worker must close every window of the range"
 
-    extra = {"KPI_TIME__WINDOWS": json.dumps(WINDOWS)}
+    register = tmp / "improvements.yaml"
+    register.write_text(IMPROVEMENTS)
+    extra = {"KPI_TIME__WINDOWS": json.dumps(WINDOWS), "KPI_IMPROVEMENTS_FILE": str(register)}
+    live_improvement: dict[str, tuple[float, float, float, str]] = {}
     with running_worker(bootstrap, PREFIX, tmp / "worker", PARTITIONS, **extra) as worker:
 
         def caught_up() -> bool:
@@ -160,6 +185,7 @@ def replayed(
             return got == per_topic and closed == float(int(frontier // 300) * 300)
 
         wait_until(caught_up, timeout=120, what="the live worker to catch up", worker=worker)
+        live_improvement.update(_improvement_metrics(worker.scrape()))
     # The worker has stopped (its last commit is in): from here on nothing but the replay runs.
     group = f"{PREFIX}-worker"
     before = asyncio.run(_cluster_state(bootstrap, group))
@@ -185,6 +211,8 @@ def replayed(
             "--openmetrics",
             str(openmetrics),
             "--no-progress",
+            "--improvements",
+            str(register),
             "--plot-services",
             "1",  # plots are checked by the unit tests; fewer panels, a faster test
         ],
@@ -197,8 +225,41 @@ def replayed(
     assert run.returncode == 0, run.stdout.decode() + run.stderr.decode()
     after = asyncio.run(_cluster_state(bootstrap, group))
     yield Replayed(
-        bootstrap, report, openmetrics, live_windows, before, after, elapsed, len(simulated)
+        bootstrap,
+        report,
+        openmetrics,
+        live_windows,
+        before,
+        after,
+        elapsed,
+        len(simulated),
+        live_improvement,
     )
+
+
+def _improvement_metrics(
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float],
+) -> dict[str, tuple[float, float, float, str]]:
+    values: dict[tuple[str, str], dict[str, Any]] = {}
+    for (name, labels), value in samples.items():
+        label = dict(labels)
+        if not name.startswith("kpi_improvement_") or "kpi" not in label:
+            continue
+        got = values.setdefault((label["kpi"], label["stat"]), {})
+        if name == "kpi_improvement_kpi_verdict":
+            if value == 1:
+                got["verdict"] = label["verdict"]
+        else:
+            got[name] = value
+    return {
+        kpi: (
+            v["kpi_improvement_effect"],
+            v["kpi_improvement_effect_lower"],
+            v["kpi_improvement_effect_upper"],
+            v["verdict"],
+        )
+        for (kpi, _), v in values.items()
+    }
 
 
 def _report_windows(report: Path) -> dict[tuple[str, int, str], dict[str, Any]]:
@@ -250,6 +311,22 @@ def test_replay_equals_the_live_worker_on_every_window_inside_the_range(
         f"\nreplay of {replayed.records} records took {replayed.elapsed:.1f} s (process "
         f"start included); {compared} KPI values in {len(live)} window x scope records equal"
     )
+
+
+def test_live_and_replay_evaluate_an_improvement_the_same(replayed: Replayed) -> None:
+    with (replayed.report / "improvements.csv").open(newline="", encoding="utf-8") as f:
+        rows = {row["kpi"]: row for row in csv.DictReader(f)}
+    assert set(rows) == {"fcr_rate", "sla_compliance", "resolution_time"}
+    assert set(replayed.live_improvement) == set(rows)
+    for kpi, (effect, lower, upper, verdict) in replayed.live_improvement.items():
+        row = rows[kpi]
+        assert row["verdict"] == verdict, kpi
+        assert verdict != "too_little_data", row["note"]  # both periods are complete
+        got = (float(row["effect"]), float(row["ci_low"]), float(row["ci_high"]))
+        assert got == pytest.approx((effect, lower, upper), rel=1e-12), kpi
+    summary = (replayed.report / "summary.md").read_text(encoding="utf-8")
+    assert "### desk-change:" in summary
+    assert (replayed.report / "plots" / "improvement-desk-change.png").exists()
 
 
 def test_replay_leaves_the_live_group_offsets_and_outputs_untouched(replayed: Replayed) -> None:
