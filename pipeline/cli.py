@@ -8,12 +8,21 @@ from pathlib import Path
 import click
 
 from pipeline.cli_options import bootstrap_option, config_option
-from pipeline.config import Settings, load_settings
+from pipeline.config import Settings, SettingsError, load_settings
 
 __all__ = ["main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except SettingsError as exc:
+            # A mistyped setting: its message names the key and the nearest valid one.
+            raise click.ClickException(f"invalid settings:\n{exc}") from None
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Streaming KPI pipeline for service operations.
 
@@ -28,18 +37,29 @@ def main() -> None:
 @bootstrap_option
 @click.option("--web-port", type=int, default=None, help="Port of /metrics (default 6066).")
 @click.option("--loglevel", default=None, help="debug, info, warning or error.")
+@click.option(
+    "--exit-when-caught-up",
+    is_flag=True,
+    help="Stop once every record read is in closed, delivered windows (a finite stream: an "
+    "import, a simulation). Windows close on idle input after KPI_TIME__IDLE_TIMEOUT.",
+)
 def worker(
-    config_path: Path | None, bootstrap: str | None, web_port: int | None, loglevel: str | None
+    config_path: Path | None,
+    bootstrap: str | None,
+    web_port: int | None,
+    loglevel: str | None,
+    exit_when_caught_up: bool,
 ) -> None:
     """Run a worker: consume tickets and surveys, compute KPIs, serve /metrics.
 
     /metrics binds to 127.0.0.1 unless KPI_WEB__BIND says otherwise. Stop with Ctrl-C (SIGINT)
-    or SIGTERM; state survives in the table changelog topics.
+    or SIGTERM; state survives in the table changelog topics. The log says "caught up" and
+    /metrics has kpi_caught_up 1 when every record read is in closed, delivered windows.
     """
     from pipeline.worker.run import run_worker
 
     settings = _settings(config_path, bootstrap=bootstrap, web_port=web_port, loglevel=loglevel)
-    sys.exit(run_worker(settings))
+    sys.exit(run_worker(settings, exit_when_caught_up=exit_when_caught_up))
 
 
 @main.command()
