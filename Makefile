@@ -35,7 +35,7 @@ $(KAFKA_STAMP): deploy/kafka/pom.xml
 system-packages:  ## Debian packages: prometheus, promtool, alertmanager, kcat (skipped when present)
 	@bash deploy/install-system-packages.sh
 
-demo: setup  ## live demo: local Kafka, worker, simulator with an injected regression, KPIs in the terminal
+demo: setup  ## live demo: local Kafka, worker, Prometheus, Alertmanager, simulator with an injected regression
 	$(CLI) demo
 
 test: setup lint typecheck check-generated  ## the whole test run: lint, types, generated files, unit and integration tests

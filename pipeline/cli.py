@@ -92,14 +92,39 @@ def worker(
     help="Stop after this many wall seconds (default: run until Ctrl-C).",
 )
 @click.option("--plain", is_flag=True, help="Print a table every 10 s instead of a live view.")
+@click.option(
+    "--prometheus-port", type=int, default=None, help="Port of Prometheus (default: a free one)."
+)
+@click.option(
+    "--alertmanager-port",
+    type=int,
+    default=None,
+    help="Port of Alertmanager (default: a free one).",
+)
+@click.option(
+    "--evaluation-interval",
+    default="5s",
+    show_default=True,
+    help="Prometheus' scrape and rule evaluation interval.",
+)
 def demo(
-    data_dir: Path, kafka_port: int, web_port: int, speed: float, run_for: float | None, plain: bool
+    data_dir: Path,
+    kafka_port: int,
+    web_port: int,
+    speed: float,
+    run_for: float | None,
+    plain: bool,
+    prometheus_port: int | None,
+    alertmanager_port: int | None,
+    evaluation_interval: str,
 ) -> None:
-    """Live demo: local Kafka, a worker, the simulator with an injected regression, and the KPIs
-    per service in the terminal.
+    """Live demo: local Kafka, a worker, Prometheus with the shipped rules, Alertmanager, the
+    simulator with an injected regression, and the KPIs per service in the terminal.
 
     The regression: network's first contact resolution falls to 45% for tickets created after
-    the second event hour. Red marks a 1h value more than 10% worse than the service's 24h value.
+    the second event hour; its alert (KpiTargetBreached, fcr-per-service) shows in Prometheus'
+    /alerts and in Alertmanager. Red marks a 1h value more than 10% worse than the service's
+    24h value. Prometheus and Alertmanager keep their data under --data-dir.
     """
     from pipeline.demo import DemoOptions, run_demo
 
@@ -110,6 +135,9 @@ def demo(
         speed=speed,
         run_for=run_for,
         plain=plain,
+        prometheus_port=prometheus_port,
+        alertmanager_port=alertmanager_port,
+        evaluation_interval=evaluation_interval,
     )
     sys.exit(run_demo(options))
 

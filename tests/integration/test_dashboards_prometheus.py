@@ -19,6 +19,8 @@ import pytest
 import yaml
 
 from pipeline.kafka import LocalBroker
+from pipeline.monitoring import Prometheus, QueryError, running_prometheus
+from pipeline.monitoring.prometheus import RULE_FILES
 from pipeline.simulate import (
     DEFAULT_SERVICES,
     ProducerOptions,
@@ -38,7 +40,6 @@ from tests.grafana import (
     variables,
 )
 from tests.integration.harness import running_worker, wait_until
-from tests.integration.prometheus import RULE_FILES, Prometheus, QueryError, running_prometheus
 
 pytestmark = pytest.mark.integration
 
