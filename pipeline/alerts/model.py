@@ -17,7 +17,9 @@ __all__ = [
     "AlertEvent",
     "AlertKind",
     "AlertState",
+    "Benchmark",
     "DriftCheck",
+    "ErrorBudget",
     "Objective",
     "ScopeMatch",
     "Severity",
@@ -104,12 +106,51 @@ class DriftCheck:
     line: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ErrorBudget:
+    """A rate KPI's objective over a period: the share of bad outcomes it allows is the budget
+    (1 - objective for '>=', the objective for '<='). Prometheus evaluates it (generated rules,
+    ``pipeline.targets.rules``); the worker does not."""
+
+    id: str
+    kpi: str
+    objective: Objective
+    period_seconds: float
+    period: str  # as written, e.g. "28d" (a Prometheus range)
+    window: str  # the window whose closed values the rules read
+    scope: ScopeMatch = field(default_factory=ScopeMatch)
+    line: int | None = None
+
+    @property
+    def allowed(self) -> float:
+        """The budget: the share of outcomes that may be bad over the period."""
+        value = self.objective.value
+        return 1.0 - value if self.objective.op == ">=" else value
+
+
+@dataclass(frozen=True, slots=True)
+class Benchmark:
+    """A published reference value for a KPI: drawn on the boards, never alerted on."""
+
+    id: str
+    kpi: str
+    stat: str
+    value: float  # in the KPI's unit
+    source: str
+    year: int
+    peer_group: str
+    url: str | None = None
+    line: int | None = None
+
+
 @dataclass(frozen=True)
 class TargetSet:
     version: str  # "targets/v1"
     targets: tuple[Target, ...] = ()
     drift: tuple[DriftCheck, ...] = ()
     source: str | None = None  # file it came from
+    budgets: tuple[ErrorBudget, ...] = ()
+    benchmarks: tuple[Benchmark, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
