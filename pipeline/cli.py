@@ -196,6 +196,32 @@ def dashboards_check() -> None:
     click.echo("dashboards are up to date")
 
 
+@main.group()
+def rules() -> None:
+    """Prometheus rules generated from the targets file: error budgets and their burn-rate
+    alerts (deploy/prometheus/rules/kpi-budgets.yml, from deploy/targets.yaml)."""
+
+
+@rules.command("generate")
+def rules_generate() -> None:
+    """Write deploy/prometheus/rules/kpi-budgets.yml from the budgets of deploy/targets.yaml."""
+    from pipeline.targets.rules import generate
+
+    click.echo(f"wrote {generate().name}")
+
+
+@rules.command("check")
+def rules_check() -> None:
+    """Fail when the generated rule file differs from what deploy/targets.yaml generates."""
+    from pipeline.targets.rules import RULES_FILE, check
+
+    if not check():
+        raise click.ClickException(
+            f"out of date: {RULES_FILE.name}; run `make generate` and commit the result"
+        )
+    click.echo("rules are up to date")
+
+
 def _settings(config_path: Path | None, **cli: object) -> Settings:
     overrides: dict[str, object] = {}
     settings = load_settings(config_path)

@@ -202,9 +202,9 @@ class _Checker:
             else:
                 self.partial(("drift", i), item, bad)
         budgets, benchmarks = self.references(data, bad)
-        if not data.get("targets") and not data.get("drift") and not self.errors:
-            if not budgets:
-                self.warn((), "no targets and no drift checks: nothing will ever alert")
+        quiet = not data.get("targets") and not data.get("drift") and not budgets
+        if quiet and not self.errors:
+            self.warn((), "no targets and no drift checks: nothing will ever alert")
         return TargetSet(
             VERSION,
             tuple(t for t in targets if t is not None),

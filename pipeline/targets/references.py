@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from pipeline.alerts.model import Benchmark, ErrorBudget
 from pipeline.targets.document import DocPath
+from pipeline.targets.rules import BURNS, burn_threshold
 from pipeline.targets.spec import BenchmarkSpec, BudgetSpec, parse_amount
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ def check_budget(checker: _Checker, here: DocPath, spec: BudgetSpec) -> ErrorBud
     budget_id = checker.claim_id(here, spec.id)
     if budget_id is None:
         return None
-    return ErrorBudget(
+    budget = ErrorBudget(
         id=budget_id,
         kpi=kpi.name,
         objective=objective,
@@ -67,6 +68,15 @@ def check_budget(checker: _Checker, here: DocPath, spec: BudgetSpec) -> ErrorBud
         scope=scope,
         line=checker.line(here),
     )
+    fastest = 1 / budget.allowed  # every outcome bad
+    if all(fastest <= burn_threshold(budget, burn) for burn in BURNS):
+        checker.warn(
+            (*here, "objective"),
+            f"the burn rate can be at most {fastest:.3g} (every outcome bad), below every "
+            "burn-rate alert's threshold: none can ever fire; tighten the objective or shorten "
+            "the period",
+        )
+    return budget
 
 
 def check_benchmark(checker: _Checker, here: DocPath, spec: BenchmarkSpec) -> Benchmark | None:

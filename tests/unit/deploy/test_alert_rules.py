@@ -44,6 +44,7 @@ EXPECTED_ALERTS = {
     "KpiRejectedRecordsHigh",
     "KpiLateEventsHigh",
     "KpiWindowsNotClosing",
+    "KpiErrorBudgetBurn",
 }
 KPI_ALERTS = {"KpiTargetBreached", "KpiDrift"}
 
