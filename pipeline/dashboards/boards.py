@@ -13,6 +13,7 @@ from typing import Any
 
 from pipeline.core.kpis import KpiClass, KpiDefinition, catalogue
 from pipeline.dashboards.grafana import Panel, Query, Variable, dashboard, row
+from pipeline.dashboards.references import BENCHMARK_STYLE, benchmark_queries, error_budgets
 
 __all__ = ["all_boards"]
 
@@ -41,6 +42,7 @@ def _kpi_panel(kpi: KpiDefinition) -> Panel:
     # Times are skewed: the median and the 90th percentile say more than the mean.
     stat = 'stat=~"p50|p90"' if "p50" in kpi.stats else 'stat="value"'
     legend = "{{service}} {{stat}}" if "p50" in kpi.stats else "{{service}}"
+    references = benchmark_queries(kpi.name)
     return Panel(
         "timeseries",
         kpi.name,
@@ -50,11 +52,14 @@ def _kpi_panel(kpi: KpiDefinition) -> Panel:
                 f'service=~"$service"}}',
                 legend,
             ),
+            *references,
         ),
         description=f"{kpi.name} per service, newest closed $window window ({kpi.better} is "
-        f"better; anchored on {kpi.anchor}).",
+        f"better; anchored on {kpi.anchor})."
+        + (" Dashed: a published benchmark (a reference, not a target)." if references else ""),
         unit=_unit(kpi),
         width=8,
+        overrides=(BENCHMARK_STYLE,) if references else (),
     )
 
 
@@ -473,4 +478,5 @@ def all_boards() -> dict[str, Json]:
         "kpi-alerts.json": alerts(),
         "kpi-drill-down.json": drill_down(),
         "kpi-pipeline-health.json": pipeline_health(),
+        "kpi-error-budgets.json": error_budgets(),
     }

@@ -1,5 +1,5 @@
-"""Prometheus series of targets, gaps and alert states, read from the alert engine at scrape
-time (names and labels are what deploy/prometheus/rules/kpi-alerts.yml routes on)."""
+"""Prometheus series of targets, gaps, alert states and benchmarks, read from the alert engine
+at scrape time (names and labels are what deploy/prometheus/rules/kpi-alerts.yml routes on)."""
 
 from __future__ import annotations
 
@@ -50,4 +50,13 @@ def alert_metrics(engine: AlertEngine | None) -> Iterator[Metric]:
         level = _STATE_VALUE.get(row.state)
         if level is not None:
             state.add_metric([row.kind.value, *common, row.severity or ""], level)
-    yield from (objective, gap, gap_ratio, state)
+    benchmark = GaugeMetricFamily(
+        "kpi_benchmark",
+        "A published reference value of a KPI (targets file: benchmarks), in the KPI's unit; "
+        "for comparison on the boards, never alerted on",
+        labels=["benchmark", "kpi", "stat", "source", "year", "peer_group"],
+    )
+    for mark in engine.targets.benchmarks if engine is not None else ():
+        labels = [mark.id, mark.kpi, mark.stat, mark.source, str(mark.year), mark.peer_group]
+        benchmark.add_metric(labels, mark.value)
+    yield from (objective, gap, gap_ratio, state, benchmark)

@@ -61,6 +61,8 @@ targets:
     scope: {service: "*"}
     objective: "<= 1m"
     hold: 1h
+benchmarks:
+  - {kpi: fcr_rate, value: 0.641, source: HDI research brief, year: 2013, peer_group: phone}
 """
 # Grafana's $__rate_interval is a few scrape intervals on a live stream; here the stream is
 # consumed in a burst, so rates are taken over a window that spans the whole run.
@@ -151,7 +153,7 @@ def test_every_board_query_and_recording_rule_returns_data(
     targets.write_text(TARGETS)
     env = {"KPI_TARGETS_FILE": str(targets), "KPI_TOPICS__ALERTS": f"{prefix}-kpi-alerts"}
     boards = load_boards()
-    assert len(boards) == 5
+    assert len(boards) == 6
     with (
         running_worker(bootstrap, prefix, tmp_path / "worker", PARTITIONS, **env) as worker,
         running_prometheus(tmp_path / "prometheus", worker.port) as prom,
