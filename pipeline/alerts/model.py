@@ -20,6 +20,7 @@ __all__ = [
     "Benchmark",
     "DriftCheck",
     "ErrorBudget",
+    "Forecast",
     "Objective",
     "ScopeMatch",
     "Severity",
@@ -38,6 +39,7 @@ class AlertState(StrEnum):
 class AlertKind(StrEnum):
     TARGET = "target"
     DRIFT = "drift"
+    FORECAST = "forecast"
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +145,22 @@ class Benchmark:
     line: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    """Warn before ``target`` is expected to be breached: Holt's linear trend fitted to the
+    KPI's recent closed windows (``history`` of them, at least ``min_points``), extrapolated
+    ``horizon_seconds`` ahead; an alert of its own (kind forecast, own episode ids)."""
+
+    id: str  # "forecast:" + the target's id unless given
+    target: Target
+    horizon_seconds: float = 12 * 3600.0
+    history: int = 24  # closed windows fitted
+    min_points: int = 8
+    hold_windows: int = 2  # consecutive windows predicting a breach before firing
+    severity: str = "warning"
+    line: int | None = None
+
+
 @dataclass(frozen=True)
 class TargetSet:
     version: str  # "targets/v1"
@@ -151,6 +169,7 @@ class TargetSet:
     source: str | None = None  # file it came from
     budgets: tuple[ErrorBudget, ...] = ()
     benchmarks: tuple[Benchmark, ...] = ()
+    forecasts: tuple[Forecast, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

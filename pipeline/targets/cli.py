@@ -96,7 +96,8 @@ def check(path: Path, windows: str | None, config_path: Path | None, strict: boo
         click.echo(f"warning: {warning}", err=True)
     summary = (
         f"{path}: ok, {len(target_set.targets)} targets, {len(target_set.drift)} drift checks"
-        f", {len(target_set.budgets)} error budgets, {len(target_set.benchmarks)} benchmarks"
+        f", {len(target_set.forecasts)} forecasts, {len(target_set.budgets)} error budgets"
+        f", {len(target_set.benchmarks)} benchmarks"
         f", {len(warnings)} warnings"
     )
     click.echo(summary)

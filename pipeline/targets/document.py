@@ -24,6 +24,7 @@ from pipeline.targets.spec import (
     BudgetSpec,
     DefaultsSpec,
     DriftSpec,
+    ForecastSpec,
     ObjectiveSpec,
     ScopeSpec,
     TargetsDocument,
@@ -57,6 +58,7 @@ _KEYS: dict[DocPath, type[BaseModel]] = {
     ("budgets", 0, "scope"): ScopeSpec,
     ("budgets", 0, "objective"): ObjectiveSpec,
     ("benchmarks", 0): BenchmarkSpec,
+    ("forecasts", 0): ForecastSpec,
 }
 
 

@@ -21,6 +21,7 @@ from pipeline.alerts.model import (
     Benchmark,
     DriftCheck,
     ErrorBudget,
+    Forecast,
     Objective,
     ScopeMatch,
     Severity,
@@ -43,7 +44,7 @@ from pipeline.targets.document import (
     pydantic_message,
     suggest,
 )
-from pipeline.targets.references import check_benchmark, check_budget
+from pipeline.targets.references import check_benchmark, check_budget, check_forecast
 from pipeline.targets.spec import (
     VERSION,
     Amount,
@@ -51,6 +52,7 @@ from pipeline.targets.spec import (
     BudgetSpec,
     DefaultsSpec,
     DriftSpec,
+    ForecastSpec,
     ObjectiveSpec,
     ScopeSpec,
     TargetsDocument,
@@ -202,6 +204,7 @@ class _Checker:
             else:
                 self.partial(("drift", i), item, bad)
         budgets, benchmarks = self.references(data, bad)
+        forecasts = self.forecasts(data, bad, [t for t in targets if t is not None])
         quiet = not data.get("targets") and not data.get("drift") and not budgets
         if quiet and not self.errors:
             self.warn((), "no targets and no drift checks: nothing will ever alert")
@@ -212,7 +215,20 @@ class _Checker:
             source=self.source,
             budgets=budgets,
             benchmarks=benchmarks,
+            forecasts=forecasts,
         )
+
+    def forecasts(
+        self, data: dict[Any, Any], bad: set[DocPath], targets: list[Target]
+    ) -> tuple[Forecast, ...]:
+        by_id = {t.id: t for t in targets}
+        found: list[Forecast] = []
+        for i, item in enumerate(_items(data, "forecasts")):
+            if ("forecasts", i) not in bad:
+                spec = ForecastSpec.model_validate(item)
+                forecast = check_forecast(self, ("forecasts", i), spec, by_id)
+                found += [forecast] if forecast is not None else []
+        return tuple(found)
 
     def references(
         self, data: dict[Any, Any], bad: set[DocPath]

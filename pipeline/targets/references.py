@@ -7,15 +7,15 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from pipeline.alerts.model import Benchmark, ErrorBudget
+from pipeline.alerts.model import Benchmark, ErrorBudget, Forecast, Target
 from pipeline.targets.document import DocPath
 from pipeline.targets.rules import BURNS, burn_threshold
-from pipeline.targets.spec import BenchmarkSpec, BudgetSpec, parse_amount
+from pipeline.targets.spec import BenchmarkSpec, BudgetSpec, ForecastSpec, parse_amount
 
 if TYPE_CHECKING:
     from pipeline.targets.load import _Checker
 
-__all__ = ["check_benchmark", "check_budget"]
+__all__ = ["check_benchmark", "check_budget", "check_forecast"]
 
 # A Prometheus range: the period goes into the generated rules as written.
 _PROMETHEUS_RANGE = re.compile(r"^\d+[smhdw]$")
@@ -106,5 +106,36 @@ def check_benchmark(checker: _Checker, here: DocPath, spec: BenchmarkSpec) -> Be
         year=spec.year,
         peer_group=spec.peer_group,
         url=spec.url,
+        line=checker.line(here),
+    )
+
+
+def check_forecast(
+    checker: _Checker, here: DocPath, spec: ForecastSpec, targets: dict[str, Target]
+) -> Forecast | None:
+    target = targets.get(spec.target)
+    if target is None:
+        known = ", ".join(sorted(targets)) or "none"
+        checker.error((*here, "target"), f"no target {spec.target!r} in this file ({known})")
+        return None
+    horizon = parse_amount(spec.horizon, relative=False)
+    seconds = horizon.seconds() if horizon.is_duration else horizon.number
+    if seconds <= 0:
+        checker.error((*here, "horizon"), "the horizon must be a positive duration")
+        return None
+    if spec.min_points > spec.history:
+        checker.error((*here, "min_points"), f"more than history ({spec.history})")
+        return None
+    forecast_id = checker.claim_id(here, spec.id or f"forecast:{target.id}")
+    if forecast_id is None:
+        return None
+    return Forecast(
+        id=forecast_id,
+        target=target,
+        horizon_seconds=seconds,
+        history=spec.history,
+        min_points=spec.min_points,
+        hold_windows=spec.hold_windows,
+        severity=spec.severity,
         line=checker.line(here),
     )

@@ -33,6 +33,7 @@ __all__ = [
     "BudgetSpec",
     "DefaultsSpec",
     "DriftSpec",
+    "ForecastSpec",
     "ObjectiveSpec",
     "ScopeSpec",
     "TargetSpec",
@@ -350,6 +351,23 @@ class BenchmarkSpec(_Spec):
     url: Annotated[str, Field(max_length=500)] | None = None
 
 
+class ForecastSpec(_Spec):
+    """A forecast of a target: Holt's linear trend over the KPI's recent closed windows warns
+    when the target is expected to be breached within the horizon."""
+
+    id: Id | None = None
+    target: Id = Field(description="Id of a target of this file.")
+    horizon: Duration = Field(default="12h", description="How far ahead to look (event time).")
+    history: Annotated[int, Field(ge=4, le=500)] = Field(
+        default=24, description="Closed windows fitted (the newest ones)."
+    )
+    min_points: Annotated[int, Field(ge=4)] = Field(
+        default=8, description="Fewer windows with enough sample: no forecast yet."
+    )
+    hold_windows: Annotated[int, Field(ge=1)] = 2
+    severity: SeverityName = "warning"
+
+
 class TargetsDocument(_Spec):
     """A targets file: KPI objectives and drift checks for the alert engine, error budgets for
     the generated Prometheus rules, benchmarks for the boards. Top-level keys starting with
@@ -361,6 +379,7 @@ class TargetsDocument(_Spec):
     drift: list[DriftSpec] | None = None
     budgets: list[BudgetSpec] | None = None
     benchmarks: list[BenchmarkSpec] | None = None
+    forecasts: list[ForecastSpec] | None = None
 
 
 def targets_json_schema() -> dict[str, Any]:

@@ -45,8 +45,9 @@ EXPECTED_ALERTS = {
     "KpiLateEventsHigh",
     "KpiWindowsNotClosing",
     "KpiErrorBudgetBurn",
+    "KpiForecastBreach",
 }
-KPI_ALERTS = {"KpiTargetBreached", "KpiDrift"}
+KPI_ALERTS = {"KpiTargetBreached", "KpiDrift", "KpiForecastBreach"}
 
 PROMTOOL = shutil.which("promtool")
 AMTOOL = shutil.which("amtool")
