@@ -61,7 +61,7 @@ def test_the_regression_reaches_alertmanager(tmp_path: Path) -> None:
     wanted = 'filter=alertname%3D"KpiTargetBreached"&filter=kpi%3D"fcr_rate"'
     received: list[dict[str, Any]] = []
     try:
-        deadline = started + 180
+        deadline = started + 240
         while time.monotonic() < deadline and not received:
             assert demo.poll() is None, log.read_text(errors="replace")[-4000:]
             with contextlib.suppress(OSError):
@@ -82,6 +82,9 @@ def test_the_regression_reaches_alertmanager(tmp_path: Path) -> None:
             if a["state"] == "firing" and a["labels"]["kpi"] == "fcr_rate"
         ]
         assert firing and {lab["service"] for lab in firing} == {"network"}
+        held = _get(f"{alertmanager}/api/v2/alerts")
+        names = sorted({(a["labels"]["alertname"], a["labels"].get("service", "")) for a in held})
+        print(f"Alertmanager holds: {names}")
     finally:
         demo.send_signal(signal.SIGTERM)
         try:
