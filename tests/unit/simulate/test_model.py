@@ -582,3 +582,16 @@ def test_a_warm_start_keeps_the_backlog_stationary() -> None:
             first.setdefault(r.key, orjson.loads(r.value)["type"])
     assert set(first.values()) == {"created"}
     assert min(r.ts_ms for r in warm_records) < start.timestamp() * 1000
+
+
+def test_a_warm_start_is_produced_unpaced_and_pacing_counts_from_the_start() -> None:
+    from pipeline.simulate.producer import _Pacer
+
+    start_ms = int(START.timestamp() * 1000)
+    pacer = _Pacer(speed=600, max_rate=None, pace_from_ms=start_ms)
+    # Days of warm start before --start: no pause at all.
+    assert [pacer.delay(start_ms - d * 86_400_000) for d in (3, 2, 1)] == [0.0, 0.0, 0.0]
+    # The first paced record sets the clock, with the start as now: one event minute later is
+    # a tenth of a wall second (600x) later; ten event minutes, one wall second.
+    assert pacer.delay(start_ms + 60_000) == pytest.approx(0.1, abs=0.05)
+    assert pacer.delay(start_ms + 600_000) == pytest.approx(1.0, abs=0.05)
