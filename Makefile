@@ -35,7 +35,7 @@ $(KAFKA_STAMP): deploy/kafka/pom.xml
 system-packages:  ## Debian packages: prometheus, promtool, alertmanager, kcat (skipped when present)
 	@bash deploy/install-system-packages.sh
 
-demo: setup  ## live demo: local Kafka, worker, simulator with an injected regression, KPIs in the terminal
+demo: setup  ## live demo: local Kafka, worker, Prometheus, Alertmanager, simulator with an injected regression
 	$(CLI) demo
 
 test: setup lint typecheck check-generated  ## the whole test run: lint, types, generated files, unit and integration tests
@@ -64,13 +64,15 @@ format: $(PY_STAMP)  ## apply ruff fixes and formatting
 typecheck: $(PY_STAMP)  ## mypy (strict) on the package
 	$(VENV)/bin/mypy
 
-generate: $(PY_STAMP)  ## regenerate generated files (JSON Schemas, Grafana dashboards)
+generate: $(PY_STAMP)  ## regenerate generated files (JSON Schemas, Grafana dashboards, budget rules)
 	$(CLI) schemas generate
 	$(CLI) dashboards generate
+	$(CLI) rules generate
 
 check-generated: $(PY_STAMP)  ## fail when a generated file drifts from its source
 	$(CLI) schemas check
 	$(CLI) dashboards check
+	$(CLI) rules check
 
 BENCH_STAMP := $(VENV)/.bench-$(DEPS_HASH)
 PEER_VENV   := .cache/bench-quix

@@ -8,12 +8,21 @@ from pathlib import Path
 import click
 
 from pipeline.cli_options import bootstrap_option, config_option
-from pipeline.config import Settings, load_settings
+from pipeline.config import Settings, SettingsError, load_settings
 
 __all__ = ["main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except SettingsError as exc:
+            # A mistyped setting: its message names the key and the nearest valid one.
+            raise click.ClickException(f"invalid settings:\n{exc}") from None
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Streaming KPI pipeline for service operations.
 
@@ -28,18 +37,29 @@ def main() -> None:
 @bootstrap_option
 @click.option("--web-port", type=int, default=None, help="Port of /metrics (default 6066).")
 @click.option("--loglevel", default=None, help="debug, info, warning or error.")
+@click.option(
+    "--exit-when-caught-up",
+    is_flag=True,
+    help="Stop once every record read is in closed, delivered windows (a finite stream: an "
+    "import, a simulation). Windows close on idle input after KPI_TIME__IDLE_TIMEOUT.",
+)
 def worker(
-    config_path: Path | None, bootstrap: str | None, web_port: int | None, loglevel: str | None
+    config_path: Path | None,
+    bootstrap: str | None,
+    web_port: int | None,
+    loglevel: str | None,
+    exit_when_caught_up: bool,
 ) -> None:
     """Run a worker: consume tickets and surveys, compute KPIs, serve /metrics.
 
     /metrics binds to 127.0.0.1 unless KPI_WEB__BIND says otherwise. Stop with Ctrl-C (SIGINT)
-    or SIGTERM; state survives in the table changelog topics.
+    or SIGTERM; state survives in the table changelog topics. The log says "caught up" and
+    /metrics has kpi_caught_up 1 when every record read is in closed, delivered windows.
     """
     from pipeline.worker.run import run_worker
 
     settings = _settings(config_path, bootstrap=bootstrap, web_port=web_port, loglevel=loglevel)
-    sys.exit(run_worker(settings))
+    sys.exit(run_worker(settings, exit_when_caught_up=exit_when_caught_up))
 
 
 @main.command()
@@ -72,14 +92,39 @@ def worker(
     help="Stop after this many wall seconds (default: run until Ctrl-C).",
 )
 @click.option("--plain", is_flag=True, help="Print a table every 10 s instead of a live view.")
+@click.option(
+    "--prometheus-port", type=int, default=None, help="Port of Prometheus (default: a free one)."
+)
+@click.option(
+    "--alertmanager-port",
+    type=int,
+    default=None,
+    help="Port of Alertmanager (default: a free one).",
+)
+@click.option(
+    "--evaluation-interval",
+    default="5s",
+    show_default=True,
+    help="Prometheus' scrape and rule evaluation interval.",
+)
 def demo(
-    data_dir: Path, kafka_port: int, web_port: int, speed: float, run_for: float | None, plain: bool
+    data_dir: Path,
+    kafka_port: int,
+    web_port: int,
+    speed: float,
+    run_for: float | None,
+    plain: bool,
+    prometheus_port: int | None,
+    alertmanager_port: int | None,
+    evaluation_interval: str,
 ) -> None:
-    """Live demo: local Kafka, a worker, the simulator with an injected regression, and the KPIs
-    per service in the terminal.
+    """Live demo: local Kafka, a worker, Prometheus with the shipped rules, Alertmanager, the
+    simulator with an injected regression, and the KPIs per service in the terminal.
 
     The regression: network's first contact resolution falls to 45% for tickets created after
-    the second event hour. Red marks a 1h value more than 10% worse than the service's 24h value.
+    the second event hour; its alert (KpiTargetBreached, fcr-per-service) shows in Prometheus'
+    /alerts and in Alertmanager. Red marks a 1h value more than 10% worse than the service's
+    24h value. Prometheus and Alertmanager keep their data under --data-dir.
     """
     from pipeline.demo import DemoOptions, run_demo
 
@@ -90,6 +135,9 @@ def demo(
         speed=speed,
         run_for=run_for,
         plain=plain,
+        prometheus_port=prometheus_port,
+        alertmanager_port=alertmanager_port,
+        evaluation_interval=evaluation_interval,
     )
     sys.exit(run_demo(options))
 
@@ -146,6 +194,32 @@ def dashboards_check() -> None:
             f"out of date: {', '.join(stale)}; run `make generate` and commit the result"
         )
     click.echo("dashboards are up to date")
+
+
+@main.group()
+def rules() -> None:
+    """Prometheus rules generated from the targets file: error budgets and their burn-rate
+    alerts (deploy/prometheus/rules/kpi-budgets.yml, from deploy/targets.yaml)."""
+
+
+@rules.command("generate")
+def rules_generate() -> None:
+    """Write deploy/prometheus/rules/kpi-budgets.yml from the budgets of deploy/targets.yaml."""
+    from pipeline.targets.rules import generate
+
+    click.echo(f"wrote {generate().name}")
+
+
+@rules.command("check")
+def rules_check() -> None:
+    """Fail when the generated rule file differs from what deploy/targets.yaml generates."""
+    from pipeline.targets.rules import RULES_FILE, check
+
+    if not check():
+        raise click.ClickException(
+            f"out of date: {RULES_FILE.name}; run `make generate` and commit the result"
+        )
+    click.echo("rules are up to date")
 
 
 def _settings(config_path: Path | None, **cli: object) -> Settings:

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pipeline.config_keys import SettingsError, unknown_env_keys, unknown_file_keys
 from pipeline.core.durations import parse_duration
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "KafkaSettings",
     "KpiSettings",
     "Settings",
+    "SettingsError",
     "TimeSettings",
     "TopicSettings",
     "WebSettings",
@@ -35,7 +37,7 @@ class KafkaSettings(BaseModel):
     as ``**********`` in reprs and logs, and validation errors leave the input out (it would
     carry the password)."""
 
-    model_config = ConfigDict(hide_input_in_errors=True)
+    model_config = ConfigDict(hide_input_in_errors=True, extra="forbid")
 
     bootstrap_servers: str = "127.0.0.1:9092"
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
@@ -79,6 +81,8 @@ class KafkaSettings(BaseModel):
 class InputSettings(BaseModel):
     """Limits on input records (see the error policy in docs/errors.md)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     # Valid events are a few hundred bytes (a survey comment at most 10,000 characters):
     # anything larger is rejected as record_too_large before it is parsed.
     max_record_bytes: int = Field(default=64 * 1024, ge=1024)
@@ -102,6 +106,8 @@ class InputSettings(BaseModel):
 
 
 class TopicSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     tickets: str = "tickets"
     surveys: str = "surveys"
     dlq: str = "events-dlq"
@@ -124,6 +130,8 @@ class TopicSettings(BaseModel):
 
 
 class WindowSetting(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str
     size: str
     step: str
@@ -144,6 +152,8 @@ def _default_windows() -> list[WindowSetting]:
 
 
 class TimeSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     windows: list[WindowSetting] = Field(default_factory=_default_windows)
     allowed_lateness: str = "10m"
     # Events are released to the lifecycle in event-time order once the watermark passes them,
@@ -180,6 +190,8 @@ class TimeSettings(BaseModel):
 class KpiSettings(BaseModel):
     """Parameters of the KPI definitions (see docs/kpis.md)."""
 
+    model_config = ConfigDict(extra="forbid")
+
     sla: dict[str, str] = Field(
         default_factory=lambda: {"P1": "4h", "P2": "8h", "P3": "24h", "P4": "72h"},
         description="Resolution-time objective per priority, for sla_compliance.",
@@ -215,6 +227,8 @@ class KpiSettings(BaseModel):
 
 
 class WebSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     bind: str = "127.0.0.1"
     port: int = Field(default=6066, ge=0, le=65535)
     # Faust's table and router views expose table contents: off unless asked for.
@@ -223,6 +237,8 @@ class WebSettings(BaseModel):
 
 class WorkerSettings(BaseModel):
     """Throughput knobs of the live worker (measured in BENCHMARKS.md)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     # The agent takes records in batches: state changes are written to the table changelog
     # once per key per batch, and the batch's offsets are acknowledged only after its writes
@@ -281,13 +297,41 @@ class Settings(BaseSettings):
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
-    """Settings from an optional YAML/JSON file, then env vars, then explicit overrides."""
+    """Settings from an optional YAML/JSON file, then env vars, then explicit overrides.
+
+    A key that names no setting, at any level, in the file or in a ``KPI_`` env var, is an
+    error (``SettingsError``) that names it and the nearest valid key: a mistyped setting
+    would otherwise be ignored without a word."""
     file_values: dict[str, Any] = {}
+    problems: list[str] = []
     if path is not None:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
         if loaded is not None and not isinstance(loaded, dict):
-            raise ValueError(f"{path}: the settings file must hold a mapping at the top level")
+            raise SettingsError(f"{path}: the settings file must hold a mapping at the top level")
         file_values = loaded or {}
+        problems += unknown_file_keys(Settings, file_values, str(path))
+    config = Settings.model_config
+    problems += unknown_env_keys(
+        Settings, config.get("env_prefix") or "", config.get("env_nested_delimiter") or "__"
+    )
+    if problems:
+        raise SettingsError("\n".join(problems))
     env_settings = Settings()
-    merged = {**file_values, **env_settings.model_dump(exclude_unset=True), **overrides}
-    return Settings(**merged)
+    # Deep: KPI_TIME__IDLE_TIMEOUT changes one key of the file's ``time``, not all of it.
+    merged = _merge(file_values, env_settings.model_dump(exclude_unset=True))
+    return Settings(**{**merged, **overrides})
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        old = merged.get(key)
+        if isinstance(old, dict) and isinstance(value, dict) and key not in _WHOLE_VALUES:
+            merged[key] = _merge(old, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+# Mappings that are one value each (kpi.sla given in an env var replaces the file's).
+_WHOLE_VALUES = frozenset({"sla", "channel_hourly_rates"})

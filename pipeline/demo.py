@@ -1,8 +1,10 @@
 """``kpi-pipeline demo``: the whole pipeline on this machine, live.
 
-Starts (or reuses) a local Kafka broker, a worker process, and the simulator with a regression
-injected (one service's first contact resolution falls), then shows the KPIs per service in the
-terminal until Ctrl-C, and stops what it started.
+Starts (or reuses) a local Kafka broker, a worker process, Alertmanager and Prometheus (the
+Debian packages, with the rules of deploy/prometheus/rules scraping the worker), and the
+simulator with a regression injected (one service's first contact resolution falls), then
+shows the KPIs per service in the terminal until Ctrl-C, and stops what it started. The
+regression's alert goes the real way: the worker's alert state, Prometheus' rule, Alertmanager.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,15 +24,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.live import Live
+from rich.text import Text
 
 from pipeline.config import TopicSettings
 from pipeline.kafka import LocalBroker
 from pipeline.live_view import render, scrape
+from pipeline.monitoring import (
+    Alertmanager,
+    MonitoringError,
+    Prometheus,
+    running_alertmanager,
+    running_prometheus,
+)
 from pipeline.simulate import ProducerOptions, Regression, SimConfig, produce_simulation
 
-__all__ = ["DemoOptions", "run_demo", "where_to_look", "where_to_look_next"]
+__all__ = ["DemoOptions", "monitoring_line", "run_demo", "where_to_look", "where_to_look_next"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,14 @@ class DemoOptions:
     run_for: float | None = None  # wall seconds; None = until Ctrl-C
     targets_file: Path | None = Path("deploy/targets.yaml")
     plain: bool = False  # print snapshots instead of a live view (logs, CI)
+    # Prometheus and Alertmanager on 127.0.0.1; None: a free port each.
+    prometheus_port: int | None = None
+    alertmanager_port: int | None = None
+    # Prometheus' scrape and rule evaluation interval (the shipped config says 15s).
+    evaluation_interval: str = "5s"
+    # The simulated desk has been running this long at the start: its backlog is already at
+    # its steady level (see SimConfig.warm_start), so it stays flat instead of growing.
+    warm_start: timedelta = timedelta(days=7)
 
 
 def _interrupt_on_sigterm() -> None:
@@ -72,7 +91,10 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
     console.print(f"[bold]Kafka[/] 3.9 (KRaft) on {broker.bootstrap_servers} ...")
     broker.start()
     try:
-        with _worker(options, broker.bootstrap_servers) as (worker, log):
+        with (
+            _worker(options, broker.bootstrap_servers) as (worker, log),
+            _monitoring(options, console) as (prometheus, alertmanager),
+        ):
             console.print(f"[bold]worker[/] pid {worker.pid}, log {log}")
             start = _aligned_now() - options.history
             regression = Regression(
@@ -82,7 +104,8 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
             )
             console.print(
                 f"[bold]simulator[/]: event time from {start:%Y-%m-%d %H:%M} UTC at "
-                f"{options.speed:.0f}x; [red]regression[/]: {regression.service} FCR falls to "
+                f"{options.speed:.0f}x, a desk running for {options.warm_start.days} days; "
+                f"[red]regression[/]: {regression.service} FCR falls to "
                 f"{regression.fcr_rate:.0%} at {regression.start:%Y-%m-%d %H:%M} UTC"
             )
             config = SimConfig(
@@ -93,6 +116,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
                 regressions=(regression,),
                 disorder_seconds=120,
                 invalid_fraction=0.005,
+                warm_start=options.warm_start,
             )
             producer = _Background(
                 produce_simulation(
@@ -103,18 +127,49 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
                 )
             )
             url = f"http://127.0.0.1:{options.web_port}/metrics"
-            console.print(where_to_look(url, broker.bootstrap_servers, log))
+            console.print(
+                where_to_look(url, broker.bootstrap_servers, log, prometheus.url, alertmanager.url)
+            )
             try:
-                _watch(console, url, options, worker)
+                _watch(console, url, options, worker, prometheus, alertmanager)
             finally:
                 producer.cancel()
     except KeyboardInterrupt:
         console.print("stopping ...")
+    except MonitoringError as exc:
+        console.print(f"[red]error[/]: {exc}")
+        return 1
     finally:
         if started_broker:
             broker.stop()
         console.print(where_to_look_next(None if started_broker else broker.bootstrap_servers))
     return 0
+
+
+@contextlib.contextmanager
+def _monitoring(
+    options: DemoOptions, console: Console
+) -> Iterator[tuple[Prometheus, Alertmanager]]:
+    """Alertmanager, then Prometheus scraping the worker and sending it the alerts; their data
+    under the demo's data dir, fresh each run (the worker's consumer group is new too)."""
+    for sub in ("prometheus/tsdb", "alertmanager/data"):
+        shutil.rmtree(options.data_dir / sub, ignore_errors=True)
+    with running_alertmanager(
+        options.data_dir / "alertmanager", port=options.alertmanager_port
+    ) as alertmanager:
+        console.print(f"[bold]Alertmanager[/] {alertmanager.url}")
+        with running_prometheus(
+            options.data_dir / "prometheus",
+            options.web_port,
+            interval=options.evaluation_interval,
+            alertmanager_port=alertmanager.port,
+            port=options.prometheus_port,
+        ) as prometheus:
+            console.print(
+                f"[bold]Prometheus[/] {prometheus.url} (rules: deploy/prometheus/rules, every "
+                f"{options.evaluation_interval})"
+            )
+            yield prometheus, alertmanager
 
 
 def _aligned_now() -> datetime:
@@ -172,18 +227,28 @@ class _Background:
         self.thread.join(timeout=10)
 
 
-def where_to_look(url: str, bootstrap: str, worker_log: Path) -> str:
+def where_to_look(
+    url: str,
+    bootstrap: str,
+    worker_log: Path,
+    prometheus: str = "http://127.0.0.1:9090",
+    alertmanager: str = "http://127.0.0.1:9093",
+) -> str:
     """Printed when the demo starts: where its outputs are while it runs."""
     topics = TopicSettings()
     return (
         "[bold]Where to look[/] while the demo runs:\n"
         f"  metrics         {url}\n"
         f"                  curl -s {url} | grep fcr_rate\n"
+        f"  Prometheus      {prometheus}/alerts (rules), {prometheus}/graph\n"
+        f"  Alertmanager    {alertmanager}/#/alerts\n"
+        f"                  curl -s {alertmanager}/api/v2/alerts\n"
         f"  closed windows  kcat -b {bootstrap} -C -t {topics.windows} -o end\n"
         f"  alerts          kcat -b {bootstrap} -C -t {topics.alerts}\n"
         f"  rejected        kcat -b {bootstrap} -C -t {topics.dlq} -f '%h %s\\n'\n"
         f"  worker log      {worker_log}\n"
-        "Ctrl-C stops the demo (simulator, worker and the broker it started)."
+        "Ctrl-C stops the demo (simulator, worker, Prometheus, Alertmanager and the broker it "
+        "started)."
     )
 
 
@@ -191,9 +256,9 @@ def where_to_look_next(broker_left_running: str | None) -> str:
     """Printed when the demo ends: the boards, alert routing and docs to go on with."""
     lines = [
         "[bold]Where to look next[/]:",
-        "  boards and alert routing   docker compose up --build (docs/docker.md), then",
-        "                             Grafana http://127.0.0.1:3000, Prometheus :9090,",
-        "                             Alertmanager :9093",
+        "  boards                     docker compose up --build (docs/docker.md), then",
+        "                             Grafana http://127.0.0.1:3000",
+        "  alert routing              deploy/alertmanager/alertmanager.yml",
         "  the KPIs explained         docs/kpis.md",
         "  targets and alerts         docs/alerts.md, deploy/targets.yaml",
         "  each part on its own       kpi-pipeline worker | simulate | kafka --help",
@@ -207,26 +272,59 @@ def where_to_look_next(broker_left_running: str | None) -> str:
 
 
 def _watch(
-    console: Console, url: str, options: DemoOptions, worker: subprocess.Popen[bytes]
+    console: Console,
+    url: str,
+    options: DemoOptions,
+    worker: subprocess.Popen[bytes],
+    prometheus: Prometheus,
+    alertmanager: Alertmanager,
 ) -> None:
     deadline = None if options.run_for is None else time.monotonic() + options.run_for
     title = "KPIs per service"
+
+    def view() -> Group:
+        return Group(render(scrape(url), title), monitoring_line(prometheus, alertmanager))
+
     # A live display needs a terminal; in a pipe or a log, print a table every 10 s.
     if options.plain or not console.is_terminal:
         while deadline is None or time.monotonic() < deadline:
-            time.sleep(10)
-            _check_alive(worker)
-            with contextlib.suppress(OSError):
-                console.print(render(scrape(url), title))
+            left = 10.0 if deadline is None else deadline - time.monotonic()
+            time.sleep(min(10.0, max(left, 0.0)))
+            _check_alive(worker, prometheus, alertmanager)
+            with contextlib.suppress(OSError, MonitoringError):
+                console.print(view())
         return
     with Live(console=console, refresh_per_second=1, screen=False) as live:
         while deadline is None or time.monotonic() < deadline:
-            _check_alive(worker)
-            with contextlib.suppress(OSError):
-                live.update(render(scrape(url), title))
+            _check_alive(worker, prometheus, alertmanager)
+            with contextlib.suppress(OSError, MonitoringError):
+                live.update(view())
             time.sleep(2)
 
 
-def _check_alive(worker: subprocess.Popen[bytes]) -> None:
+def monitoring_line(prometheus: Prometheus, alertmanager: Alertmanager) -> Text:
+    """The alerts as Prometheus' rules and Alertmanager see them, with where to look."""
+    firing = [a for a in prometheus.alerts() if a.get("state") == "firing"]
+    held = alertmanager.alerts(active="true")
+    names = sorted({a["labels"].get("alertname", "?") for a in held})
+    line = Text("Prometheus ", style="bold")
+    line.append(f"{prometheus.url}/alerts: {len(firing)} firing", style="red" if firing else "")
+    line.append("   Alertmanager ", style="bold")
+    line.append(
+        f"{alertmanager.url}: {len(held)} active" + (f" ({', '.join(names)})" if names else ""),
+        style="red" if held else "",
+    )
+    return line
+
+
+def _check_alive(
+    worker: subprocess.Popen[bytes], prometheus: Prometheus, alertmanager: Alertmanager
+) -> None:
     if worker.poll() is not None:
         raise SystemExit(f"the worker exited with code {worker.returncode}; see its log")
+    for name, process, log in (
+        ("Prometheus", prometheus.process, prometheus.log),
+        ("Alertmanager", alertmanager.process, alertmanager.log),
+    ):
+        if process.poll() is not None:
+            raise SystemExit(f"{name} exited with code {process.returncode}; see {log}")

@@ -31,11 +31,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from pipeline.alerts.drift import DriftDetector
+from pipeline.alerts.forecast import ForecastDetector
 from pipeline.alerts.model import (
     AlertEvent,
     AlertKind,
     AlertState,
     DriftCheck,
+    Forecast,
     Objective,
     ScopeMatch,
     Severity,
@@ -270,11 +272,12 @@ class _TargetRule:
 class _Rules:
     """Everything that listens to one (kpi, stat, window)."""
 
-    __slots__ = ("drift", "targets")
+    __slots__ = ("drift", "forecasts", "targets")
 
     def __init__(self) -> None:
         self.targets: list[_TargetRule] = []
         self.drift: list[DriftDetector] = []
+        self.forecasts: list[ForecastDetector] = []
 
 
 class AlertEngine:
@@ -285,6 +288,7 @@ class AlertEngine:
         self._targets = targets
         self._rules = [_TargetRule(t) for t in targets.targets]
         self._drift = [DriftDetector(d) for d in targets.drift]
+        self._forecasts = [ForecastDetector(f) for f in targets.forecasts]
         self._key_end: dict[_Key, int] = {}  # newest window end seen per (kpi, stat, window)
         self._index: dict[_Key, _Rules] = {}
         self._reindex()
@@ -301,6 +305,9 @@ class AlertEngine:
         for detector in self._drift:
             d = detector.check
             index.setdefault((d.kpi, d.stat, d.window), _Rules()).drift.append(detector)
+        for forecaster in self._forecasts:
+            t = forecaster.forecast.target
+            index.setdefault((t.kpi, t.stat, t.window), _Rules()).forecasts.append(forecaster)
         self._index = index
         self._key_end = {k: v for k, v in self._key_end.items() if k in index}
 
@@ -336,6 +343,8 @@ class AlertEngine:
                 events.extend(rule.observe(r))
             for detector in rules.drift:
                 events.extend(detector.observe(r))
+            for forecaster in rules.forecasts:
+                events.extend(forecaster.observe(r))
         return events
 
     def status(self) -> list[AlertStatus]:
@@ -345,6 +354,8 @@ class AlertEngine:
             rows.extend(rule.status())
         for detector in self._drift:
             rows.extend(detector.status())
+        for forecaster in self._forecasts:
+            rows.extend(forecaster.status())
         return rows
 
     def replace_targets(
@@ -387,7 +398,22 @@ class AlertEngine:
         for previous in old_drift.values():
             events.extend(previous.close_all())
 
+        old_forecasts = {f.forecast.id: f for f in self._forecasts}
+        forecasts: list[ForecastDetector] = []
+        for f in targets.forecasts:
+            kept = old_forecasts.pop(f.id, None)
+            if kept is not None and _forecast_definition(kept.forecast) == _forecast_definition(f):
+                kept.forecast = f
+                forecasts.append(kept)
+            else:
+                if kept is not None:
+                    events.extend(kept.close_all())
+                forecasts.append(ForecastDetector(f))
+        for kept in old_forecasts.values():
+            events.extend(kept.close_all())
+
         self._targets, self._rules, self._drift = targets, rules, drift
+        self._forecasts = forecasts
         self._reindex()
         for r in latest:
             for rule in fresh:
@@ -407,6 +433,8 @@ class AlertEngine:
             "key_ends": [[*key, end] for key, end in sorted(self._key_end.items())],
             "target_state": {rule.target.id: rule.to_json() for rule in self._rules},
             "drift_state": {d.check.id: d.to_json() for d in self._drift},
+            "forecasts": [_forecast_to_json(f) for f in self._targets.forecasts],
+            "forecast_state": {f.forecast.id: f.to_json() for f in self._forecasts},
         }
 
     @classmethod
@@ -421,6 +449,8 @@ class AlertEngine:
             targets=tuple(_target_from_json(t) for t in data["targets"]),
             drift=tuple(_drift_from_json(d) for d in data["drift"]),
             source=data["source"],
+            # States saved before forecasts existed have none.
+            forecasts=tuple(_forecast_from_json(f) for f in data.get("forecasts", [])),
         )
         engine = cls(targets)
         for rule in engine._rules:
@@ -431,6 +461,13 @@ class AlertEngine:
             else d
             for d in engine._drift
         ]
+        saved = data.get("forecast_state", {})
+        engine._forecasts = [
+            ForecastDetector.from_json(f.forecast, saved[f.forecast.id])
+            if f.forecast.id in saved
+            else f
+            for f in engine._forecasts
+        ]
         engine._key_end = {(k, s, w): end for k, s, w, end in data["key_ends"]}
         engine._reindex()
         return engine
@@ -440,6 +477,7 @@ def _check_unique(targets: TargetSet) -> None:
     for kind, ids in (
         ("target", [t.id for t in targets.targets]),
         ("drift check", [d.id for d in targets.drift]),
+        ("forecast", [f.id for f in targets.forecasts]),
     ):
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
@@ -482,3 +520,17 @@ def _drift_to_json(d: DriftCheck) -> dict[str, Any]:
 
 def _drift_from_json(data: dict[str, Any]) -> DriftCheck:
     return DriftCheck(**{**data, "scope": ScopeMatch(**data["scope"])})
+
+
+def _forecast_definition(f: Forecast) -> Forecast:
+    return dataclasses.replace(f, line=None, target=dataclasses.replace(f.target, line=None))
+
+
+def _forecast_to_json(f: Forecast) -> dict[str, Any]:
+    data = {field.name: getattr(f, field.name) for field in dataclasses.fields(f)}
+    data["target"] = _target_to_json(f.target)
+    return data
+
+
+def _forecast_from_json(data: dict[str, Any]) -> Forecast:
+    return Forecast(**{**data, "target": _target_from_json(data["target"])})

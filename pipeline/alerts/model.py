@@ -17,7 +17,10 @@ __all__ = [
     "AlertEvent",
     "AlertKind",
     "AlertState",
+    "Benchmark",
     "DriftCheck",
+    "ErrorBudget",
+    "Forecast",
     "Objective",
     "ScopeMatch",
     "Severity",
@@ -36,6 +39,7 @@ class AlertState(StrEnum):
 class AlertKind(StrEnum):
     TARGET = "target"
     DRIFT = "drift"
+    FORECAST = "forecast"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,12 +108,68 @@ class DriftCheck:
     line: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ErrorBudget:
+    """A rate KPI's objective over a period: the share of bad outcomes it allows is the budget
+    (1 - objective for '>=', the objective for '<='). Prometheus evaluates it (generated rules,
+    ``pipeline.targets.rules``); the worker does not."""
+
+    id: str
+    kpi: str
+    objective: Objective
+    period_seconds: float
+    period: str  # as written, e.g. "28d" (a Prometheus range)
+    window: str  # the window whose closed values the rules read
+    scope: ScopeMatch = field(default_factory=ScopeMatch)
+    line: int | None = None
+
+    @property
+    def allowed(self) -> float:
+        """The budget: the share of outcomes that may be bad over the period."""
+        value = self.objective.value
+        return 1.0 - value if self.objective.op == ">=" else value
+
+
+@dataclass(frozen=True, slots=True)
+class Benchmark:
+    """A published reference value for a KPI: drawn on the boards, never alerted on."""
+
+    id: str
+    kpi: str
+    stat: str
+    value: float  # in the KPI's unit
+    source: str
+    year: int
+    peer_group: str
+    url: str | None = None
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    """Warn before ``target`` is expected to be breached: Holt's linear trend fitted to the
+    KPI's recent closed windows (``history`` of them, at least ``min_points``), extrapolated
+    ``horizon_seconds`` ahead; an alert of its own (kind forecast, own episode ids)."""
+
+    id: str  # "forecast:" + the target's id unless given
+    target: Target
+    horizon_seconds: float = 12 * 3600.0
+    history: int = 24  # closed windows fitted
+    min_points: int = 8
+    hold_windows: int = 2  # consecutive windows predicting a breach before firing
+    severity: str = "warning"
+    line: int | None = None
+
+
 @dataclass(frozen=True)
 class TargetSet:
     version: str  # "targets/v1"
     targets: tuple[Target, ...] = ()
     drift: tuple[DriftCheck, ...] = ()
     source: str | None = None  # file it came from
+    budgets: tuple[ErrorBudget, ...] = ()
+    benchmarks: tuple[Benchmark, ...] = ()
+    forecasts: tuple[Forecast, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -148,3 +148,6 @@ class AlertStatus:
     upper: float | None = None
     ewma: float | None = None
     labels: dict[str, str] = field(default_factory=dict)  # scope.labels()
+    # Forecasts: seconds of event time until the target is expected to be breached (None: no
+    # breach within the horizon).
+    breach_in: float | None = None

@@ -14,6 +14,7 @@ from typing import Any
 from pipeline.core.kpis import KpiClass, KpiDefinition, catalogue
 from pipeline.dashboards.grafana import Panel, Query, Variable, dashboard, row
 from pipeline.dashboards.improvements_board import improvements
+from pipeline.dashboards.references import BENCHMARK_STYLE, benchmark_queries, error_budgets
 
 __all__ = ["all_boards"]
 
@@ -42,6 +43,7 @@ def _kpi_panel(kpi: KpiDefinition) -> Panel:
     # Times are skewed: the median and the 90th percentile say more than the mean.
     stat = 'stat=~"p50|p90"' if "p50" in kpi.stats else 'stat="value"'
     legend = "{{service}} {{stat}}" if "p50" in kpi.stats else "{{service}}"
+    references = benchmark_queries(kpi.name)
     return Panel(
         "timeseries",
         kpi.name,
@@ -51,11 +53,14 @@ def _kpi_panel(kpi: KpiDefinition) -> Panel:
                 f'service=~"$service"}}',
                 legend,
             ),
+            *references,
         ),
         description=f"{kpi.name} per service, newest closed $window window ({kpi.better} is "
-        f"better; anchored on {kpi.anchor}).",
+        f"better; anchored on {kpi.anchor})."
+        + (" Dashed: a published benchmark (a reference, not a target)." if references else ""),
         unit=_unit(kpi),
         width=8,
+        overrides=(BENCHMARK_STYLE,) if references else (),
     )
 
 
@@ -475,4 +480,5 @@ def all_boards() -> dict[str, Json]:
         "kpi-drill-down.json": drill_down(),
         "kpi-pipeline-health.json": pipeline_health(),
         "kpi-improvements.json": improvements(),
+        "kpi-error-budgets.json": error_budgets(),
     }

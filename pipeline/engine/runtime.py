@@ -342,6 +342,10 @@ class Engine(ClosesWithAlerts):
             if tp in self.assigned:
                 self._panes_acked[tp] = max(self._panes_acked.get(tp, NEVER), through)
 
+    def panes_acknowledged(self, tp: TP) -> float:
+        """The release progress of ``tp`` whose panes the broker has acknowledged."""
+        return self._panes_acked.get(tp, NEVER)
+
     def receive(self, updates: Iterable[PaneUpdate]) -> Outputs:
         """Pane records from other workers (this engine closes windows): their panes and
         progress, then every window that is final now."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,7 +16,10 @@ from pipeline.core.durations import parse_duration
 from pipeline.improvements import ImprovementsError, Register, load_register
 from pipeline.targets import TargetsError, configured_windows, load_targets
 
-__all__ = ["parse_time", "replay", "select_windows"]
+if TYPE_CHECKING:
+    from pipeline.replay.reader import MissingTopicError
+
+__all__ = ["missing_topic_message", "parse_time", "replay", "select_windows"]
 
 
 def parse_time(text: str) -> float:
@@ -114,6 +118,12 @@ def select_windows(configured: list[WindowSetting], items: tuple[str, ...]) -> l
     help="Window plotted (default: the one most targets use, else the longest).",
 )
 @click.option("--plot-services", type=int, default=5, show_default=True, help="Services plotted.")
+@click.option(
+    "--topic-prefix",
+    default="",
+    help="Prefix of the input topic names, as given to `import --topic-prefix` (e.g. 'uci-' "
+    "reads uci-tickets and uci-surveys).",
+)
 @bootstrap_option
 @config_option
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
@@ -129,6 +139,7 @@ def replay(
     warm_up: str,
     plot_window: str | None,
     plot_services: int,
+    topic_prefix: str,
     bootstrap: str | None,
     config_path: Path | None,
     no_progress: bool,
@@ -141,7 +152,7 @@ def replay(
     writes nothing to Kafka, and finishes by itself at the end of the range. Windows that lie
     inside the range equal what the live worker closed for the same events.
     """
-    from pipeline.replay.reader import ReplayError
+    from pipeline.replay.reader import MissingTopicError, ReplayError
     from pipeline.replay.run import ReplayOptions, run_replay
     from pipeline.worker.context import core_context
 
@@ -167,18 +178,21 @@ def replay(
             plot_window=plot_window,
             plot_services=plot_services,
             progress=not no_progress,
+            topic_prefix=topic_prefix,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     try:
         result = asyncio.run(run_replay(settings, ctx, options))
+    except MissingTopicError as exc:
+        raise click.ClickException(missing_topic_message(exc, topic_prefix)) from None
     except ReplayError as exc:
         raise click.ClickException(str(exc)) from None
     facts = result.facts
     if facts.records == 0:
         click.echo(
-            f"warning: no records in the range on {settings.topics.tickets} and "
-            f"{settings.topics.surveys} (record timestamps are event times)",
+            f"warning: no records in the range on {topic_prefix}{settings.topics.tickets} and "
+            f"{topic_prefix}{settings.topics.surveys} (record timestamps are event times)",
             err=True,
         )
     click.echo(
@@ -189,6 +203,24 @@ def replay(
     click.echo(f"report: {result.summary} (written in {result.report_seconds:.1f} s)")
     if openmetrics is not None:
         click.echo(f"openmetrics: {openmetrics} ({result.openmetrics_samples} samples)")
+
+
+def missing_topic_message(exc: MissingTopicError, topic_prefix: str) -> str:
+    """What to do about a missing input topic: the option that picks another prefix, with the
+    topics that look like the same input under one."""
+    text = f"input topic {exc.topic!r} does not exist on the broker"
+    if not exc.similar:
+        return (
+            f"{text}, nor any topic ending in {exc.base!r}: import or simulate events first, "
+            "or name the topics with --topic-prefix (or KPI_TOPICS__TICKETS/SURVEYS)"
+        )
+    prefixes = [t[: -len(exc.base)] for t in exc.similar]
+    options = ", ".join(f"--topic-prefix {p!r}" if p else "no --topic-prefix" for p in prefixes)
+    return (
+        f"{text}; topics ending in {exc.base!r}: {', '.join(exc.similar)}. "
+        f"Read them with {options}"
+        + (f" (now: --topic-prefix {topic_prefix!r})" if topic_prefix else "")
+    )
 
 
 def _replay_settings(

@@ -28,6 +28,7 @@ from aiokafka.errors import KafkaError
 from pipeline.kafka import internals
 
 __all__ = [
+    "MissingTopicError",
     "PartitionRange",
     "RangeRecord",
     "ReplayError",
@@ -88,24 +89,41 @@ async def open_consumer(bootstrap_servers: str, client: Mapping[str, Any]) -> AI
     return consumer
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
+class MissingTopicError(ReplayError):
+    """An input topic is not on the broker; ``similar`` are the topics whose names end in the
+    same base name (the same events under another prefix, e.g. an import's)."""
+
+    def __init__(self, topic: str, base: str, similar: list[str]) -> None:
+        self.topic, self.base, self.similar = topic, base, similar
+        super().__init__(f"input topic {topic!r} does not exist on the broker")
+
+
+async def _partitions(consumer: AIOKafkaConsumer, topic: str, base: str) -> list[int]:
     partitions = consumer.partitions_for_topic(topic)
     if not partitions:
         # Metadata of a topic this client has not asked about yet.
         await internals.refresh_metadata(consumer)
         partitions = consumer.partitions_for_topic(topic)
     if not partitions:
-        raise ReplayError(f"input topic {topic!r} does not exist on the broker")
+        existing = await consumer.topics()
+        similar = sorted(t for t in existing if t.endswith(base) and t != topic)
+        raise MissingTopicError(topic, base, similar)
     return sorted(partitions)
 
 
 async def plan_ranges(
-    consumer: AIOKafkaConsumer, topics: Mapping[str, str], start_ms: int, stop_ms: int
+    consumer: AIOKafkaConsumer,
+    topics: Mapping[str, str],
+    start_ms: int,
+    stop_ms: int,
+    base_names: Mapping[str, str] | None = None,
 ) -> list[PartitionRange]:
-    """The offsets to read per input partition (see the module docstring)."""
+    """The offsets to read per input partition (see the module docstring). ``base_names``:
+    each source's topic name without a prefix, to name look-alikes when a topic is missing."""
     tps: dict[TopicPartition, str] = {}
     for source, topic in topics.items():
-        for p in await _partitions(consumer, topic):
+        base = (base_names or topics)[source]
+        for p in await _partitions(consumer, topic, base):
             tps[TopicPartition(topic, p)] = source
     ends = await consumer.end_offsets(list(tps))
     starts = await consumer.offsets_for_times({tp: start_ms for tp in tps})

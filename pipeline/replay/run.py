@@ -52,6 +52,8 @@ class ReplayOptions:
     plot_window: str | None = None  # default: see default_plot_window
     plot_services: int = 5
     progress: bool = True
+    # Read <prefix><topic> (e.g. uci-tickets, as ``import --topic-prefix uci-`` wrote them).
+    topic_prefix: str = ""
 
     def __post_init__(self) -> None:
         if self.end <= self.start:
@@ -70,13 +72,14 @@ class ReplayResult:
 
 
 async def run_replay(settings: Settings, ctx: CoreContext, options: ReplayOptions) -> ReplayResult:
-    topics = {"tickets": settings.topics.tickets, "surveys": settings.topics.surveys}
+    base = {"tickets": settings.topics.tickets, "surveys": settings.topics.surveys}
+    topics = {source: options.topic_prefix + name for source, name in base.items()}
     started = time.perf_counter()
     consumer = await open_consumer(settings.kafka.bootstrap_servers, client_options(settings.kafka))
     try:
         first_ms = int((options.start - options.warm_up) * 1000)
         stop_ms = int((options.end + ctx.allowed_lateness) * 1000)
-        ranges = await plan_ranges(consumer, topics, first_ms, stop_ms)
+        ranges = await plan_ranges(consumer, topics, first_ms, stop_ms, base)
         # Output files only once the range is known to be readable.
         plot_window = options.plot_window or default_plot_window(ctx, options.targets)
         report = ReportWriter(

@@ -65,8 +65,8 @@ class KpiAlertRecord(BaseModel):
 
     schema_: Literal["kpi-alert/v1"] = Field(alias="schema")
     episode_id: str
-    kind: Literal["target", "drift"]
-    rule: str = Field(description="Id of the target or drift check in the targets file.")
+    kind: Literal["target", "drift", "forecast"]
+    rule: str = Field(description="Id of the target, drift check or forecast in the targets file.")
     state: Literal["pending", "firing", "resolved"]
     at: str = Field(description="Event time of the transition: end of the deciding window.")
     started_at: str = Field(description="Event time the episode began.")
@@ -79,7 +79,9 @@ class KpiAlertRecord(BaseModel):
     channel: str
     priority: str
     value: float | None
-    objective: AlertObjective | None = Field(description="null for drift alerts.")
+    objective: AlertObjective | None = Field(
+        description="null for drift alerts; a forecast's is its target's."
+    )
     gap: float | None = Field(description="Distance to the objective in the KPI's unit.")
     gap_relative: float | None
     sample_size: int = Field(ge=0)

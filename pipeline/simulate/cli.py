@@ -197,6 +197,14 @@ def _summary(counts: dict[str, int], invalid: int, late: int, seconds: float) ->
     help="After --duration, let open tickets run to their close (no new tickets arrive).",
 )
 @click.option(
+    "--warm-start",
+    default="0",
+    show_default=True,
+    help="A desk that has been running this long at --start (e.g. 7d): tickets still open "
+    "then come with their earlier events, so the backlog is level from the start instead of "
+    "growing from empty. Their earlier events go out unpaced.",
+)
+@click.option(
     "--partitions",
     type=click.IntRange(min=1),
     default=None,
@@ -233,6 +241,7 @@ def simulate(
     regressions: tuple[str, ...],
     improvement_specs: tuple[str, ...],
     drain: bool,
+    warm_start: str,
     partitions: int | None,
     tickets_topic: str | None,
     surveys_topic: str | None,
@@ -279,6 +288,10 @@ def simulate(
         raise click.BadParameter(str(exc), param_hint="--improvement") from None
     names = tuple(name.strip() for name in services.split(",") if name.strip())
     try:
+        warm = timedelta(seconds=parse_duration(warm_start))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--warm-start") from None
+    try:
         config = SimConfig(
             seed=seed,
             start=first,
@@ -292,6 +305,7 @@ def simulate(
             late_fraction=late_fraction,
             invalid_fraction=invalid_fraction,
             drain=drain,
+            warm_start=warm,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None

@@ -315,6 +315,12 @@ class SimConfig:
     late_delay: tuple[float, float] = (2 * _HOUR, 3 * _HOUR)  # behind the stream, seconds
     invalid_fraction: float = 0.0  # share of all records that are invalid
     drain: bool = False
+    # The desk's history before ``start``: tickets arriving in it that still have an event at or
+    # after ``start`` are part of the run, with their earlier events too (a complete lifecycle),
+    # so the run begins with the backlog of a desk that has been running this long, and
+    # resolutions keep pace with new tickets from the start, instead of a backlog that grows
+    # from empty for as long as the slowest resolutions take (days). 0: an empty desk.
+    warm_start: timedelta = timedelta(0)
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None:
@@ -322,6 +328,8 @@ class SimConfig:
         if self.start.timestamp() < 0:
             raise ValueError("start must be after 1970-01-01 (event times are epoch seconds)")
         object.__setattr__(self, "start", self.start.astimezone(UTC))
+        if self.warm_start < timedelta(0):
+            raise ValueError("warm_start must be >= 0")
         if self.duration is not None and self.duration <= timedelta(0):
             raise ValueError("duration must be positive")
         if self.n_events is not None and self.n_events < 0:
@@ -670,7 +678,7 @@ def _arrivals(config: SimConfig, rng: random.Random) -> Iterator[float]:
     """Arrival times (epoch seconds) of a Poisson process with the daily profile (thinning)."""
     per_second = config.tickets_per_hour * (1 + config.untracked_survey_share) / _HOUR
     peak = per_second * _PROFILE_MAX
-    t = config.start.timestamp()
+    t = (config.start - config.warm_start).timestamp()
     end = math.inf if config.end is None else config.end.timestamp()
     while True:
         t += rng.expovariate(peak)
@@ -724,6 +732,7 @@ def _ordered(config: SimConfig) -> Iterator[SimRecord]:
     tickets = surveys = seq = 0
     arrivals = _arrivals(config, rng)
     next_arrival = next(arrivals, math.inf)
+    start = config.start.timestamp()
     while True:
         top = heap[0] >> _TS_SHIFT if heap else math.inf
         if next_arrival <= top:
@@ -736,11 +745,13 @@ def _ordered(config: SimConfig) -> Iterator[SimRecord]:
             else:
                 tickets += 1
                 item = model.ticket(f"T-{tag}-{tickets:06d}", t0)
+            next_arrival = next(arrivals, math.inf)
+            if t0 < start and max(e[0] for e in item[1]) < start:
+                continue  # over before the run starts (see SimConfig.warm_start)
             seq += 1
             assert len(item[1]) <= _INDEX_MASK, "the event index must fit its heap-key bits"
             open_items[seq] = item
             push(heap, (item[1][0][0] << _TS_SHIFT) | (seq << _SEQ_SHIFT))
-            next_arrival = next(arrivals, math.inf)
             continue
         if top >= cutoff:
             return

@@ -17,7 +17,7 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -72,6 +72,9 @@ class ProducerOptions:
     topic_configs: Mapping[str, str] = field(default_factory=lambda: {"retention.ms": "-1"})
     speed: float | None = None  # event seconds per wall second; None = as fast as possible
     max_rate: float | None = None  # records per wall second; None = no cap
+    # Records before this event time (epoch ms) go as fast as possible, and ``speed`` counts
+    # from it: a simulation's warm start (SimConfig.warm_start) is history, not the show.
+    pace_from_ms: int | None = None
     progress: bool = False
     progress_label: str = "simulate"  # the progress line's first word
     linger_ms: int = 20
@@ -112,9 +115,12 @@ class _Pacer:
     """How long to pause so that event time advances at ``speed`` and the record rate stays
     at or below ``max_rate``."""
 
-    def __init__(self, speed: float | None, max_rate: float | None) -> None:
+    def __init__(
+        self, speed: float | None, max_rate: float | None, pace_from_ms: int | None = None
+    ) -> None:
         self.speed = speed
         self.max_rate = max_rate
+        self.pace_from_ms = pace_from_ms
         self.wall_start: float | None = None
         self.event_start = 0
         self.count = 0
@@ -122,9 +128,12 @@ class _Pacer:
     def delay(self, event_ms: int) -> float:
         if self.speed is None and self.max_rate is None:
             return 0.0
+        if self.pace_from_ms is not None and event_ms < self.pace_from_ms:
+            return 0.0
         now = time.monotonic()
         if self.wall_start is None:
-            self.wall_start, self.event_start = now, event_ms
+            start = self.pace_from_ms if self.pace_from_ms is not None else event_ms
+            self.wall_start, self.event_start = now, start
         target = self.wall_start
         if self.speed is not None:
             target = max(
@@ -341,7 +350,7 @@ async def produce(
         max_batch_size=_BATCH_BYTES,
         **dict(options.client),
     )
-    pacer = _Pacer(options.speed, options.max_rate)
+    pacer = _Pacer(options.speed, options.max_rate, options.pace_from_ms)
     linger = options.linger_ms / 1000
     started = time.monotonic()
     await producer.start()
@@ -375,6 +384,8 @@ async def produce(
 async def produce_simulation(config: SimConfig, options: ProducerOptions) -> ProduceStats:
     """Generate the records of ``config`` and produce them (see :func:`produce`)."""
     window = None
+    if config.warm_start and options.pace_from_ms is None:
+        options = replace(options, pace_from_ms=int(config.start.timestamp() * 1000))
     if config.end is not None and config.n_events is None:
         window = (int(config.start.timestamp() * 1000), int(config.end.timestamp() * 1000))
     return await produce(generate(config), options, progress_window=window)

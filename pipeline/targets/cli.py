@@ -96,6 +96,8 @@ def check(path: Path, windows: str | None, config_path: Path | None, strict: boo
         click.echo(f"warning: {warning}", err=True)
     summary = (
         f"{path}: ok, {len(target_set.targets)} targets, {len(target_set.drift)} drift checks"
+        f", {len(target_set.forecasts)} forecasts, {len(target_set.budgets)} error budgets"
+        f", {len(target_set.benchmarks)} benchmarks"
         f", {len(warnings)} warnings"
     )
     click.echo(summary)
@@ -142,6 +144,31 @@ def _print_summary(target_set: TargetSet) -> None:
             f"{d.hold_windows} window{'s' * (d.hold_windows != 1)}",
         )
     console.print(drift)
+    if target_set.budgets:
+        budgets = Table(title="Error budgets", title_justify="left", box=box.SIMPLE_HEAD)
+        for column in ("id", "kpi", "scope", "objective", "period", "budget", "read from"):
+            budgets.add_column(column, overflow="fold")
+        for b in target_set.budgets:
+            budgets.add_row(
+                b.id,
+                b.kpi,
+                _scope(b.scope),
+                f"{b.objective.op} {b.objective.value:g}",
+                b.period,
+                f"{b.allowed:.4g} bad",
+                f"{b.window} windows",
+            )
+        console.print(budgets)
+    if target_set.benchmarks:
+        marks = Table(title="Benchmarks", title_justify="left", box=box.SIMPLE_HEAD)
+        for column in ("kpi", "value", "source", "year", "peer group"):
+            marks.add_column(column, overflow="fold")
+        for m in target_set.benchmarks:
+            unit = units.get(m.kpi, "")
+            marks.add_row(
+                _kpi(m.kpi, m.stat), _value(m.value, unit), m.source, str(m.year), m.peer_group
+            )
+        console.print(marks)
 
 
 def _kpi(kpi: str, stat: str) -> str:

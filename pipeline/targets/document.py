@@ -20,8 +20,11 @@ from pydantic import BaseModel
 from pipeline.core.scopes import DIMENSIONS
 from pipeline.targets.spec import (
     VERSION,
+    BenchmarkSpec,
+    BudgetSpec,
     DefaultsSpec,
     DriftSpec,
+    ForecastSpec,
     ObjectiveSpec,
     ScopeSpec,
     TargetsDocument,
@@ -51,6 +54,11 @@ _KEYS: dict[DocPath, type[BaseModel]] = {
     ("targets", 0, "objective"): ObjectiveSpec,
     ("drift", 0): DriftSpec,
     ("drift", 0, "scope"): ScopeSpec,
+    ("budgets", 0): BudgetSpec,
+    ("budgets", 0, "scope"): ScopeSpec,
+    ("budgets", 0, "objective"): ObjectiveSpec,
+    ("benchmarks", 0): BenchmarkSpec,
+    ("forecasts", 0): ForecastSpec,
 }
 
 

@@ -17,7 +17,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from pipeline.alerts.model import DriftCheck, Objective, ScopeMatch, Severity, Target, TargetSet
+from pipeline.alerts.model import (
+    Benchmark,
+    DriftCheck,
+    ErrorBudget,
+    Forecast,
+    Objective,
+    ScopeMatch,
+    Severity,
+    Target,
+    TargetSet,
+)
 from pipeline.config import Settings, TimeSettings
 from pipeline.core.durations import format_duration, parse_duration
 from pipeline.core.kpis import Better, KpiDefinition, catalogue
@@ -34,11 +44,15 @@ from pipeline.targets.document import (
     pydantic_message,
     suggest,
 )
+from pipeline.targets.references import check_benchmark, check_budget, check_forecast
 from pipeline.targets.spec import (
     VERSION,
     Amount,
+    BenchmarkSpec,
+    BudgetSpec,
     DefaultsSpec,
     DriftSpec,
+    ForecastSpec,
     ObjectiveSpec,
     ScopeSpec,
     TargetsDocument,
@@ -189,14 +203,49 @@ class _Checker:
                 drift.append(self.drift(("drift", i), DriftSpec.model_validate(item), defaults))
             else:
                 self.partial(("drift", i), item, bad)
-        if not data.get("targets") and not data.get("drift") and not self.errors:
+        budgets, benchmarks = self.references(data, bad)
+        forecasts = self.forecasts(data, bad, [t for t in targets if t is not None])
+        quiet = not data.get("targets") and not data.get("drift") and not budgets
+        if quiet and not self.errors:
             self.warn((), "no targets and no drift checks: nothing will ever alert")
         return TargetSet(
             VERSION,
             tuple(t for t in targets if t is not None),
             tuple(d for d in drift if d is not None),
             source=self.source,
+            budgets=budgets,
+            benchmarks=benchmarks,
+            forecasts=forecasts,
         )
+
+    def forecasts(
+        self, data: dict[Any, Any], bad: set[DocPath], targets: list[Target]
+    ) -> tuple[Forecast, ...]:
+        by_id = {t.id: t for t in targets}
+        found: list[Forecast] = []
+        for i, item in enumerate(_items(data, "forecasts")):
+            if ("forecasts", i) not in bad:
+                spec = ForecastSpec.model_validate(item)
+                forecast = check_forecast(self, ("forecasts", i), spec, by_id)
+                found += [forecast] if forecast is not None else []
+        return tuple(found)
+
+    def references(
+        self, data: dict[Any, Any], bad: set[DocPath]
+    ) -> tuple[tuple[ErrorBudget, ...], tuple[Benchmark, ...]]:
+        """Error budgets and benchmarks (see ``pipeline.targets.references``)."""
+        budgets: list[ErrorBudget] = []
+        benchmarks: list[Benchmark] = []
+        for i, item in enumerate(_items(data, "budgets")):
+            if ("budgets", i) not in bad:
+                budget = check_budget(self, ("budgets", i), BudgetSpec.model_validate(item))
+                budgets += [budget] if budget is not None else []
+        for i, item in enumerate(_items(data, "benchmarks")):
+            if ("benchmarks", i) not in bad:
+                spec = BenchmarkSpec.model_validate(item)
+                benchmark = check_benchmark(self, ("benchmarks", i), spec)
+                benchmarks += [benchmark] if benchmark is not None else []
+        return tuple(budgets), tuple(benchmarks)
 
     def partial(self, here: DocPath, item: Any, bad: set[DocPath]) -> None:
         """The catalogue checks of the well-formed fields of an item that has shape errors."""

@@ -29,8 +29,11 @@ from pipeline.schemas.events import Channel, Priority
 __all__ = [
     "VERSION",
     "Amount",
+    "BenchmarkSpec",
+    "BudgetSpec",
     "DefaultsSpec",
     "DriftSpec",
+    "ForecastSpec",
     "ObjectiveSpec",
     "ScopeSpec",
     "TargetSpec",
@@ -310,14 +313,73 @@ class DriftSpec(_Spec):
     severity: SeverityName | None = None
 
 
+class BudgetSpec(_Spec):
+    """An error budget: a rate KPI's objective over a period (e.g. sla_compliance >= 0.95 over
+    28d). The share of bad outcomes it allows is the budget; Prometheus rules generated from
+    it record the budget left and the burn rates, and alert on fast and slow burns."""
+
+    id: Id = Field(description="Stable name: the `budget` label of the generated series.")
+    kpi: KpiName = Field(description="A rate KPI (a ratio 0..1 with a denominator).")
+    objective: ObjectiveField = Field(description="'>= 0.95' (or '<= 0.08' for lower-better).")
+    period: Duration = Field(description="The budget's period, e.g. '28d' or '30d'.")
+    window: Annotated[str, Field(min_length=1)] = Field(
+        default="1h",
+        description="The configured window the rules read (its newest closed value, weighted "
+        "by its sample size); the shortest one gives the quickest alerts.",
+    )
+    scope: ScopeField = "all"
+
+
+class BenchmarkSpec(_Spec):
+    """A published value to compare a KPI with: a reference line on the boards, never an
+    objective (nothing alerts on it). Source and year are required: a benchmark nobody can
+    look up is not one."""
+
+    id: Id | None = None
+    kpi: KpiName
+    stat: Stat | None = None
+    value: Annotated[float | str, BeforeValidator(_check_value)] = Field(
+        description="In the KPI's unit: a ratio 0..1, a duration such as '8h', a score."
+    )
+    source: Annotated[str, Field(min_length=3, max_length=300)] = Field(
+        description="Who published it: organisation and report or survey."
+    )
+    year: Annotated[int, Field(ge=1980, le=2100)] = Field(description="Year of publication.")
+    peer_group: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+        description="Whom the value describes, e.g. 'internal IT service desks, North America'."
+    )
+    url: Annotated[str, Field(max_length=500)] | None = None
+
+
+class ForecastSpec(_Spec):
+    """A forecast of a target: Holt's linear trend over the KPI's recent closed windows warns
+    when the target is expected to be breached within the horizon."""
+
+    id: Id | None = None
+    target: Id = Field(description="Id of a target of this file.")
+    horizon: Duration = Field(default="12h", description="How far ahead to look (event time).")
+    history: Annotated[int, Field(ge=4, le=500)] = Field(
+        default=24, description="Closed windows fitted (the newest ones)."
+    )
+    min_points: Annotated[int, Field(ge=4)] = Field(
+        default=8, description="Fewer windows with enough sample: no forecast yet."
+    )
+    hold_windows: Annotated[int, Field(ge=1)] = 2
+    severity: SeverityName = "warning"
+
+
 class TargetsDocument(_Spec):
-    """A targets file: KPI objectives and drift checks for the alert engine. Top-level keys
-    starting with ``x-`` are ignored (the loader drops them), to hold YAML anchors."""
+    """A targets file: KPI objectives and drift checks for the alert engine, error budgets for
+    the generated Prometheus rules, benchmarks for the boards. Top-level keys starting with
+    ``x-`` are ignored (the loader drops them), to hold YAML anchors."""
 
     version: Literal["targets/v1"]
     defaults: DefaultsSpec | None = None
     targets: list[TargetSpec] | None = None
     drift: list[DriftSpec] | None = None
+    budgets: list[BudgetSpec] | None = None
+    benchmarks: list[BenchmarkSpec] | None = None
+    forecasts: list[ForecastSpec] | None = None
 
 
 def targets_json_schema() -> dict[str, Any]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -35,6 +36,7 @@ from pipeline.metrics.collector import PipelineCollector
 from pipeline.metrics.improvements import ImprovementCollector
 from pipeline.metrics.page import MetricsPage
 from pipeline.worker.batches import RecordBatches
+from pipeline.worker.caught_up import CaughtUp
 from pipeline.worker.checkpoint import Checkpoint
 from pipeline.worker.context import core_context
 from pipeline.worker.improvements import ImprovementsFile
@@ -156,6 +158,9 @@ class WorkerApp:
             _Topics(settings),
             lambda: RecordBatches(internals.producer(self.app)),
         )
+        self.caught_up = CaughtUp(self.engine, self.registry, lambda: self.checkpoint.delivering)
+        # Called once the worker is caught up (``worker --exit-when-caught-up``: stop).
+        self.on_caught_up: Callable[[], None] | None = None
         self._wire()
 
     def _wire(self) -> None:
@@ -213,6 +218,8 @@ class WorkerApp:
                 engine.publish(out)
             self.improvements.add(out.windows)
             await self.checkpoint.commit(out)
+            if self.caught_up.check() and self.on_caught_up is not None:
+                self.on_caught_up()
 
         @app.timer(interval=5.0)
         async def reload_targets() -> None:

@@ -65,6 +65,11 @@ class Checkpoint:
         self._confirming: asyncio.Future[None] | None = None
         self.delivery_failed = False
 
+    @property
+    def delivering(self) -> bool:
+        """Windows or pane records are on their way, not yet acknowledged by the broker."""
+        return self._confirming is not None and not self._confirming.done()
+
     async def commit(self, out: Outputs) -> None:
         """Steps 1-3 and the start of 5; see the module docstring."""
         async with self._lock:

@@ -19,6 +19,8 @@ import pytest
 import yaml
 
 from pipeline.kafka import LocalBroker
+from pipeline.monitoring import Prometheus, QueryError, running_prometheus
+from pipeline.monitoring.prometheus import RULE_FILES
 from pipeline.simulate import (
     DEFAULT_SERVICES,
     ProducerOptions,
@@ -39,7 +41,6 @@ from tests.grafana import (
     variables,
 )
 from tests.integration.harness import running_worker, wait_until
-from tests.integration.prometheus import RULE_FILES, Prometheus, QueryError, running_prometheus
 
 pytestmark = pytest.mark.integration
 
@@ -61,6 +62,8 @@ targets:
     scope: {service: "*"}
     objective: "<= 1m"
     hold: 1h
+benchmarks:
+  - {kpi: fcr_rate, value: 0.641, source: HDI research brief, year: 2013, peer_group: phone}
 """
 # An improvement of network an hour into the stream, judged on 1h windows: its evaluation
 # series (effect, interval, verdicts, implementation time) exist for the Improvements board.
@@ -190,7 +193,7 @@ def test_every_board_query_and_recording_rule_returns_data(
         "KPI_TIME__IDLE_TIMEOUT": "off",
     }
     boards = load_boards()
-    assert len(boards) == 6
+    assert len(boards) == 7
     with (
         running_worker(bootstrap, prefix, tmp_path / "worker", PARTITIONS, **env) as worker,
         running_prometheus(tmp_path / "prometheus", worker.port) as prom,

@@ -58,3 +58,33 @@ def test_the_demo_points_at_its_outputs_and_at_what_exists() -> None:
     for port in re.findall(r":(\d{4})\b", end):
         assert port in published, port
     assert "still" in text_of(where_to_look_next("h:9"))
+
+
+def test_the_demo_points_at_its_prometheus_and_alertmanager() -> None:
+    start = text_of(
+        where_to_look(
+            "http://127.0.0.1:6066/metrics",
+            "h:9",
+            Path("w.log"),
+            "http://127.0.0.1:41001",
+            "http://127.0.0.1:41002",
+        )
+    )
+    assert "http://127.0.0.1:41001/alerts" in start
+    assert "http://127.0.0.1:41002/api/v2/alerts" in start
+
+
+def test_prometheus_scrapes_the_worker_and_sends_to_the_local_alertmanager() -> None:
+    from pipeline.monitoring import prometheus_config
+    from pipeline.monitoring.prometheus import RULE_FILES
+
+    config = prometheus_config([6123], "2s", alertmanager_port=9321)
+    assert config["global"] == {"scrape_interval": "2s", "evaluation_interval": "2s"}
+    (job,) = config["scrape_configs"]
+    assert job["static_configs"] == [{"targets": ["127.0.0.1:6123"]}]
+    assert config["alerting"]["alertmanagers"][0]["static_configs"] == [
+        {"targets": ["127.0.0.1:9321"]}
+    ]
+    assert config["rule_files"] == [str(p) for p in RULE_FILES]
+    assert {p.name for p in RULE_FILES} >= {"kpi-alerts.yml", "kpi-budgets.yml"}
+    assert "alerting" not in prometheus_config([6123], "1s")

@@ -44,8 +44,10 @@ EXPECTED_ALERTS = {
     "KpiRejectedRecordsHigh",
     "KpiLateEventsHigh",
     "KpiWindowsNotClosing",
+    "KpiErrorBudgetBurn",
+    "KpiForecastBreach",
 }
-KPI_ALERTS = {"KpiTargetBreached", "KpiDrift"}
+KPI_ALERTS = {"KpiTargetBreached", "KpiDrift", "KpiForecastBreach"}
 
 PROMTOOL = shutil.which("promtool")
 AMTOOL = shutil.which("amtool")

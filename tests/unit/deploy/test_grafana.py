@@ -114,7 +114,7 @@ def test_every_board_is_valid_and_reads_the_provisioned_datasource(
 ) -> None:
     uid = datasource_of()["uid"]
     assert uid == DATASOURCE_UID
-    assert len(boards) == 6
+    assert len(boards) == 7
     uids = [board["uid"] for board in boards.values()]
     assert len(set(uids)) == len(uids), "dashboard uids must be unique"
     for name, board in boards.items():
@@ -273,3 +273,22 @@ def test_the_worker_in_compose_alerts_on_the_targets_in_deploy(compose: Compose)
     path = environment(worker)["KPI_TARGETS_FILE"]
     binds = {target: source for kind, source, target in volume_mounts(worker) if kind == "bind"}
     assert (REPO / binds[path]).resolve() == (REPO / "deploy" / "targets.yaml").resolve()
+
+
+def test_each_budget_has_panels_and_benchmarks_draw_reference_lines(
+    boards: dict[str, Board],
+) -> None:
+    from pipeline.dashboards.references import shipped_targets
+
+    budgets = boards["kpi-error-budgets.json"]
+    exprs = [t["expr"] for p in panels(budgets) if p["type"] != "row" for t in p["targets"]]
+    for budget in shipped_targets().budgets:
+        own = f'budget="{budget.id}"'
+        assert f"budget:kpi_error_budget_remaining:period{{{own}}}" in exprs
+        assert f"budget:kpi_burn_rate:1h{{{own}}}" in exprs
+    overview = {p["title"]: p for p in panels(boards["kpi-overview.json"])}
+    marked = {b.kpi for b in shipped_targets().benchmarks}
+    assert marked == {"fcr_rate"}
+    for title, panel in overview.items():
+        lines = [t["expr"] for t in panel.get("targets", []) if "kpi_benchmark" in t["expr"]]
+        assert bool(lines) == (title in marked), title

@@ -137,3 +137,27 @@ def test_the_page_renders_kpi_values_once_per_closed_window(runtime: Engine) -> 
     third = page.render()
     assert page.window_renders == renders + 1
     assert sorted(third.splitlines()) == sorted(generate_latest(scraped(runtime)).splitlines())
+
+
+def test_benchmarks_are_exported_with_source_year_and_peer_group() -> None:
+    from pipeline.alerts.engine import AlertEngine
+    from pipeline.targets import parse_targets
+
+    targets, _ = parse_targets(
+        "version: targets/v1\n"
+        "benchmarks:\n"
+        "  - {id: hdi, kpi: fcr_rate, value: 0.641, source: HDI brief, year: 2013,"
+        " peer_group: phone}\n"
+        "  - {kpi: first_response_time, stat: p50, value: 2h, source: Survey X, year: 2020,"
+        " peer_group: email}\n"
+    )
+    rt = Engine(context(), TOPICS, alerts=AlertEngine(targets))
+    registry = scraped(rt)
+    labels = {"benchmark": "hdi", "kpi": "fcr_rate", "stat": "value", "source": "HDI brief",
+              "year": "2013", "peer_group": "phone"}  # fmt: skip
+    assert registry.get_sample_value("kpi_benchmark", labels) == 0.641
+    frt = {"benchmark": "first_response_time:p50:Survey-X:2020", "kpi": "first_response_time",
+           "stat": "p50", "source": "Survey X", "year": "2020", "peer_group": "email"}  # fmt: skip
+    assert registry.get_sample_value("kpi_benchmark", frt) == 7200.0
+    # No targets file: no benchmark series.
+    assert "kpi_benchmark{" not in generate_latest(scraped(Engine(context(), TOPICS))).decode()

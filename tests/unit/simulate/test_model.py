@@ -4,12 +4,14 @@ bounded disorder, really-late records, reproducibility and a measurable injected
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from itertools import islice, pairwise
 from typing import Any
 
+import orjson
 import pytest
 from click.testing import CliRunner
 
@@ -534,3 +536,62 @@ def test_cli_rejects_a_regression_for_an_unknown_service() -> None:
     result = CliRunner().invoke(simulate, ["--dry-run", "--regression", "service=nope,fcr=0.5"])
     assert result.exit_code == 2
     assert "unknown service" in result.output
+
+
+def _open_tickets_at(records: list[SimRecord], marks: list[float]) -> list[int]:
+    """Tickets created (or reopened) and not resolved, at each mark (event time, seconds)."""
+    ordered = sorted((r for r in records if r.expect is None and r.topic == "tickets"),
+                     key=lambda r: r.ts_ms)  # fmt: skip
+    open_now: set[str] = set()
+    counts = []
+    pending = iter(marks)
+    mark = next(pending)
+    for record in ordered:
+        while record.ts_ms / 1000 >= mark:
+            counts.append(len(open_now))
+            mark = next(pending, math.inf)
+        event = orjson.loads(record.value)
+        if event["type"] in ("created", "reopened"):
+            open_now.add(event["ticket_id"])
+        elif event["type"] == "resolved":
+            open_now.discard(event["ticket_id"])
+    return counts
+
+
+def test_a_warm_start_keeps_the_backlog_stationary() -> None:
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    marks = [start.timestamp() + h * 3600 for h in (0, 24, 48)]
+    common: dict[str, Any] = {
+        "seed": 4,
+        "start": start,
+        "duration": timedelta(hours=49),
+        "tickets_per_hour": 60,
+    }
+    cold = _open_tickets_at(list(generate(SimConfig(**common))), marks)
+    warm_records = list(generate(SimConfig(**common, warm_start=timedelta(days=7))))
+    warm = _open_tickets_at(warm_records, marks)
+    # From empty, the backlog is still growing two days in (the slowest resolutions take days).
+    assert cold[0] == 0 and cold[2] > cold[1] * 1.1
+    # Warm, it starts where it stays: the same day-start backlog, within noise.
+    assert warm[0] > 0.9 * cold[2]
+    assert max(warm) < 1.15 * min(warm)
+    # The tickets brought in by the warm start arrive with their whole lifecycle.
+    first: dict[bytes, str] = {}
+    for r in warm_records:
+        if r.expect is None and r.topic == "tickets":
+            first.setdefault(r.key, orjson.loads(r.value)["type"])
+    assert set(first.values()) == {"created"}
+    assert min(r.ts_ms for r in warm_records) < start.timestamp() * 1000
+
+
+def test_a_warm_start_is_produced_unpaced_and_pacing_counts_from_the_start() -> None:
+    from pipeline.simulate.producer import _Pacer
+
+    start_ms = int(START.timestamp() * 1000)
+    pacer = _Pacer(speed=600, max_rate=None, pace_from_ms=start_ms)
+    # Days of warm start before --start: no pause at all.
+    assert [pacer.delay(start_ms - d * 86_400_000) for d in (3, 2, 1)] == [0.0, 0.0, 0.0]
+    # The first paced record sets the clock, with the start as now: one event minute later is
+    # a tenth of a wall second (600x) later; ten event minutes, one wall second.
+    assert pacer.delay(start_ms + 60_000) == pytest.approx(0.1, abs=0.05)
+    assert pacer.delay(start_ms + 600_000) == pytest.approx(1.0, abs=0.05)

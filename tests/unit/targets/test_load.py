@@ -658,7 +658,8 @@ def test_cli_check_accepts_the_example() -> None:
     result = CliRunner().invoke(targets_cli, ["check", str(EXAMPLE)])
     assert result.exit_code == 0, result.output
     assert "fcr-per-service" in result.stdout and "fcr-drift-per-service" in result.stdout
-    assert "8 targets, 2 drift checks, 0 warnings" in result.stdout
+    assert "8 targets, 2 drift checks, 1 forecasts, 2 error budgets" in result.stdout
+    assert ", 0 warnings" in result.stdout
     assert result.stderr == ""
 
 
