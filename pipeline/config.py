@@ -263,6 +263,9 @@ class Settings(BaseSettings):
     input: InputSettings = Field(default_factory=InputSettings)
     # The targets file (version targets/v1); reloaded on change or SIGHUP. None: no alerts.
     targets_file: Path | None = None
+    # The SLA policy file (version sla/v1): limits, pausing statuses, business hours. None:
+    # 24/7, nothing pauses, the limits of kpi.sla. Read when the worker or a replay starts.
+    sla_file: Path | None = None
     breakdowns: list[str] = Field(
         default_factory=lambda: [
             "all",
