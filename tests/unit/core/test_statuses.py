@@ -176,3 +176,27 @@ def test_status_fields_survive_the_stored_form() -> None:
     for name in ("status", "status_since", "paused", "handoffs", "calendar"):
         del old[name]  # stored before statuses existed
     assert TicketState.from_json(old).status is None
+
+
+def test_the_documented_sla_clock_example() -> None:
+    # docs/kpis.md, "The SLA clock": Monday-Friday 09:00-17:00 UTC, awaiting_customer pauses.
+    office = Calendar(
+        "c", "UTC", tuple(((9 * 3600, 17 * 3600),) if d < 5 else () for d in range(7))
+    )
+    policy = SlaPolicy(pausing=frozenset({"awaiting_customer"}), calendars=(office,))
+    monday = T0 + 4 * 86400  # 2026-01-05
+    obs = play(
+        ticket("created", "t", monday + 15 * HOUR),
+        status("awaiting_customer", monday + 16 * HOUR),
+        status("in_progress", monday + 34 * HOUR),  # Tuesday 10:00
+        ticket("resolved", "t", monday + 38 * HOUR),
+        policy=policy,
+    )
+    (res,) = of(obs, ObsKind.RESOLVED)
+    assert (res.business, res.paused, res.sla_value, res.value) == (
+        7 * HOUR,
+        2 * HOUR,
+        5 * HOUR,
+        23 * HOUR,
+    )
+    assert values(obs, policy)["sla_paused_share"]["value"] == pytest.approx(2 / 7)
