@@ -13,6 +13,7 @@ from pipeline.alerts.model import AlertEvent, TargetSet
 from pipeline.core.kpis import KpiDefinition
 from pipeline.core.results import WindowResult, iso
 from pipeline.core.scopes import DIMENSIONS, Scope
+from pipeline.replay.bottlenecks import Bottlenecks
 from pipeline.replay.episodes import EpisodeLog
 from pipeline.replay.plots import SeriesStore, render_plots
 from pipeline.replay.summary import ReplayFacts, TargetTally, write_summary
@@ -42,6 +43,7 @@ class ReportWriter:
         targets: TargetSet | None,
         plot_window: str,
         plot_services: int = 5,
+        bottleneck_window: str | None = None,
     ) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
@@ -54,6 +56,7 @@ class ReportWriter:
         self._csv.writerow(KPI_COLUMNS)
         self.episodes = EpisodeLog(targets)
         self.tally = TargetTally(targets.targets if targets else ())
+        self.bottlenecks = Bottlenecks(bottleneck_window)
         self.series = SeriesStore(plot_window)
         self.plot_services = plot_services
         # Formatted once: a history has few scopes and window bounds but many rows of each.
@@ -85,6 +88,7 @@ class ReportWriter:
         self.rows += len(results)
         self.episodes.add(results, alerts)
         self.tally.add(results)
+        self.bottlenecks.add(results)
         self.series.add(results)
 
     def _iso(self, ts: int) -> str:
@@ -117,5 +121,6 @@ class ReportWriter:
             plots,
             self.series.window,
             {k.name: k.unit for k in self.kpis},
+            self.bottlenecks.lines(),
         )
         return summary

@@ -73,8 +73,10 @@ def write_summary(
     plots: Sequence[Path],
     plot_window: str,
     units: Mapping[str, str] | None = None,
+    bottlenecks: Sequence[str] = (),
 ) -> None:
-    """``units``: KPI name -> unit, so that times read as durations."""
+    """``units``: KPI name -> unit, so that times read as durations; ``bottlenecks``: the lines
+    of the where-the-time-goes board, if any."""
     units = units or {}
     episode_list = list(episodes)
     fired: Counter[str] = Counter()
@@ -117,8 +119,8 @@ def write_summary(
                 f"{_amount(t.objective.value, unit)} | {s.windows} | {met} | {worst} "
                 f"| {fired[t.id]} | {pending_only[t.id]} |"
             )
+    lines += ["", *bottlenecks]
     lines += [
-        "",
         f"## Alert episodes: {len(episode_list)}",
         "",
         "Every episode that would have been raised, with its pending, firing and resolved "
