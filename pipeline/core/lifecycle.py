@@ -137,13 +137,13 @@ def _end_visit(
     since = state.status_since
     observations.append(Observation(STATUS_VISITS[status], ts, state.dims, ts - since))
     if status in policy.pausing:
-        state.paused += policy.calendars[state.calendar].business_seconds(since, ts)
+        state.paused += policy.calendar(state.calendar).business_seconds(since, ts)
     state.status_since = ts
 
 
 def _sla_clock(state: TicketState, ts: float, policy: SlaPolicy) -> tuple[float, float, float]:
     """(SLA-clock seconds, business seconds, paused seconds) from created to ``ts``."""
-    calendar = policy.calendars[state.calendar]
+    calendar = policy.calendar(state.calendar)
     paused = state.paused
     if state.open and state.status in policy.pausing:  # a pause still running
         paused += calendar.business_seconds(state.status_since, ts)

@@ -121,6 +121,12 @@ class SlaPolicy:
     calendars: tuple[Calendar, ...] = (ALWAYS,)
     rules: tuple[CalendarRule, ...] = ()  # first match wins; else calendars[0]
 
+    def calendar(self, index: int) -> Calendar:
+        """Calendar ``index``; the default one when a ticket stored under a policy with more
+        calendars names one this policy does not have."""
+        calendars = self.calendars
+        return calendars[index] if index < len(calendars) else calendars[0]
+
     def calendar_of(self, service: str, team: str) -> int:
         for rule in self.rules:
             if (rule.service is None or rule.service == service) and (

@@ -200,3 +200,13 @@ def test_the_documented_sla_clock_example() -> None:
         23 * HOUR,
     )
     assert values(obs, policy)["sla_paused_share"]["value"] == pytest.approx(2 / 7)
+
+
+def test_a_ticket_stored_under_a_policy_with_more_calendars_falls_back_to_the_default() -> None:
+    policy = SlaPolicy(calendars=(Calendar("24/7"), OFFICE), rules=(CalendarRule(1, team="x"),))
+    state, _ = apply_ticket_event(None, ticket("created", "t", T0, team="x"), policy)
+    assert state is not None and state.calendar == 1
+    restored = TicketState.from_json(state.to_json())
+    # A new policy with one calendar: the ticket's clock runs on it, nothing fails.
+    _, obs = apply_ticket_event(restored, ticket("resolved", "t", T0 + HOUR), SlaPolicy())
+    assert of(obs, ObsKind.RESOLVED)[0].sla_value == HOUR
