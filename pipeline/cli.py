@@ -241,12 +241,14 @@ def _attach_optional_commands() -> None:
     from pipeline.improvements.cli import improvements
     from pipeline.kafka.cli import kafka
     from pipeline.replay.cli import replay
+    from pipeline.sla.cli import sla
     from pipeline.targets.cli import targets
 
     main.add_command(kafka)
     main.add_command(replay)
     main.add_command(targets)
     main.add_command(improvements)
+    main.add_command(sla)
     main.add_command(import_group)
     try:
         from pipeline.simulate.cli import simulate

@@ -285,6 +285,9 @@ class Settings(BaseSettings):
     # The improvements register (version improvements/v1); reloaded like the targets file.
     # None: no improvements evaluated.
     improvements_file: Path | None = None
+    # The SLA policy file (version sla/v1): limits, pausing statuses, business hours. None:
+    # 24/7, nothing pauses, the limits of kpi.sla. Read when the worker or a replay starts.
+    sla_file: Path | None = None
     breakdowns: list[str] = Field(
         default_factory=lambda: [
             "all",

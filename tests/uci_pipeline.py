@@ -19,6 +19,7 @@ import pytest
 from aiokafka.partitioner import murmur2
 
 from pipeline.core.context import CoreContext
+from pipeline.core.kpis import KpiConfig
 from pipeline.core.results import WindowResult
 from pipeline.core.sketch import RELATIVE_ACCURACY
 from pipeline.core.windows import WindowSpec
@@ -50,12 +51,20 @@ class RuntimeRun:
 
 
 def run_runtime(
-    records: Iterable[SimRecord], partitions: int = 4, window: int = MONTH_LIKE, name: str = "month"
+    records: Iterable[SimRecord],
+    partitions: int = 4,
+    window: int = MONTH_LIKE,
+    name: str = "month",
+    kpi_config: KpiConfig | None = None,
 ) -> RuntimeRun:
     """Feed records (in the order a producer would send them) to the runtime, partitioned by
     key like the producer, then let every pending event go and close every window (a tumbling
     window of ``window`` seconds, called ``name``)."""
-    ctx = CoreContext(windows=(WindowSpec(name, window, window),), breakdowns=("all", "service"))
+    ctx = CoreContext(
+        windows=(WindowSpec(name, window, window),),
+        breakdowns=("all", "service"),
+        kpi_config=kpi_config or KpiConfig(),
+    )
     runtime = Engine(ctx, TOPICS)
     by_partition: list[list[SimRecord]] = [[] for _ in range(partitions)]
     for record in records:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from pipeline.core.kpis import KpiConfig, KpiDefinition, catalogue
 from pipeline.core.scopes import validate_breakdowns
+from pipeline.core.sla import SlaPolicy
 from pipeline.core.windows import PaneGrid, WindowSpec
 
 if TYPE_CHECKING:
@@ -53,6 +54,10 @@ class CoreContext:
     @cached_property
     def kpis(self) -> tuple[KpiDefinition, ...]:
         return catalogue(self.kpi_config)
+
+    @cached_property
+    def sla_policy(self) -> SlaPolicy:
+        return self.kpi_config.policy()
 
     @cached_property
     def layout(self) -> Layout:

@@ -28,6 +28,8 @@ KIND_RANK = {
     "resolved": 6,
     "reopened": 7,
     "closed": 8,
+    # A status move at the time of another event: after created, before it is resolved.
+    "status_changed": 1,
     "csat": 9,
     "nps": 9,
 }
@@ -48,6 +50,9 @@ class Event(NamedTuple):
     score: int | None = None
     # Where the record came from, so a rejection found later can point at the original.
     offset: int = -1
+    # status_changed: the status moved into (after ``offset`` so that events without one keep
+    # the fingerprint they always had).
+    status: str | None = None
 
     @property
     def is_survey(self) -> bool:
@@ -62,5 +67,8 @@ def fingerprint(event: Event) -> int:
     """A stable checksum of what the pipeline uses of an event (not where it was read from): a
     re-sent copy has the same one, a different event under a reused id almost surely not."""
     # orjson's text of str/float/int/None is the same in every process (unlike hash() of a
-    # str), and costs a quarter of repr's.
-    return zlib.crc32(orjson.dumps(event[:12]))
+    # str), and costs a quarter of repr's. An event without a status keeps the print it had
+    # before statuses existed.
+    if event.status is None:
+        return zlib.crc32(orjson.dumps(event[:12]))
+    return zlib.crc32(orjson.dumps((*event[:12], event.status)))

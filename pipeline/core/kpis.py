@@ -26,8 +26,9 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.core.observations import Observation, ObsKind
+from pipeline.core.observations import STATUS_VISITS, Observation, ObsKind
 from pipeline.core.sketch import MIN_POSITIVE, key_of
+from pipeline.core.sla import SlaPolicy
 
 __all__ = [
     "CATALOGUE_VERSION",
@@ -81,6 +82,14 @@ class KpiConfig:
     channel_hourly_rates: Mapping[str, float] = field(
         default_factory=lambda: dict(DEFAULT_CHANNEL_HOURLY_RATES)
     )
+    # An SLA policy file's content (pipeline.sla); when given it replaces ``sla_seconds``.
+    sla_policy: SlaPolicy | None = None
+
+    def policy(self) -> SlaPolicy:
+        """The SLA policy in force: the file's, else 24/7, no pauses, ``sla_seconds``."""
+        if self.sla_policy is not None:
+            return self.sla_policy
+        return SlaPolicy(resolution=dict(self.sla_seconds))
 
 
 class Columns(Protocol):
@@ -164,6 +173,21 @@ def _sample_observe(
         row[c[2]] += 1
 
 
+def _sla_sample_observe(
+    obs: Observation, row: list[int], s: list[tuple[int, int]], c: tuple[int, ...]
+) -> None:
+    """A duration on the SLA clock, like ``_sample_observe``."""
+    value = obs.sla_value
+    if value < 0:
+        raise ValueError(f"sketch values must be >= 0, got {value}")
+    row[c[0]] += 1
+    row[c[1]] += round(value * 1e6)
+    if value > MIN_POSITIVE:
+        s.append((c[3], key_of(value)))
+    else:
+        row[c[2]] += 1
+
+
 def _quantiles(cols: Columns, c: tuple[int, ...]) -> tuple[dict[str, Floats], Ints]:
     n = cols.counter(c[0])
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -190,7 +214,9 @@ def catalogue(config: KpiConfig | None = None) -> tuple[KpiDefinition, ...]:
     """All windowed KPIs of catalogue version 1, with the configured SLA policy and cost rates.
     (Backlog is a level at the watermark, not a windowed KPI: see ``lifecycle``.)"""
     cfg = config or KpiConfig()
-    sla = dict(cfg.sla_seconds)
+    policy = cfg.policy()
+    resolution_limit = policy.resolution_limit
+    first_response_limit = policy.first_response_limit
     rates = dict(cfg.channel_hourly_rates)
 
     def fcr_observe(
@@ -215,9 +241,38 @@ def catalogue(config: KpiConfig | None = None) -> tuple[KpiDefinition, ...]:
         obs: Observation, row: list[int], s: list[tuple[int, int]], c: tuple[int, ...]
     ) -> None:
         row[c[1]] += 1
-        limit = sla.get(obs.dims.priority or "")
-        if limit is not None and obs.value <= limit:
+        limit = resolution_limit(obs.dims.service, obs.dims.priority)
+        if limit is not None and obs.sla_value <= limit:
             row[c[0]] += 1
+
+    def first_response_sla_observe(
+        obs: Observation, row: list[int], s: list[tuple[int, int]], c: tuple[int, ...]
+    ) -> None:
+        # Counted only where the policy sets a first-response limit for the ticket.
+        limit = first_response_limit(obs.dims.service, obs.dims.priority)
+        if limit is not None:
+            row[c[1]] += 1
+            if obs.sla_value <= limit:
+                row[c[0]] += 1
+
+    def paused_share_observe(
+        obs: Observation, row: list[int], s: list[tuple[int, int]], c: tuple[int, ...]
+    ) -> None:
+        row[c[0]] += round(obs.paused * 1e6)
+        row[c[1]] += round(obs.business * 1e6)
+        row[c[2]] += 1
+
+    def paused_share_compute(cols: Columns, c: tuple[int, ...]) -> tuple[dict[str, Floats], Ints]:
+        num, den = cols.counter(c[0]), cols.counter(c[1])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = np.where(den > 0, num / den, np.nan)
+        return {"value": value}, cols.counter(c[2])
+
+    def handoffs_observe(
+        obs: Observation, row: list[int], s: list[tuple[int, int]], c: tuple[int, ...]
+    ) -> None:
+        row[c[0]] += obs.handoffs
+        row[c[1]] += 1
 
     def csat_observe(
         obs: Observation, row: list[int], s: list[tuple[int, int]], c: tuple[int, ...]
@@ -293,8 +348,10 @@ def catalogue(config: KpiConfig | None = None) -> tuple[KpiDefinition, ...]:
           frozenset({obs.REOPENED, obs.RESOLVED}), ratio, reopen_observe, _ratio),
         k("escalation_rate", 1, P, down, "ratio", "first escalated / created",
           frozenset({obs.FIRST_ESCALATED, obs.CREATED}), ratio, escalation_observe, _ratio),
-        k("sla_compliance", 1, S, up, "ratio", "resolved",
+        k("sla_compliance", 2, S, up, "ratio", "resolved",
           frozenset({obs.RESOLVED}), ratio, sla_observe, _ratio),
+        k("first_response_sla_compliance", 1, S, up, "ratio", "first agent_reply",
+          frozenset({obs.FIRST_REPLY}), ratio, first_response_sla_observe, _ratio),
         k("csat", 1, S, up, "ratio", "csat survey",
           frozenset({obs.CSAT}), ratio, csat_observe, _ratio),
         k("csat_mean", 1, S, up, "score", "csat survey",
@@ -306,6 +363,19 @@ def catalogue(config: KpiConfig | None = None) -> tuple[KpiDefinition, ...]:
           cost_compute),
         k("self_service_rate", 1, S, up, "ratio", "resolved",
           frozenset({obs.RESOLVED}), ratio, self_service_observe, _ratio),
+        k("sla_resolution_time", 1, P, down, "seconds", "resolved",
+          frozenset({obs.RESOLVED}), sketch, _sla_sample_observe, _quantiles,
+          QUANTILE_STATS, sketch=True),
+        k("sla_paused_share", 1, P, neither, "ratio", "resolved",
+          frozenset({obs.RESOLVED}), ("paused_us", "business_us", "n"), paused_share_observe,
+          paused_share_compute),
+        k("handoffs_per_resolved", 1, P, down, "handoffs", "resolved",
+          frozenset({obs.RESOLVED}), ("num", "den"), handoffs_observe, _ratio),
+        *(
+            k(f"time_in_status_{status}", 1, P, down, "seconds", f"leaving {status} or resolved",
+              frozenset({kind}), sketch, _sample_observe, _quantiles, QUANTILE_STATS, sketch=True)
+            for status, kind in STATUS_VISITS.items()
+        ),
     )  # fmt: skip
 
 

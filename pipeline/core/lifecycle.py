@@ -10,9 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.core.events import Event, fingerprint
-from pipeline.core.observations import Dims, Observation, ObsKind
+from pipeline.core.observations import STATUS_VISITS, Dims, Observation, ObsKind
+from pipeline.core.sla import SlaPolicy
 
-__all__ = ["Rejection", "TicketState", "apply_survey", "apply_ticket_event"]
+__all__ = ["NO_POLICY", "Rejection", "TicketState", "apply_survey", "apply_ticket_event"]
+
+NO_POLICY = SlaPolicy()  # 24/7, nothing pauses: the SLA clock is the elapsed time
 
 
 class Rejection(Exception):
@@ -29,15 +32,20 @@ class TicketState:
 
     __slots__ = (
         "agent_replies",
+        "calendar",
         "created_ts",
         "dims",
         "escalated",
         "event_ids",
         "first_reply_seen",
+        "handoffs",
         "open",
+        "paused",
         "reassignments",
         "reopened",
         "resolutions",
+        "status",
+        "status_since",
     )
 
     def __init__(self, created_ts: float, dims: Dims) -> None:
@@ -53,6 +61,12 @@ class TicketState:
         # Released events (id -> fingerprint), for de-duplication: a later copy with the same id
         # is a redelivery if its content matches, else a conflicting duplicate.
         self.event_ids: dict[str, int] = {}
+        # Statuses and the SLA clock: bounded, whatever the number of moves.
+        self.status: str | None = None  # the status moved into last (None: never said)
+        self.status_since = created_ts  # when the current visit began (or resumed on reopen)
+        self.paused = 0.0  # business seconds spent in pausing statuses while open, so far
+        self.handoffs = 0  # team changes since created or the last resolution
+        self.calendar = 0  # the policy calendar chosen at created
 
     @property
     def team(self) -> str | None:
@@ -71,6 +85,11 @@ class TicketState:
             "escalated": self.escalated,
             "first_reply_seen": self.first_reply_seen,
             "event_ids": self.event_ids,
+            "status": self.status,
+            "status_since": self.status_since,
+            "paused": self.paused,
+            "handoffs": self.handoffs,
+            "calendar": self.calendar,
         }
 
     @classmethod
@@ -84,6 +103,13 @@ class TicketState:
         state.escalated = bool(data["escalated"])
         state.first_reply_seen = bool(data["first_reply_seen"])
         state.event_ids = {str(k): int(v) for k, v in data["event_ids"].items()}
+        # Stored before statuses existed: no status, nothing paused.
+        status = data.get("status")
+        state.status = None if status is None else str(status)
+        state.status_since = float(data.get("status_since", state.created_ts))
+        state.paused = float(data.get("paused", 0.0))
+        state.handoffs = int(data.get("handoffs", 0))
+        state.calendar = int(data.get("calendar", 0))
         return state
 
 
@@ -100,13 +126,39 @@ def _updated_dims(dims: Dims, event: Event) -> Dims:
     )
 
 
+def _end_visit(
+    state: TicketState, ts: float, policy: SlaPolicy, observations: list[Observation]
+) -> None:
+    """The open ticket's current status visit ends at ``ts``: observed, and its business time
+    added to the paused time when the status pauses the clock."""
+    status = state.status
+    if status is None:
+        return
+    since = state.status_since
+    observations.append(Observation(STATUS_VISITS[status], ts, state.dims, ts - since))
+    if status in policy.pausing:
+        state.paused += policy.calendar(state.calendar).business_seconds(since, ts)
+    state.status_since = ts
+
+
+def _sla_clock(state: TicketState, ts: float, policy: SlaPolicy) -> tuple[float, float, float]:
+    """(SLA-clock seconds, business seconds, paused seconds) from created to ``ts``."""
+    calendar = policy.calendar(state.calendar)
+    paused = state.paused
+    if state.open and state.status in policy.pausing:  # a pause still running
+        paused += calendar.business_seconds(state.status_since, ts)
+    business = calendar.business_seconds(state.created_ts, ts)
+    return business - paused, business, paused
+
+
 def apply_ticket_event(
-    state: TicketState | None, event: Event
+    state: TicketState | None, event: Event, policy: SlaPolicy = NO_POLICY
 ) -> tuple[TicketState | None, list[Observation]]:
     """The ticket's state after ``event`` and the observations it anchors.
 
     Returns ``None`` as state once the ticket is closed (nothing more is expected of it).
-    Raises Rejection for events that contradict the ticket's history.
+    Raises Rejection for events that contradict the ticket's history. ``policy`` gives the SLA
+    clock (calendars and pausing statuses).
     """
     kind = event.kind
     if kind == "created":
@@ -115,6 +167,8 @@ def apply_ticket_event(
         assert event.service and event.team and event.channel and event.priority
         dims = Dims(event.service, event.team, event.channel, event.priority)
         state = TicketState(event.ts, dims)
+        if policy.rules:
+            state.calendar = policy.calendar_of(dims.service, dims.team or "")
         state.event_ids[event.event_id] = fingerprint(event)
         return state, [Observation(ObsKind.CREATED, event.ts, dims)]
     if state is None:
@@ -122,14 +176,34 @@ def apply_ticket_event(
             "unknown_ticket", f"{kind} for ticket {event.ticket_id}, which was never created"
         )
 
+    team = event.team
+    if team is not None and team != state.dims.team:
+        state.handoffs += 1
     dims = state.dims = _updated_dims(state.dims, event)
     state.event_ids[event.event_id] = fingerprint(event)
+    if kind == "status_changed":
+        status = event.status
+        if status is None or status == state.status:
+            return state, []
+        observations: list[Observation] = []
+        if state.open:
+            _end_visit(state, event.ts, policy, observations)
+        state.status = status
+        state.status_since = event.ts
+        return state, observations
     if kind == "agent_reply":
         observations = []
         if not state.first_reply_seen:
             state.first_reply_seen = True
+            clock = _sla_clock(state, event.ts, policy)[0]
             observations.append(
-                Observation(ObsKind.FIRST_REPLY, event.ts, dims, event.ts - state.created_ts)
+                Observation(
+                    ObsKind.FIRST_REPLY,
+                    event.ts,
+                    dims,
+                    event.ts - state.created_ts,
+                    sla_value=clock,
+                )
             )
         if state.resolutions == 0:
             state.agent_replies += 1
@@ -157,16 +231,33 @@ def apply_ticket_event(
         fcr = (
             first and state.agent_replies <= 1 and state.reassignments == 0 and not state.escalated
         )
+        observations = []
+        _end_visit(state, event.ts, policy, observations)
+        clock, business, paused = _sla_clock(state, event.ts, policy)
         state.open = False
         state.resolutions += 1
-        return state, [
-            Observation(ObsKind.RESOLVED, event.ts, dims, event.ts - state.created_ts, first, fcr)
-        ]
+        observations.append(
+            Observation(
+                ObsKind.RESOLVED,
+                event.ts,
+                dims,
+                event.ts - state.created_ts,
+                first,
+                fcr,
+                sla_value=clock,
+                business=business,
+                paused=paused,
+                handoffs=state.handoffs,
+            )
+        )
+        state.handoffs = 0
+        return state, observations
     elif kind == "reopened":
         if state.open:
             raise Rejection("invalid_transition", f"ticket {event.ticket_id} is not resolved")
         state.open = True
         state.reopened = True
+        state.status_since = event.ts  # the status it is in runs again from here
         return state, [Observation(ObsKind.REOPENED, event.ts, dims)]
     elif kind == "closed":
         return None, []

@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import NamedTuple
 
-__all__ = ["Dims", "ObsKind", "Observation"]
+__all__ = ["STATUS_VISITS", "Dims", "ObsKind", "Observation"]
 
 
 class ObsKind(StrEnum):
@@ -22,6 +22,19 @@ class ObsKind(StrEnum):
     FIRST_ESCALATED = "first_escalated"
     CSAT = "csat"  # value: score 1..5
     NPS = "nps"  # value: score 0..10
+    # A status visit ended (the ticket left the status, or was resolved); value: its seconds.
+    IN_NEW = "time_in:new"
+    IN_QUEUED = "time_in:queued"
+    IN_PROGRESS = "time_in:in_progress"
+    IN_AWAITING_CUSTOMER = "time_in:awaiting_customer"
+    IN_AWAITING_VENDOR = "time_in:awaiting_vendor"
+    IN_AWAITING_OTHER = "time_in:awaiting_other"
+
+
+# Status (pipeline.schemas.events.Status value) -> the observation kind of a visit to it.
+STATUS_VISITS: dict[str, ObsKind] = {
+    kind.value.removeprefix("time_in:"): kind for kind in ObsKind if kind.startswith("time_in:")
+}
 
 
 class Dims(NamedTuple):
@@ -45,3 +58,10 @@ class Observation(NamedTuple):
     # INTERACTION: explicit cost, else agent effort in seconds (priced by channel rate).
     cost: float | None = None
     handle_seconds: float | None = None
+    # RESOLVED and FIRST_REPLY: seconds on the SLA policy's clock (business time minus paused
+    # time; equal to ``value`` without a policy). RESOLVED also: the business and the paused
+    # seconds since created, and the ticket's handoffs (team changes) since its last resolution.
+    sla_value: float = 0.0
+    business: float = 0.0
+    paused: float = 0.0
+    handoffs: int = 0

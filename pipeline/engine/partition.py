@@ -116,6 +116,7 @@ class PartitionCore:
         self._horizon = ctx.dedup_horizon
         self._grid = ctx.grid
         self._layout = ctx.layout
+        self._policy = ctx.sla_policy  # the SLA clock: calendars and pausing statuses
         self.cells = cells
         self.max_ts = NEVER
         self._released_through = NEVER
@@ -274,7 +275,7 @@ class PartitionCore:
             return [apply_survey(event)]
         before = state.ticket
         old_dims, was_open = (before.dims, before.open) if before is not None else (None, False)
-        after, observations = apply_ticket_event(before, event)
+        after, observations = apply_ticket_event(before, event, self._policy)
         state.ticket = after
         if after is None and before is not None:  # closed: its ids outlive it for a while
             state.done.update(before.event_ids)

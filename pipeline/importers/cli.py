@@ -110,6 +110,12 @@ def _bars(path: Path, enabled: bool) -> Iterator[_Bars | None]:
     default=None,
     help="Progress bars on stderr (rows/s, events/s, ETA). Default: on in a terminal.",
 )
+@click.option(
+    "--statuses/--no-statuses",
+    default=False,
+    help="Also import the status moves (incident_state -> status_changed), which SLA pauses "
+    "and time in status need. Default: lifecycle events only.",
+)
 @click.option("--dry-run", is_flag=True, help="Map and print the summary; no Kafka needed.")
 def servicenow(
     file: Path,
@@ -119,6 +125,7 @@ def servicenow(
     topic_prefix: str,
     partitions: int | None,
     progress: bool | None,
+    statuses: bool,
     dry_run: bool,
 ) -> None:
     """Import a ServiceNow incident audit log (CSV, plain or gzipped), one row per update.
@@ -130,6 +137,9 @@ def servicenow(
     channel from contact_type (Phone, IVR -> phone; Email -> email; Self service ->
     self_service; others -> web); '?' -> unknown. Times are day-first and taken as UTC.
     Rows that cannot be mapped are skipped and listed with their line and reason.
+    With --statuses, each move of incident_state into another status is a status_changed
+    (New -> new, Active -> in_progress, Awaiting User Info -> awaiting_customer, Awaiting
+    Vendor -> awaiting_vendor, Awaiting Problem/Evidence -> awaiting_other).
 
     \b
     Examples:
@@ -140,9 +150,88 @@ def servicenow(
     started = time.monotonic()
     try:
         with _bars(file, show and file.is_file()) as bars:
-            result = map_file(file, progress=bars)
+            result = map_file(file, progress=bars, statuses=statuses)
     except ImportFileError as exc:
         raise click.ClickException(str(exc)) from None
+    _finish(
+        file, result, started, dry_run, config_path, bootstrap, tickets_topic, topic_prefix,
+        partitions, show,
+    )  # fmt: skip
+
+
+@import_group.command(name="bpic2013")
+@click.argument("file", type=click.Path(path_type=Path))
+@config_option
+@bootstrap_option
+@click.option(
+    "--tickets-topic",
+    default=None,
+    help="Topic for the ticket events. Default: --topic-prefix + KPI_TOPICS__TICKETS ('tickets').",
+)
+@click.option("--topic-prefix", default="", help="Prefix of the input topic names, e.g. 'bpic-'.")
+@click.option(
+    "--partitions",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Partitions for topics that do not exist yet. Default: KPI_TOPICS__PARTITIONS or 4.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar while producing. Default: on in a terminal.",
+)
+@click.option("--dry-run", is_flag=True, help="Map and print the summary; no Kafka needed.")
+def bpic2013(
+    file: Path,
+    config_path: Path | None,
+    bootstrap: str | None,
+    tickets_topic: str | None,
+    topic_prefix: str,
+    partitions: int | None,
+    progress: bool | None,
+    dry_run: bool,
+) -> None:
+    """Import the BPI Challenge 2013 incident log (Volvo IT, VINST; CSV, plain or gzipped).
+
+    One ticket per SR Number, rows in time order: created at the first row; status_changed
+    from Status/Sub Status; reassigned when Involved ST changes; escalated when ST Level moves
+    up a line (L1 -> L2 -> L3); resolved on Completed/Resolved and Completed/In Call; reopened
+    when a request goes on after a resolution; closed on the final Completed/Closed.
+    service = Product, team = Involved ST, priority from SR Latest Impact (Major P1, High P2,
+    Medium P3, Low P4), channel web. Rows that cannot be mapped are listed with line and reason.
+
+    \b
+    Examples:
+      kpi-pipeline import bpic2013 bpic2013_incidents_VINST-new.csv.gz --dry-run
+      kpi-pipeline import bpic2013 bpic2013_incidents_VINST-new.csv.gz --topic-prefix bpic-
+    """
+    from pipeline.importers.bpic2013 import map_file as map_bpic
+
+    show = sys.stderr.isatty() if progress is None else progress
+    started = time.monotonic()
+    try:
+        result = map_bpic(file)
+    except ImportFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    _finish(
+        file, result, started, dry_run, config_path, bootstrap, tickets_topic, topic_prefix,
+        partitions, show,
+    )  # fmt: skip
+
+
+def _finish(
+    file: Path,
+    result: MappingResult,
+    started: float,
+    dry_run: bool,
+    config_path: Path | None,
+    bootstrap: str | None,
+    tickets_topic: str | None,
+    topic_prefix: str,
+    partitions: int | None,
+    show: bool,
+) -> None:
+    """Print the summary, then produce the events unless it is a dry run."""
     for line in summary_lines(file, result, time.monotonic() - started):
         click.echo(line)
     if dry_run:

@@ -12,7 +12,12 @@ compared with the incident's state so far:
 - ``resolved`` on each transition into Resolved;
 - ``closed`` on the transition into Closed that the incident never leaves;
 - later events carry the row's dimensions (a later value updates the ticket) and the row's
-  ``sys_updated_at`` as their time.
+  ``sys_updated_at`` as their time;
+- with ``statuses=True`` (``--statuses``), ``status_changed`` when the row's ``incident_state``
+  maps to another status than the incident's last one (``STATUS_OF_STATE``; the state's text
+  is the ``status_detail``), after the row's lifecycle events; the incident is New from
+  ``opened_at`` (a ``status_changed`` to ``new`` right after ``created``). Resolved and Closed
+  are lifecycle events, not statuses.
 
 Real exports have quirks; how each is handled, so that nothing is guessed silently:
 
@@ -56,13 +61,16 @@ from pipeline.schemas.events import (
     SCHEMA_VERSION,
     Channel,
     Priority,
+    Status,
     TicketCreated,
+    TicketStatusChanged,
     TicketType,
     TicketUpdate,
 )
 
 __all__ = [
     "REQUIRED_COLUMNS",
+    "STATUS_OF_STATE",
     "ImportFileError",
     "ImportedEvent",
     "MapProgress",
@@ -99,6 +107,15 @@ STATES = frozenset(
         "Closed",
     }
 )
+# incident_state -> the contract's status vocabulary (Resolved, Closed: lifecycle events).
+STATUS_OF_STATE = {
+    "New": Status.NEW,
+    "Active": Status.IN_PROGRESS,
+    "Awaiting User Info": Status.AWAITING_CUSTOMER,
+    "Awaiting Vendor": Status.AWAITING_VENDOR,
+    "Awaiting Problem": Status.AWAITING_OTHER,
+    "Awaiting Evidence": Status.AWAITING_OTHER,
+}
 MISSING = ("", "?")  # how the export writes a missing value
 UNKNOWN = "unknown"
 _CHANNELS = {
@@ -111,7 +128,14 @@ _PRIORITY = re.compile(r"\s*([0-9]+)\s*-")
 _TIMESTAMP = re.compile(r"\s*(\d{1,2})/(\d{1,2})/(\d{4}) (\d{1,2}):(\d{2})(?::(\d{2}))?\s*")
 _EVERY = 2000  # rows or incidents between progress reports
 # The pipeline's order of same-time events of one ticket (pipeline.core.events).
-_RANK = {"created": 0, "reassigned": 2, "resolved": 6, "reopened": 7, "closed": 8}
+_RANK = {
+    "created": 0,
+    "status_changed": 1,
+    "reassigned": 2,
+    "resolved": 6,
+    "reopened": 7,
+    "closed": 8,
+}
 
 
 class MapProgress(Protocol):
@@ -135,7 +159,7 @@ class Skipped:
 
 @dataclass(frozen=True, slots=True)
 class ImportedEvent:
-    event: TicketCreated | TicketUpdate
+    event: TicketCreated | TicketUpdate | TicketStatusChanged
     ts_ms: int  # event time: the Kafka record timestamp
     line: int  # the CSV line of the row it came from
 
@@ -302,13 +326,18 @@ class _Incident:
         self.last_rank = 0
         self.events: list[ImportedEvent] = []
 
-    def emit(self, kind: str, row: _Row, ts_ms: int) -> None:
+    def emit(self, kind: str, row: _Row, ts_ms: int, status: str | None = None) -> None:
         rank = _RANK[kind]
+        # Status moves keep the log order by the same rules, without being counted: they are
+        # not lifecycle events the summary accounts for.
+        counted = status is None
         if ts_ms < self.last_ms:
-            self.result.note(MOVED_FORWARD, row.line)
+            if counted:
+                self.result.note(MOVED_FORWARD, row.line)
             ts_ms = self.last_ms
         if ts_ms == self.last_ms and rank < self.last_rank:
-            self.result.note(SAME_MINUTE, row.line)
+            if counted:
+                self.result.note(SAME_MINUTE, row.line)
             ts_ms = self.last_ms + 1
         self.last_ms, self.last_rank = ts_ms, rank
         self.ordinals[kind] += 1
@@ -325,19 +354,31 @@ class _Incident:
             "channel": row.channel,
             "priority": row.priority,
         }
-        event: TicketCreated | TicketUpdate
+        event: TicketCreated | TicketUpdate | TicketStatusChanged
         if kind == "created":
             event = TicketCreated(type=TicketType.CREATED, **common)  # type: ignore[arg-type]
+        elif status is not None:
+            event = TicketStatusChanged(
+                type=TicketType.STATUS_CHANGED,
+                status=STATUS_OF_STATE[status],
+                status_detail=status,
+                **common,  # type: ignore[arg-type]
+            )
         else:
             event = TicketUpdate(type=TicketType(kind), **common)  # type: ignore[arg-type]
         self.events.append(ImportedEvent(event, ts_ms, row.line))
 
 
-def _map_incident(rows: list[_Row], result: MappingResult) -> list[ImportedEvent]:
+def _map_incident(
+    rows: list[_Row], result: MappingResult, statuses: bool = False
+) -> list[ImportedEvent]:
     rows.sort(key=lambda r: (r.mod, r.updated_ms, r.line))
     first = rows[0]
     incident = _Incident(first, result)
     incident.emit("created", first, first.opened_ms)
+    status = STATUS_OF_STATE["New"]
+    if statuses:
+        incident.emit("status_changed", first, first.opened_ms, "New")
     closure = _final_closure(rows)
     state, is_open = "New", True
     reassignments = reopens = 0
@@ -365,6 +406,10 @@ def _map_incident(rows: list[_Row], result: MappingResult) -> list[ImportedEvent
                 incident.emit("closed", row, at)
             else:
                 result.note(EARLIER_CLOSURE, row.line)
+        moved = STATUS_OF_STATE.get(row.state)
+        if statuses and moved is not None and moved != status:
+            incident.emit("status_changed", row, at, row.state)
+            status = moved
         state = row.state
     return incident.events
 
@@ -373,9 +418,12 @@ def _map_incident(rows: list[_Row], result: MappingResult) -> list[ImportedEvent
 
 
 def map_rows(
-    rows: Iterable[tuple[int, Sequence[str]]], progress: MapProgress | None = None
+    rows: Iterable[tuple[int, Sequence[str]]],
+    progress: MapProgress | None = None,
+    statuses: bool = False,
 ) -> MappingResult:
-    """Map ``(line, fields)`` pairs, the fields of each row in the order of REQUIRED_COLUMNS."""
+    """Map ``(line, fields)`` pairs, the fields of each row in the order of REQUIRED_COLUMNS.
+    ``statuses=True`` adds the status moves (``status_changed``)."""
     result = MappingResult()
     incidents: dict[str, list[_Row]] = {}
     for line, fields in rows:
@@ -387,7 +435,7 @@ def map_rows(
             incidents.setdefault(parsed.number, []).append(parsed)
     order: list[tuple[int, int, ImportedEvent]] = []
     for position, incident_rows in enumerate(incidents.values()):
-        for event in _map_incident(incident_rows, result):
+        for event in _map_incident(incident_rows, result, statuses):
             order.append((event.ts_ms, position, event))
         if progress is not None and position % _EVERY == 0:
             progress.mapped(position, len(incidents))
@@ -401,7 +449,7 @@ def map_rows(
     return result
 
 
-def _open_text(path: Path) -> tuple[IO[bytes], IO[str]]:
+def open_text(path: Path) -> tuple[IO[bytes], IO[str]]:
     """The raw file (for progress by bytes) and its text, gunzipped when it is gzip."""
     try:
         raw: IO[bytes] = path.open("rb")
@@ -417,10 +465,12 @@ def _open_text(path: Path) -> tuple[IO[bytes], IO[str]]:
     return raw, io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
 
 
-def map_file(path: Path, progress: MapProgress | None = None) -> MappingResult:
+def map_file(
+    path: Path, progress: MapProgress | None = None, statuses: bool = False
+) -> MappingResult:
     """Read a plain or gzipped CSV export and map it. Raises ImportFileError when the file
-    cannot be read as this export."""
-    raw, text = _open_text(path)
+    cannot be read as this export. ``statuses=True`` adds the status moves."""
+    raw, text = open_text(path)
     with raw, text:
         reader = csv.reader(text)
         try:
@@ -455,7 +505,7 @@ def map_file(path: Path, progress: MapProgress | None = None) -> MappingResult:
                 progress.read(raw.tell(), count)
 
         try:
-            result = map_rows(numbered(), progress)
+            result = map_rows(numbered(), progress, statuses)
         except (UnicodeDecodeError, OSError, EOFError, csv.Error) as exc:
             raise ImportFileError(
                 f"{path}: unreadable after line {reader.line_num} ({exc})"

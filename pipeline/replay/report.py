@@ -17,6 +17,7 @@ from pipeline.core.results import WindowResult, iso
 from pipeline.core.scopes import DIMENSIONS, Scope
 from pipeline.engine.frames import WindowFrame
 from pipeline.improvements import Register
+from pipeline.replay.bottlenecks import Bottlenecks
 from pipeline.replay.episodes import EpisodeLog
 from pipeline.replay.improvements import ImprovementsSection
 from pipeline.replay.plots import SeriesStore, render_plots
@@ -56,6 +57,7 @@ class ReportWriter:
         plot_window: str,
         plot_services: int = 5,
         improvements: Register | None = None,
+        bottleneck_window: str | None = None,
     ) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
@@ -68,6 +70,7 @@ class ReportWriter:
         self._csv.writerow(KPI_COLUMNS)
         self.episodes = EpisodeLog(targets)
         self.tally = TargetTally(targets.targets if targets else ())
+        self.bottlenecks = Bottlenecks(bottleneck_window)
         self.series = SeriesStore(plot_window)
         self.plot_services = plot_services
         self.improvements = ImprovementsSection(improvements) if improvements else None
@@ -102,6 +105,7 @@ class ReportWriter:
         self.rows += len(results)
         self.episodes.add(results, alerts)
         self.tally.add(results)
+        self.bottlenecks.add(results)
         self.series.add(results)
         if self.improvements is not None:
             self.improvements.add(results)
@@ -123,6 +127,9 @@ class ReportWriter:
         results = [r for f in frames for r in f.results(watched)] if watched else []
         self.episodes.add(results, alerts)
         self.tally.add(results)
+        bottlenecks = self.bottlenecks.watched(k.name for k in self.kpis)
+        if bottlenecks:
+            self.bottlenecks.add([r for f in frames for r in f.results(bottlenecks)])
         if self.improvements is not None:
             needed = self.improvements.watched
             self.improvements.add([r for f in frames for r in f.results(needed)])
@@ -193,5 +200,6 @@ class ReportWriter:
             self.series.window,
             {k.name: k.unit for k in self.kpis},
             extra,
+            self.bottlenecks.lines(),
         )
         return summary

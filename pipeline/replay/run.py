@@ -89,6 +89,7 @@ async def run_replay(settings: Settings, ctx: CoreContext, options: ReplayOption
             plot_window,
             options.plot_services,
             options.improvements,
+            bottleneck_window(ctx),
         )
         export = OpenMetricsWriter(options.openmetrics) if options.openmetrics else None
         engine = AlertEngine(options.targets) if options.targets is not None else None
@@ -136,6 +137,13 @@ async def run_replay(settings: Settings, ctx: CoreContext, options: ReplayOption
         samples = export.samples
     written = time.perf_counter() - started - elapsed
     return ReplayResult(facts, summary, alerts, samples, written)
+
+
+def bottleneck_window(ctx: CoreContext) -> str | None:
+    """The longest tumbling window (step = size): its windows tile the range, so summing them
+    counts every status visit once. None when every window slides."""
+    tumbling = [w for w in ctx.windows if w.step == w.size]
+    return max(tumbling, key=lambda w: w.size).name if tumbling else None
 
 
 def default_plot_window(ctx: CoreContext, targets: TargetSet | None) -> str:

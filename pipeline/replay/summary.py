@@ -74,9 +74,11 @@ def write_summary(
     plot_window: str,
     units: Mapping[str, str] | None = None,
     sections: Sequence[str] = (),
+    bottlenecks: Sequence[str] = (),
 ) -> None:
     """``units``: KPI name -> unit, so that times read as durations; ``sections``: lines of
-    further sections (improvements), after the targets."""
+    further sections (improvements), after the targets; ``bottlenecks``: the lines of the
+    where-the-time-goes board, if any."""
     units = units or {}
     episode_list = list(episodes)
     fired: Counter[str] = Counter()
@@ -120,8 +122,8 @@ def write_summary(
                 f"| {fired[t.id]} | {pending_only[t.id]} |"
             )
     lines += list(sections)
+    lines += ["", *bottlenecks]
     lines += [
-        "",
         f"## Alert episodes: {len(episode_list)}",
         "",
         "Every episode that would have been raised, with its pending, firing and resolved "

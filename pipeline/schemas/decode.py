@@ -3,6 +3,7 @@
 Reasons (the ``reason`` label of the rejected counter and the DLQ header):
 ``invalid_encoding`` (not UTF-8), ``malformed_json``, ``not_an_object``,
 ``unsupported_schema_version``, ``unknown_type`` (unknown ticket ``type`` / survey ``kind``),
+``unknown_status`` (a ``status_changed`` whose ``status`` is not in the vocabulary),
 ``missing_field``, ``invalid_field`` (wrong type, out of range, bad format, ``ts`` without offset).
 """
 
@@ -20,6 +21,7 @@ from pipeline.schemas.events import (
     SurveyEvent,
     TicketCreated,
     TicketEvent,
+    TicketStatusChanged,
     TicketUpdate,
 )
 from pipeline.schemas.fast import fast_survey, fast_ticket
@@ -32,7 +34,7 @@ __all__ = [
     "ticket_by_model",
 ]
 
-_TICKETS: TypeAdapter[TicketCreated | TicketUpdate] = TypeAdapter(TicketEvent)
+_TICKETS: TypeAdapter[TicketCreated | TicketUpdate | TicketStatusChanged] = TypeAdapter(TicketEvent)
 _SURVEYS: TypeAdapter[CsatSurvey | NpsSurvey] = TypeAdapter(SurveyEvent)
 
 
@@ -71,6 +73,12 @@ def _classify(raw: bytes, error: ValidationError, discriminator: str) -> DecodeE
             return DecodeError("unsupported_schema_version", f"schema_version {got!r} is not 1")
     if kind == "union_tag_invalid":
         return DecodeError("unknown_type", f"{discriminator}: {first['msg']}")
+    for err in errors:
+        got = err.get("input")
+        if err["type"] == "enum" and err["loc"][-1:] == ("status",) and isinstance(got, str):
+            return DecodeError(
+                "unknown_status", f"status: {got!r} is not a status of the vocabulary"
+            )
     if kind == "union_tag_not_found":
         return DecodeError("missing_field", f"{discriminator}: field required")
     details = "; ".join(f"{_field(e['loc'])}: {e['msg']}" for e in errors[:5])
@@ -106,6 +114,7 @@ def ticket_by_model(raw: bytes, offset: int = -1) -> Event:
         handle_seconds=m.handle_seconds,
         cost=m.cost,
         offset=offset,
+        status=m.status.value if isinstance(m, TicketStatusChanged) else None,
     )
 
 

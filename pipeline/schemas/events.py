@@ -14,14 +14,17 @@ from typing import Annotated, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 __all__ = [
+    "PAUSING_BY_DEFAULT",
     "SCHEMA_VERSION",
     "Channel",
     "CsatSurvey",
     "NpsSurvey",
     "Priority",
+    "Status",
     "SurveyEvent",
     "TicketCreated",
     "TicketEvent",
+    "TicketStatusChanged",
     "TicketType",
     "TicketUpdate",
 ]
@@ -45,6 +48,22 @@ class Priority(StrEnum):
     P4 = "P4"
 
 
+class Status(StrEnum):
+    """Where a ticket is, in the pipeline's vocabulary (the tool's own text goes in
+    ``status_detail``). Resolution and closure are lifecycle events, not statuses."""
+
+    NEW = "new"  # logged, nobody has looked at it yet
+    QUEUED = "queued"  # waiting for a team or an agent to take it
+    IN_PROGRESS = "in_progress"  # someone works on it
+    AWAITING_CUSTOMER = "awaiting_customer"  # waiting for the customer / user
+    AWAITING_VENDOR = "awaiting_vendor"  # waiting for a supplier
+    AWAITING_OTHER = "awaiting_other"  # waiting for a problem, change, implementation, evidence
+
+
+# The statuses that stop the SLA clock when a policy does not say otherwise.
+PAUSING_BY_DEFAULT = (Status.AWAITING_CUSTOMER, Status.AWAITING_VENDOR)
+
+
 class TicketType(StrEnum):
     CREATED = "created"
     ASSIGNED = "assigned"
@@ -55,6 +74,7 @@ class TicketType(StrEnum):
     RESOLVED = "resolved"
     REOPENED = "reopened"
     CLOSED = "closed"
+    STATUS_CHANGED = "status_changed"
 
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
@@ -121,7 +141,23 @@ class TicketUpdate(_TicketBase):
     priority: Priority | None = None
 
 
-TicketEvent = Annotated[TicketCreated | TicketUpdate, Field(discriminator="type")]
+class TicketStatusChanged(_TicketBase):
+    """The ticket moved into a status (additive to version 1: no other event changes)."""
+
+    type: Literal[TicketType.STATUS_CHANGED]
+    status: Status = Field(description="The status moved into, from the pipeline's vocabulary.")
+    status_detail: Name | None = Field(
+        default=None, description="The source tool's own status text, kept as a detail."
+    )
+    service: Name | None = None
+    team: Name | None = None
+    channel: Channel | None = None
+    priority: Priority | None = None
+
+
+TicketEvent = Annotated[
+    TicketCreated | TicketUpdate | TicketStatusChanged, Field(discriminator="type")
+]
 
 
 class _SurveyBase(_Event):

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from pipeline.core.events import Event
-from pipeline.schemas.events import Channel, Priority, TicketType
+from pipeline.schemas.events import Channel, Priority, Status, TicketType
 
 __all__ = ["fast_survey", "fast_ticket"]
 
@@ -28,7 +28,13 @@ __all__ = ["fast_survey", "fast_ticket"]
 _TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)")
 _CHANNELS = frozenset(c.value for c in Channel)
 _PRIORITIES = frozenset(p.value for p in Priority)
-_UPDATES = frozenset(t.value for t in TicketType) - {TicketType.CREATED.value}
+_STATUSES = frozenset(s.value for s in Status)
+# Types whose only own fields are the dimensions (created requires them; status_changed adds
+# a status).
+_UPDATES = frozenset(t.value for t in TicketType) - {
+    TicketType.CREATED.value,
+    TicketType.STATUS_CHANGED.value,
+}
 _SCORES = {"csat": (1, 5), "nps": (0, 10)}
 
 
@@ -112,7 +118,11 @@ def fast_ticket(raw: bytes, offset: int) -> Event | None:
         if type(kind) is not str:
             raise _Unsure
         created = kind == "created"
-        if not created and kind not in _UPDATES:
+        status = None
+        if kind == "status_changed":
+            status = _member(data, "status", _STATUSES, True)
+            _name(data, "status_detail")
+        elif not created and kind not in _UPDATES:
             raise _Unsure
         event_id, ts = _common(data)
         ticket_id = _name(data, "ticket_id", required=True)
@@ -133,6 +143,7 @@ def fast_ticket(raw: bytes, offset: int) -> Event | None:
             _amount(data, "cost", 1_000_000.0),
             None,
             offset,
+            status,
         )
     except _Unsure:
         return None

@@ -7,11 +7,13 @@ from pipeline.core.context import CoreContext
 from pipeline.core.durations import parse_duration
 from pipeline.core.kpis import KpiConfig
 from pipeline.core.windows import WindowSpec
+from pipeline.sla.load import load_sla_policy
 
 __all__ = ["core_context"]
 
 
 def core_context(settings: Settings) -> CoreContext:
+    """Raises SlaPolicyError when the SLA policy file is invalid."""
     windows = tuple(
         WindowSpec(w.name, int(parse_duration(w.size)), int(parse_duration(w.step)))
         for w in settings.time.windows
@@ -27,5 +29,6 @@ def core_context(settings: Settings) -> CoreContext:
         kpi_config=KpiConfig(
             sla_seconds={p: parse_duration(d) for p, d in settings.kpi.sla.items()},
             channel_hourly_rates=dict(settings.kpi.channel_hourly_rates),
+            sla_policy=load_sla_policy(settings.sla_file) if settings.sla_file else None,
         ),
     )

@@ -193,3 +193,27 @@ def test_closed_window_panes_are_pruned() -> None:
         close(windows, [core], frontier([core]))
     assert min(core.panes) >= windows.frontier - HOUR
     assert len(core.panes) <= 14
+
+
+def test_status_moves_before_created_within_lateness_give_the_same_clock() -> None:
+    def events() -> list[Event]:
+        return [
+            ticket("created", "s1", T0 + 1 * MIN),
+            ticket("status_changed", "s1", T0 + 1 * MIN, status="new", event_id="s1-new"),
+            ticket("status_changed", "s1", T0 + 4 * MIN, status="in_progress", event_id="s1-ip"),
+            ticket("status_changed", "s1", T0 + 9 * MIN, status="awaiting_customer"),
+            ticket("resolved", "s1", T0 + 30 * MIN),
+            ticket("created", "t9", T0 + 75 * MIN),
+        ]
+
+    in_order = events()
+    baseline, _ = run(in_order)
+    # The status moves arrive first, the created 8 minutes after them (lateness 10 minutes).
+    late_created = [in_order[1], in_order[2], in_order[3], in_order[0], *in_order[4:]]
+    reordered, _ = run(late_created)
+    assert sorted(map(_row, baseline)) == sorted(map(_row, reordered))
+    end = T0 + HOUR
+    assert value(baseline, "time_in_status_new", "mean", end=end) == pytest.approx(180.0)
+    assert value(baseline, "time_in_status_awaiting_customer", "mean", end=end) == (
+        pytest.approx(21 * MIN)
+    )

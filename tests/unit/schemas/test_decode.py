@@ -63,9 +63,32 @@ def test_surveys_are_keyed_by_ticket_else_survey_id_else_event_id() -> None:
     assert decode_survey(encode(CSAT, ticket_id=...)).key == "s1"
 
 
+STATUS = {
+    "schema_version": 1,
+    "event_id": "e3",
+    "ts": "2026-03-02T11:00:00Z",
+    "type": "status_changed",
+    "ticket_id": "T1",
+    "status": "awaiting_customer",
+    "status_detail": "Accepted/Wait - User",
+}
+
+
+def test_a_status_move_decodes_with_its_status() -> None:
+    event = decode_ticket(encode(STATUS))
+    assert (event.kind, event.status, event.key) == ("status_changed", "awaiting_customer", "T1")
+    # Other ticket events carry no status, and a status field on them is ignored like any extra.
+    assert decode_ticket(encode(CREATED, status="queued")).status is None
+
+
 @pytest.mark.parametrize(
     ("raw", "reason", "mentions"),
     [
+        (encode(STATUS, status="waiting"), "unknown_status", "status"),
+        (encode(STATUS, status="waiting"), "unknown_status", "waiting"),
+        (encode(STATUS, status=...), "missing_field", "status"),
+        (encode(STATUS, status=3), "invalid_field", "status"),
+        (encode(STATUS, status_detail=""), "invalid_field", "status_detail"),
         (b"\xff\xfe{}", "invalid_encoding", "UTF-8"),
         (b'{"schema_version": 1,', "malformed_json", "JSON"),
         (b"[1, 2]", "not_an_object", "object"),

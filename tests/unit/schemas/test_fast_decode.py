@@ -43,6 +43,9 @@ ODD_VALUES: list[Any] = [
     "csat",
     "resolved",
     "created",
+    "status_changed",
+    "awaiting_vendor",
+    "Awaiting Vendor",
     2**63,
     "2026-01-05T00:00:00Z",
     "2026-01-05T00:00:00z",
@@ -77,6 +80,8 @@ FIELDS = [
     "agent_id",
     "customer_id",
     "comment",
+    "status",
+    "status_detail",
 ]
 
 
@@ -112,6 +117,12 @@ def corpus(seed: int) -> list[tuple[str, bytes]]:
     out.append(("tickets", records[0].value[:-1] + b',"cost":1e400}'))
     out.append(("tickets", records[0].value[:-1] + b',"x_nan":NaN}'))
     out.append(("tickets", records[0].value[:-1] + b',"ticket_id":"other"}'))
+    # Status moves, valid and not.
+    model = json.loads(records[0].value)
+    for status in ("queued", "awaiting_customer", "waiting", None, 3):
+        for detail in ("Awaiting User Info", None, "", 7):
+            move = {**model, "type": "status_changed", "status": status, "status_detail": detail}
+            out.append(("tickets", json.dumps(move).encode()))
     for depth in (1, 100, 300, 2000):
         nested = b"[" * depth + b"]" * depth
         out.append(("tickets", records[0].value[:-1] + b',"x":' + nested + b"}"))
