@@ -134,7 +134,7 @@ def quantiles_of(
         return out
     # Only the bucket columns any of these sketches uses: durations of one desk span a few
     # hundred of the dense range's keys.
-    sub = buckets[rows]
+    sub = buckets if len(rows) == len(counts) else buckets[rows]
     used = np.flatnonzero(sub.any(axis=0))
     lo, hi = (int(used[0]), int(used[-1]) + 1) if len(used) else (0, 1)
     width = hi - lo

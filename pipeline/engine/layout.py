@@ -106,16 +106,34 @@ class Layout:
 
 
 class SketchView:
-    """The dense sketch rows of the scopes being computed, per sketch slot (rows x DENSE_KEYS),
-    and their overflow (row -> key -> count) for keys outside the dense range."""
+    """The sketches of the scopes being computed: ``matrix`` holds dense bucket rows
+    (``DENSE_KEYS`` wide), ``rows[slot][i]`` is the bucket row of scope ``i``'s sketch of that
+    slot, and ``overflow`` maps a bucket row to its keys outside the dense range. Rows are
+    gathered only for the sketches that have samples."""
 
     def __init__(
         self,
-        buckets: list[npt.NDArray[np.int32]],
-        overflow: list[dict[int, dict[int, int]]] | None = None,
+        matrix: npt.NDArray[np.int32],
+        rows: list[npt.NDArray[np.int64]],
+        overflow: dict[int, dict[int, int]] | None = None,
     ) -> None:
-        self.buckets = buckets
-        self.overflow = overflow
+        self.matrix = matrix
+        self.rows = rows
+        self.overflow = overflow or {}
+
+    def dense(self, slot: int, which: npt.NDArray[np.int64]) -> npt.NDArray[np.int32]:
+        return self.matrix[self.rows[slot][which]]
+
+    def extra(self, slot: int, which: npt.NDArray[np.int64]) -> dict[int, dict[int, int]]:
+        """Overflow of these scopes' sketches, by position in ``which``."""
+        if not self.overflow:
+            return {}
+        found = {}
+        for i, b in enumerate(self.rows[slot][which].tolist()):
+            keys = self.overflow.get(b)
+            if keys:
+                found[i] = keys
+        return found
 
 
 class _View(Columns):
@@ -134,14 +152,18 @@ class _View(Columns):
 
     def quantiles(self, sketch: int, qs: tuple[float, ...]) -> npt.NDArray[np.float64]:
         count, zeros = self._sketch_columns[sketch]
-        extra = self._sketches.overflow[sketch] if self._sketches.overflow else None
-        return quantiles_of(
-            self._sketches.buckets[sketch],
-            self._counters[:, zeros],
-            self._counters[:, count],
-            qs,
-            extra,
-        )
+        counts = self._counters[:, count]
+        out = np.full((len(counts), len(qs)), np.nan)
+        filled = np.flatnonzero(counts > 0)  # empty sketches stay NaN, and are not gathered
+        if len(filled):
+            out[filled] = quantiles_of(
+                self._sketches.dense(sketch, filled),
+                self._counters[filled, zeros],
+                counts[filled],
+                qs,
+                self._sketches.extra(sketch, filled),
+            )
+        return out
 
 
 def values_of(layout: Layout, observations: Iterable[Observation]) -> dict[str, dict[str, float]]:
@@ -152,20 +174,17 @@ def values_of(layout: Layout, observations: Iterable[Observation]) -> dict[str, 
     for obs in observations:
         layout.observe(obs, row, samples)
     counters = np.array([row], dtype=np.int64)
-    buckets: list[npt.NDArray[np.int32]] = []
-    overflow: list[dict[int, dict[int, int]]] = []
-    for slot in range(len(layout.sketches)):
-        dense = np.zeros((1, DENSE_KEYS), dtype=np.int32)
-        extra: dict[int, int] = {}
-        for s, key in samples:
-            if s == slot:
-                if 0 <= key - KEY_MIN < DENSE_KEYS:
-                    dense[0, key - KEY_MIN] += 1
-                else:
-                    extra[key] = extra.get(key, 0) + 1
-        buckets.append(dense)
-        overflow.append({0: extra} if extra else {})
-    values, _ = layout.compute(counters, SketchView(buckets, overflow))
+    slots = len(layout.sketches)
+    matrix = np.zeros((max(slots, 1), DENSE_KEYS), dtype=np.int32)
+    overflow: dict[int, dict[int, int]] = {}
+    for s, key in samples:
+        if 0 <= key - KEY_MIN < DENSE_KEYS:
+            matrix[s, key - KEY_MIN] += 1
+        else:
+            extra = overflow.setdefault(s, {})
+            extra[key] = extra.get(key, 0) + 1
+    rows = [np.array([slot], dtype=np.int64) for slot in range(slots)]
+    values, _ = layout.compute(counters, SketchView(matrix, rows, overflow))
     out: dict[str, dict[str, float]] = {}
     for k, kpi in enumerate(layout.kpis):
         out[kpi.name] = {

@@ -105,18 +105,9 @@ class WindowState:
         if len(rows) == 0:
             return
         counters = self.counts[rows]
-        buckets = []
-        overflow: list[dict[int, dict[int, int]]] = []
-        for slot in range(self._sketches):
-            of = self._bucket_of[rows, slot]
-            buckets.append(self.buckets[of])
-            extra = {}
-            if self._overflow:
-                for i, b in enumerate(of.tolist()):
-                    if b in self._overflow:
-                        extra[i] = self._overflow[b]
-            overflow.append(extra)
-        values, samples = self.layout.compute(counters, SketchView(buckets, overflow))
+        of = [self._bucket_of[rows, slot] for slot in range(self._sketches)]
+        view = SketchView(self.buckets, of, self._overflow)
+        values, samples = self.layout.compute(counters, view)
         self.values[rows] = values
         self.samples[rows] = samples
 
