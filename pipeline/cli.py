@@ -107,6 +107,13 @@ def worker(
     show_default=True,
     help="Prometheus' scrape and rule evaluation interval.",
 )
+@click.option(
+    "--warm-start",
+    default="7d",
+    show_default=True,
+    help="How long the simulated desk has been running at the start (its open tickets come "
+    "with their history, so the backlog stays level); 0: an empty desk.",
+)
 def demo(
     data_dir: Path,
     kafka_port: int,
@@ -117,6 +124,7 @@ def demo(
     prometheus_port: int | None,
     alertmanager_port: int | None,
     evaluation_interval: str,
+    warm_start: str,
 ) -> None:
     """Live demo: local Kafka, a worker, Prometheus with the shipped rules, Alertmanager, the
     simulator with an injected regression, and the KPIs per service in the terminal.
@@ -126,8 +134,15 @@ def demo(
     /alerts and in Alertmanager. Red marks a 1h value more than 10% worse than the service's
     24h value. Prometheus and Alertmanager keep their data under --data-dir.
     """
+    from datetime import timedelta
+
+    from pipeline.core.durations import parse_duration
     from pipeline.demo import DemoOptions, run_demo
 
+    try:
+        warm = timedelta(seconds=parse_duration(warm_start))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--warm-start") from None
     options = DemoOptions(
         data_dir=data_dir,
         kafka_port=kafka_port,
@@ -138,6 +153,7 @@ def demo(
         prometheus_port=prometheus_port,
         alertmanager_port=alertmanager_port,
         evaluation_interval=evaluation_interval,
+        warm_start=warm,
     )
     sys.exit(run_demo(options))
 

@@ -6,6 +6,7 @@ module global.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pipeline.config_keys import SettingsError, unknown_env_keys, unknown_file_keys
 from pipeline.core.durations import parse_duration
+from pipeline.schemas.events import Channel
 
 __all__ = [
     "InputSettings",
@@ -220,6 +222,12 @@ class KpiSettings(BaseModel):
     @field_validator("channel_hourly_rates")
     @classmethod
     def _valid_rates(cls, value: dict[str, float]) -> dict[str, float]:
+        channels = [c.value for c in Channel]
+        for channel in value:
+            if channel not in channels:
+                close = difflib.get_close_matches(channel, channels, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"channels: {channels}"
+                raise ValueError(f"unknown channel {channel!r}; {hint}")
         negative = [channel for channel, rate in value.items() if rate < 0]
         if negative:
             raise ValueError(f"hourly rates must be >= 0: {negative}")

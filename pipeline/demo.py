@@ -104,7 +104,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
             )
             console.print(
                 f"[bold]simulator[/]: event time from {start:%Y-%m-%d %H:%M} UTC at "
-                f"{options.speed:.0f}x, a desk running for {options.warm_start.days} days; "
+                f"{options.speed:.0f}x, a desk running for {_days(options.warm_start)}; "
                 f"[red]regression[/]: {regression.service} FCR falls to "
                 f"{regression.fcr_rate:.0%} at {regression.start:%Y-%m-%d %H:%M} UTC"
             )
@@ -170,6 +170,11 @@ def _monitoring(
                 f"{options.evaluation_interval})"
             )
             yield prometheus, alertmanager
+
+
+def _days(span: timedelta) -> str:
+    days = span / timedelta(days=1)
+    return f"{days:g} day{'s' * (days != 1)}"
 
 
 def _aligned_now() -> datetime:

@@ -389,6 +389,14 @@ def pipeline_health() -> Json:
         Panel("stat", "Workers up", (Query('sum(up{job="kpi-worker"})', instant=True),), width=6),
         Panel(
             "stat",
+            "Workers caught up",
+            (Query("sum(kpi_caught_up)", instant=True),),
+            description="Workers with every record read in closed, delivered windows "
+            "(kpi_caught_up): on a finite stream, when all are, the results are complete.",
+            width=6,
+        ),
+        Panel(
+            "stat",
             "Windows closed through (event time)",
             (
                 Query(
@@ -398,7 +406,7 @@ def pipeline_health() -> Json:
                 ),
             ),
             unit="dateTimeAsIso",
-            width=18,
+            width=12,
         ),
         row("Events in and out"),
         _line(

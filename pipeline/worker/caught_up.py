@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -95,8 +96,6 @@ class CaughtUp(Collector):
 
 
 def _when(at: float) -> str:
-    from datetime import UTC, datetime
-
     if at == NEVER:
         return "no window yet"
     return datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")

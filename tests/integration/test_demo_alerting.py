@@ -51,6 +51,7 @@ def test_the_regression_reaches_alertmanager(tmp_path: Path) -> None:
         "--alertmanager-port", str(ports["alertmanager"]),
         "--evaluation-interval", "1s",
         "--speed", "1500",
+        "--warm-start", "2d",
         "--run-for", "600",
     ]  # fmt: skip
     started = time.monotonic()

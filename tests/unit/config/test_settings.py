@@ -40,6 +40,7 @@ def test_file_then_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     [
         ("kpi:\n  sla: {P7: 1h}\n", "unknown priority"),
         ("kpi:\n  channel_hourly_rates: {phone: -3}\n", ">= 0"),
+        ("kpi:\n  channel_hourly_rates: {phnoe: 40}\n", "did you mean 'phone'"),
         ("time:\n  windows:\n    - {name: x, size: 1h, step: 7m}\n", "multiple of step"),
         ("time:\n  allowed_lateness: soon\n", "not a duration"),
         ("colour: blue\n", "colour"),
