@@ -124,7 +124,7 @@ class LiveRun:
         return self.records / self.seconds
 
 
-def run_live(
+def run_live(  # noqa: PLR0913, PLR0917 (one argument per piece of the run the bench sets up)
     bootstrap: str,
     prefix: str,
     topics: dict[str, str],

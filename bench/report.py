@@ -43,7 +43,7 @@ def _mib(x: float) -> str:
     return f"{x / 2**20:,.0f} MiB"
 
 
-def rows_from(r: dict[str, Any]) -> list[Row]:
+def rows_from(r: dict[str, Any]) -> list[Row]:  # noqa: C901, PLR0912 (one branch per optional measurement of the table)
     rows: list[Row] = []
     limit, worker = r.get("limit"), r.get("worker")
     rows += _inprocess_rows(r.get("inprocess", {}))

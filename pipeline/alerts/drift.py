@@ -128,7 +128,7 @@ class DriftDetector:
         self._ewma_var_factor = lam / (2.0 - lam)
         self._charts: dict[str, _Chart] = {}
 
-    def observe(self, result: WindowResult) -> list[AlertEvent]:
+    def observe(self, result: WindowResult) -> list[AlertEvent]:  # noqa: PLR0911 (each way a window is ignored returns at once)
         """Feed one closed window (any window: non-matching, overlapping and already processed
         ones are ignored). Windows must arrive in order of end per scope."""
         check = self.check

@@ -358,7 +358,7 @@ class AlertEngine:
             rows.extend(forecaster.status())
         return rows
 
-    def replace_targets(
+    def replace_targets(  # noqa: C901, PLR0912 (one branch per kind of rule change (kept, changed, dropped, new))
         self, targets: TargetSet, latest: Iterable[WindowResult] = ()
     ) -> list[AlertEvent]:
         """Switch to a reloaded targets file. Rules whose id and definition are unchanged (the

@@ -210,7 +210,7 @@ def _fixed_sum(high: Ints, low: Ints) -> Floats:
     )
 
 
-def catalogue(config: KpiConfig | None = None) -> tuple[KpiDefinition, ...]:
+def catalogue(config: KpiConfig | None = None) -> tuple[KpiDefinition, ...]:  # noqa: C901, PLR0915 (the catalogue: every KPI definition in one place, by design)
     """All windowed KPIs of catalogue version 1, with the configured SLA policy and cost rates.
     (Backlog is a level at the watermark, not a windowed KPI: see ``lifecycle``.)"""
     cfg = config or KpiConfig()

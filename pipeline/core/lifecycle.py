@@ -151,7 +151,7 @@ def _sla_clock(state: TicketState, ts: float, policy: SlaPolicy) -> tuple[float,
     return business - paused, business, paused
 
 
-def apply_ticket_event(
+def apply_ticket_event(  # noqa: C901, PLR0911, PLR0912, PLR0915 (one branch per event type of the lifecycle, read as one table)
     state: TicketState | None, event: Event, policy: SlaPolicy = NO_POLICY
 ) -> tuple[TicketState | None, list[Observation]]:
     """The ticket's state after ``event`` and the observations it anchors.

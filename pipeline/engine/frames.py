@@ -71,7 +71,7 @@ class WindowFrame:
                     kpi.kpi_class.value,
                     kpi.unit,
                     stat,
-                    None if v != v else v,
+                    None if v != v else v,  # noqa: PLR0124 (NaN: no value; the cheapest test)
                     srow[k],
                 )
 

@@ -270,7 +270,7 @@ class PartitionCore:
                     self._dirty_keys.add(key)
 
     def _observe(self, state: _KeyState, event: Event) -> list[Observation]:
-        if event.kind == "csat" or event.kind == "nps":
+        if event.kind in {"csat", "nps"}:
             state.done[event.event_id] = fingerprint(event)
             return [apply_survey(event)]
         before = state.ticket

@@ -456,8 +456,7 @@ class Engine(ClosesWithAlerts):
             assert self.closing_store is not None
             self.closing_store.write([self._closing_write()])
             self._closing_dirty = False
-            if self.delivered_through > self._saved_delivered:
-                self._saved_delivered = self.delivered_through
+            self._saved_delivered = max(self._saved_delivered, self.delivered_through)
 
     def _closing_write(self) -> Write:
         closed = max(self.closer.closed_through.values())

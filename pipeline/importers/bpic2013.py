@@ -203,7 +203,7 @@ def _final_closure(rows: list[_Row]) -> int | None:
     return index
 
 
-def _map_case(rows: list[_Row], result: MappingResult) -> list[ImportedEvent]:
+def _map_case(rows: list[_Row], result: MappingResult) -> list[ImportedEvent]:  # noqa: PLR0912 (one branch per kind of status move of the log)
     rows.sort(key=lambda r: (r.ts_ms, r.line))
     first = rows[0]
     case = _Case(first)

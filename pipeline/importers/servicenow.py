@@ -245,7 +245,7 @@ def _channel(contact_type: str) -> Channel:
     return _CHANNELS.get(contact_type.lower(), Channel.WEB)
 
 
-def _parse_row(fields: Sequence[str], line: int) -> _Row | Skipped:
+def _parse_row(fields: Sequence[str], line: int) -> _Row | Skipped:  # noqa: PLR0911 (each unmappable field is reported as soon as it is found)
     """One row, its fields in the order of REQUIRED_COLUMNS."""
     (
         number,
@@ -369,7 +369,7 @@ class _Incident:
         self.events.append(ImportedEvent(event, ts_ms, row.line))
 
 
-def _map_incident(
+def _map_incident(  # noqa: PLR0912 (one branch per kind of change between two rows of an incident)
     rows: list[_Row], result: MappingResult, statuses: bool = False
 ) -> list[ImportedEvent]:
     rows.sort(key=lambda r: (r.mod, r.updated_ms, r.line))

@@ -93,7 +93,7 @@ class SeriesStore:
                 series.ends.append(end)
                 v = values[c]
                 series.values.append(v)  # NaN: no value
-                if v == v:
+                if v == v:  # noqa: PLR0124 (not NaN: a value; the cheapest test)
                     self.with_values.add(key)
                 if stat in ("value", "mean"):
                     self.samples[key] += samples[k]

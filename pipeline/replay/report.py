@@ -160,8 +160,9 @@ class ReportWriter:
                     _csv_line([*(labels[d] for d in DIMENSIONS), scope.breakdown]) + ","
                 )
             vrow, srow = values[row], samples[row]
+            # v != v: NaN, no value (the cheapest test).
             lines += [
-                f"{h}{dims}{'' if v != v else repr(v)},{srow[k]}\r\n"
+                f"{h}{dims}{'' if v != v else repr(v)},{srow[k]}\r\n"  # noqa: PLR0124
                 for h, v, k in zip(heads, vrow, of_kpi, strict=True)
             ]
         return "".join(lines)

@@ -65,7 +65,7 @@ class ReplayFacts:
     targets_source: str | None
 
 
-def write_summary(
+def write_summary(  # noqa: PLR0913, PLR0917 (one argument per section of the summary)
     path: Path,
     facts: ReplayFacts,
     tally: TargetTally,

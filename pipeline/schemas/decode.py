@@ -55,7 +55,7 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "(record)"
 
 
-def _classify(raw: bytes, error: ValidationError, discriminator: str) -> DecodeError:
+def _classify(raw: bytes, error: ValidationError, discriminator: str) -> DecodeError:  # noqa: PLR0911 (one return per DLQ reason, in order of precedence)
     errors = error.errors(include_url=False)
     first = errors[0]
     kind = first["type"]

@@ -224,7 +224,7 @@ def _summary(counts: dict[str, int], invalid: int, late: int, seconds: float) ->
     help="Write the records to stdout as JSON lines (topic, key, timestamp_ms, expect, value) "
     "instead of producing them; no Kafka needed, no pacing.",
 )
-def simulate(
+def simulate(  # noqa: C901 (one branch per option that shapes the simulation)
     config_path: Path | None,
     bootstrap: str | None,
     seed: int,

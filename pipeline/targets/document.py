@@ -234,7 +234,7 @@ def _keys_at(path: DocPath) -> list[str]:
     return list(model.model_fields) if model else []
 
 
-def pydantic_message(err: Any, path: DocPath) -> str:
+def pydantic_message(err: Any, path: DocPath) -> str:  # noqa: PLR0911 (one message per kind of validation error)
     """A pydantic error in the words of the targets file (``path`` from ``data_path``)."""
     kind, given = err["type"], err.get("input")
     if kind == "extra_forbidden":

@@ -163,7 +163,7 @@ class WorkerApp:
         self.on_caught_up: Callable[[], None] | None = None
         self._wire()
 
-    def _wire(self) -> None:
+    def _wire(self) -> None:  # noqa: C901, PLR0915 (the agents, timers and signal handlers of the app, wired in one place)
         app, engine, tuning = self.app, self.engine, self.settings.worker
         settings_windows = self.settings.topics.windows
 

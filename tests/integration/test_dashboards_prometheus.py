@@ -166,7 +166,7 @@ def recording_rules() -> list[tuple[str, str]]:
     return rules
 
 
-def test_every_board_query_and_recording_rule_returns_data(
+def test_every_board_query_and_recording_rule_returns_data(  # noqa: PLR0915 (one end-to-end scenario, step by step)
     kafka_broker: LocalBroker, tmp_path: Path
 ) -> None:
     started = time.monotonic()
