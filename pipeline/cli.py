@@ -36,9 +36,15 @@ def worker(
     /metrics binds to 127.0.0.1 unless KPI_WEB__BIND says otherwise. Stop with Ctrl-C (SIGINT)
     or SIGTERM; state survives in the table changelog topics.
     """
+    from pipeline.sla import SlaPolicyError, load_sla_policy
     from pipeline.worker.run import run_worker
 
     settings = _settings(config_path, bootstrap=bootstrap, web_port=web_port, loglevel=loglevel)
+    if settings.sla_file is not None:
+        try:  # before anything starts: an invalid policy is one readable error
+            load_sla_policy(settings.sla_file)
+        except SlaPolicyError as exc:
+            raise click.ClickException(str(exc)) from None
     sys.exit(run_worker(settings))
 
 
