@@ -56,9 +56,15 @@ def worker(
     or SIGTERM; state survives in the table changelog topics. The log says "caught up" and
     /metrics has kpi_caught_up 1 when every record read is in closed, delivered windows.
     """
+    from pipeline.sla import SlaPolicyError, load_sla_policy
     from pipeline.worker.run import run_worker
 
     settings = _settings(config_path, bootstrap=bootstrap, web_port=web_port, loglevel=loglevel)
+    if settings.sla_file is not None:
+        try:  # before anything starts: an invalid policy is one readable error
+            load_sla_policy(settings.sla_file)
+        except SlaPolicyError as exc:
+            raise click.ClickException(str(exc)) from None
     sys.exit(run_worker(settings, exit_when_caught_up=exit_when_caught_up))
 
 

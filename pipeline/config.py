@@ -196,7 +196,8 @@ class KpiSettings(BaseModel):
 
     sla: dict[str, str] = Field(
         default_factory=lambda: {"P1": "4h", "P2": "8h", "P3": "24h", "P4": "72h"},
-        description="Resolution-time objective per priority, for sla_compliance.",
+        description="Resolution-time objective per priority, for sla_compliance (not used "
+        "when sla_file gives an SLA policy).",
     )
     channel_hourly_rates: dict[str, float] = Field(
         default_factory=lambda: {

@@ -91,6 +91,13 @@ def _org_wide(kpis: list[KpiDefinition], title: str) -> Panel:
     )
 
 
+def _optional(kpi: KpiDefinition) -> bool:
+    """KPIs with values only when tickets carry statuses (time in status) or an SLA policy sets
+    first-response limits: on the organisation-wide panels and the drill-down board, without a
+    panel of their own that would stay empty on most desks."""
+    return kpi.name.startswith("time_in_status_") or kpi.name == "first_response_sla_compliance"
+
+
 def overview() -> Json:
     kpis = catalogue()
     items: list[Any] = []
@@ -100,7 +107,7 @@ def overview() -> Json:
     ):
         members = [k for k in kpis if k.kpi_class is cls]
         items += [row(heading), _org_wide(members, f"{heading.split(':')[0]}, organisation-wide")]
-        items += [_kpi_panel(k) for k in members]
+        items += [_kpi_panel(k) for k in members if not _optional(k)]
         if cls is KpiClass.PROCESS:
             items.append(
                 Panel(

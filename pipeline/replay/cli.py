@@ -80,6 +80,13 @@ def select_windows(configured: list[WindowSetting], items: tuple[str, ...]) -> l
     "must hold each improvement's before and after periods.",
 )
 @click.option(
+    "--sla",
+    "sla_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="SLA policy file to count with (what-if); default: the configured KPI_SLA_FILE.",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("replay-report"),
@@ -132,6 +139,7 @@ def replay(
     end: str,
     targets_path: Path | None,
     improvements_path: Path | None,
+    sla_path: Path | None,
     out: Path,
     windows: tuple[str, ...],
     breakdowns: str | None,
@@ -154,13 +162,18 @@ def replay(
     """
     from pipeline.replay.reader import MissingTopicError, ReplayError
     from pipeline.replay.run import ReplayOptions, run_replay
+    from pipeline.sla import SlaPolicyError
     from pipeline.worker.context import core_context
 
     settings = _replay_settings(config_path, bootstrap, windows, breakdowns)
+    if sla_path is not None:
+        settings = settings.model_copy(update={"sla_file": sla_path})
     targets = _targets(settings, targets_path)
     register = _improvements(settings, improvements_path)
     try:
         ctx = core_context(settings)
+    except SlaPolicyError as exc:
+        raise click.ClickException(str(exc)) from None
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     window_names = [w.name for w in ctx.windows]

@@ -180,3 +180,17 @@ def test_the_setting_puts_the_policy_in_the_core(monkeypatch: pytest.MonkeyPatch
     plain = core_context(Settings())
     assert plain.sla_policy.pausing == frozenset()
     assert plain.sla_policy.calendars[0].always
+
+
+def test_worker_and_replay_refuse_an_invalid_policy_with_its_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = tmp_path / "sla.yaml"
+    bad.write_text("version: sla/v9\n", encoding="utf-8")
+    monkeypatch.setenv("KPI_SLA_FILE", str(bad))
+    result = CliRunner().invoke(main, ["worker"])
+    assert result.exit_code == 1 and f"{bad}:1: version" in result.output
+    monkeypatch.delenv("KPI_SLA_FILE")
+    args = ["replay", "--from", "2016-03-01", "--to", "2016-03-02", "--sla", str(bad)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and f"{bad}:1: version" in result.output
