@@ -38,6 +38,7 @@ from pipeline.monitoring import (
     running_alertmanager,
     running_prometheus,
 )
+from pipeline.monitoring.processes import DEPLOY
 from pipeline.simulate import ProducerOptions, Regression, SimConfig, produce_simulation
 
 __all__ = ["DemoOptions", "monitoring_line", "run_demo", "where_to_look", "where_to_look_next"]
@@ -56,7 +57,8 @@ class DemoOptions:
     regression_after: timedelta = timedelta(hours=2)
     regression_fcr: float = 0.45
     run_for: float | None = None  # wall seconds; None = until Ctrl-C
-    targets_file: Path | None = Path("deploy/targets.yaml")
+    # The shipped targets, wherever the demo is started from.
+    targets_file: Path | None = DEPLOY / "targets.yaml"
     plain: bool = False  # print snapshots instead of a live view (logs, CI)
     # Prometheus and Alertmanager on 127.0.0.1; None: a free port each.
     prometheus_port: int | None = None
@@ -310,7 +312,7 @@ def _watch(
 def monitoring_line(prometheus: Prometheus, alertmanager: Alertmanager) -> Text:
     """The alerts as Prometheus' rules and Alertmanager see them, with where to look."""
     firing = [a for a in prometheus.alerts() if a.get("state") == "firing"]
-    held = alertmanager.alerts(active="true")
+    held = alertmanager.alerts()  # every alert it holds (the API v2 default)
     names = sorted({a["labels"].get("alertname", "?") for a in held})
     line = Text("Prometheus ", style="bold")
     line.append(f"{prometheus.url}/alerts: {len(firing)} firing", style="red" if firing else "")
