@@ -10,7 +10,7 @@ import faust
 from aiokafka import AIOKafkaConsumer
 from faust.types import TP
 
-from pipeline.kafka import internals as faust_input
+from pipeline.kafka import internals
 
 TICKETS = TP("tickets", 1)
 CHANGELOG = TP("app-kpi-state-changelog", 1)
@@ -31,7 +31,7 @@ async def test_a_seek_back_past_the_committed_offset_does_not_stop_commits() -> 
 
     consumer = _consumer()
     consumer._committed_offset[TICKETS] = 8121
-    await faust_input.covered(consumer, TICKETS, 8124)
+    await internals.covered(consumer, TICKETS, 8124)
     consumer._acked[TICKETS].extend(range(8124, 8131))
     assert consumer._new_offset(TICKETS) == 8131
 
@@ -40,13 +40,13 @@ async def test_offsets_not_in_the_log_may_be_committed_past() -> None:
     consumer = _consumer()
     consumer._committed_offset[TICKETS] = 100
     consumer._acked[TICKETS].extend([100, 101, 103, 104])  # 102: a transaction marker
-    await faust_input.skip(consumer, TICKETS, 102, 102)
+    await internals.skip(consumer, TICKETS, 102, 102)
     assert consumer._new_offset(TICKETS) == 105
 
 
 def test_read_offsets_of_input_topics_are_never_known() -> None:
     consumer = _consumer()
-    faust_input.install(consumer, ["tickets"])
+    internals.install(consumer, ["tickets"])
     consumer._read_offset[TICKETS] = 500
     consumer._read_offset[CHANGELOG] = 500
     assert consumer._read_offset[TICKETS] is None  # Faust's fetch loop filters nothing here
@@ -61,8 +61,8 @@ async def test_a_seek_back_inside_this_process_adds_no_offset_twice() -> None:
     for offset in range(67, 191):
         consumer._acked[TICKETS].append(offset)
         consumer._acked_index[TICKETS].add(offset)
-    await faust_input.covered(consumer, TICKETS, 191)
-    await faust_input.skip(consumer, TICKETS, 191, 191)
+    await internals.covered(consumer, TICKETS, 191)
+    await internals.skip(consumer, TICKETS, 191, 191)
     consumer._acked[TICKETS].extend(range(192, 200))
     assert consumer._new_offset(TICKETS) == 200
 
