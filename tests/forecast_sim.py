@@ -117,7 +117,9 @@ def run_desk(desk: DriftDesk, seed: int, targets: TargetSet = DESK_TARGETS) -> R
     return run
 
 
-def _frames(ctx: CoreContext, config: SimConfig, end: int, partitions: int = 2) -> list[WindowFrame]:
+def _frames(
+    ctx: CoreContext, config: SimConfig, end: int, partitions: int = 2
+) -> list[WindowFrame]:
     engine = Engine(ctx, TOPICS)
     inputs: dict[tuple[str, int], list[tuple[bytes, bytes]]] = {
         (topic, p): [] for topic in TOPICS for p in range(partitions)
