@@ -64,10 +64,10 @@ class DriftDesk:
     to ``drift_to`` over ``ramp_days`` (crossing the target's 0.65 a third of the way)."""
 
     drift: bool = True
-    steady_days: int = 4
+    steady_days: int = 3
     ramp_days: int = 4
     drift_to: float = 0.45
-    days: int = 11
+    days: int = 9
     tickets_per_hour: float = 12.0
 
     @property

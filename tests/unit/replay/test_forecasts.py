@@ -23,6 +23,7 @@ from pipeline.replay.episodes import EpisodeLog
 from pipeline.replay.forecasts import FORECAST_COLUMNS, Outcome, pair_forecasts
 from pipeline.replay.report import ReportWriter
 from pipeline.replay.summary import ReplayFacts
+from tests.forecast_sim import DESK_TARGETS, DriftDesk, run_desk
 from tests.unit.alerts import HOUR, T0, scope, target
 
 FCR = target(id="fcr", objective=Objective(">=", 0.70))
@@ -163,3 +164,27 @@ def test_a_breach_without_any_warning_is_missed(end_hours: int) -> None:
     log.add([], episode(AlertKind.TARGET, "fcr", BILLING, (5, 6), "x"))
     (row,) = pair_forecasts(TARGETS.forecasts, log.episodes.values(), T0 + end_hours * HOUR)
     assert row.outcome is Outcome.MISSED and row.lead_seconds is None
+
+
+def test_a_drifting_desk_replayed_in_process(tmp_path: Path) -> None:
+    # A desk whose FCR slides below its target (tests/forecast_sim.py), its closed windows and
+    # alert events written as a replay writes them.
+    run = run_desk(DriftDesk(), seed=0)
+    ctx = CoreContext(windows=(WindowSpec("24h", 86400, 3600),))
+    writer = ReportWriter(tmp_path, ctx.kpis, DESK_TARGETS, plot_window="24h")
+    writer.add(run.results, run.events)
+    first = min(r.start for r in run.results)
+    facts = ReplayFacts(first, run.end, 0, Counter(), Counter(), 0, 0, 1.0, "desk.yaml")
+    summary = writer.close(facts).read_text(encoding="utf-8")
+    with (tmp_path / "forecasts.csv").open(newline="", encoding="utf-8") as f:
+        table = list(csv.DictReader(f))
+    breaches = [r for r in table if r["breach_episode_id"]]
+    assert breaches, table
+    # The first breach of the history was warned of, hours before the target's alert.
+    assert breaches[0]["outcome"] == "breach" and float(breaches[0]["lead_hours"]) > 1
+    assert breaches[0]["warned_at"] < breaches[0]["breach_at"]
+    with (tmp_path / "alerts.csv").open(newline="", encoding="utf-8") as f:
+        alerts = {r["episode_id"]: r for r in csv.DictReader(f)}
+    assert alerts[breaches[0]["breach_episode_id"]]["firing_at"] == breaches[0]["breach_at"]
+    assert alerts[breaches[0]["forecast_episode_id"]]["kind"] == "forecast"
+    assert "| forecast:fcr | all |" in summary
