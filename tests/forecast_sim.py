@@ -84,7 +84,7 @@ class Run:
 
 def run_desk(desk: DriftDesk, seed: int, targets: TargetSet = DESK_TARGETS) -> Run:
     """24h windows closing hourly, organisation-wide, through ``targets``' alert engine."""
-    regressions = ()
+    regressions: tuple[Regression, ...] = ()
     if desk.drift:
         regressions = (
             Regression(
