@@ -3,7 +3,7 @@ below its target is warned of before the target's own alert fires in most seeds;
 steady above its target is rarely warned about.
 
 A few seeds run by default (each fits Holt's trend at every hourly window: seconds per seed);
-``KPI_TEST_FORECAST_SEEDS=20`` runs more (the rates docs/alerts.md quotes).
+``KPI_TEST_FORECAST_SEEDS=40`` runs more (the rates docs/alerts.md quotes).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def test_a_slow_drift_is_warned_of_before_the_target_fires() -> None:
             assert first.lead_seconds is not None and first.lead_seconds > 0
             early += 1
             leads.append(first.lead_seconds / 3600)
-    # Measured over 20 seeds: see docs/alerts.md. A forecast that never warns, or warns only
+    # Measured over 40 seeds: see docs/alerts.md. A forecast that never warns, or warns only
     # once the target has fired, finds none.
     assert early >= 0.75 * SEEDS, f"warned before the breach in {early} of {SEEDS} seeds"
     assert statistics.median(leads) >= 6, leads
