@@ -8,8 +8,11 @@ level and trend, parameters estimated by statsmodels) is fitted and extrapolated
 horizon, one step at a time; the first step whose forecast is on the wrong side of the objective
 is the expected breach, ``breach_in`` seconds of event time after the newest window.
 
-A forecast only speaks while the target is met: once the KPI is on the wrong side, the target's
-own alert is the one that counts, and an open forecast episode resolves. A breach predicted for
+A forecast speaks until the target's own alert takes over: once the KPI is on the wrong side
+and the breach is credible (what starts the target's episode), an open forecast episode
+resolves. On the wrong side without a credible breach yet (a rate KPI just past its objective,
+its interval still reaching across), the breach is taken as expected now (``breach_in`` 0), so
+the warning stays up through the hours the target's alert cannot yet speak. A breach predicted for
 ``hold_windows`` windows in a row fires (the first one is pending); the first window without a
 predicted breach resolves the episode. Episode ids are the forecast's own (kind ``forecast``),
 stable across restarts and replays like the others.
@@ -23,8 +26,8 @@ import warnings
 from collections import deque
 from typing import Any
 
-from pipeline.alerts.model import AlertEvent, AlertKind, AlertState, Forecast
-from pipeline.alerts.stats import AlertStatus, ScopeFilter, episode_id
+from pipeline.alerts.model import AlertEvent, AlertKind, AlertState, Forecast, Target
+from pipeline.alerts.stats import AlertStatus, ScopeFilter, episode_id, wilson_interval
 from pipeline.core.results import WindowResult
 from pipeline.core.scopes import Scope
 
@@ -45,6 +48,19 @@ def holt_forecast(values: list[float], steps: int) -> list[float]:
         warnings.simplefilter("ignore")
         fit = Holt(series, initialization_method="estimated").fit()
         return [float(v) for v in fit.forecast(steps)]
+
+
+def _credible_breach(target: Target, result: WindowResult) -> bool:
+    """Whether a value on the wrong side starts the target's own episode (as the alert engine
+    decides it): always for KPIs that are not ratios; for ratios, when the Wilson interval lies
+    wholly on the wrong side."""
+    if result.unit != "ratio":
+        return True
+    assert result.value is not None
+    value, sample_size = result.value, result.sample_size
+    low, high = wilson_interval(value * sample_size, sample_size, target.confidence)
+    objective = target.objective
+    return high < objective.value if objective.op == ">=" else low > objective.value
 
 
 class _Series:
@@ -122,12 +138,14 @@ class ForecastDetector:
             return []
         series.value, series.sample_size, series.window_end = x, result.sample_size, result.end
         series.points.append((result.end, x))
-        series.breach_in = self._breach_in(series, x)
+        series.breach_in = self._breach_in(series, x, result)
         return self._transition(series, key, result.end)
 
-    def _breach_in(self, series: _Series, x: float) -> float | None:
+    def _breach_in(self, series: _Series, x: float, result: WindowResult) -> float | None:
         objective = self.forecast.target.objective
-        if not objective.met(x) or len(series.points) < self.forecast.min_points:
+        if not objective.met(x):
+            return None if _credible_breach(self.forecast.target, result) else 0.0
+        if len(series.points) < self.forecast.min_points:
             return None
         ends = [end for end, _ in series.points]
         step = min(b - a for a, b in itertools.pairwise(ends))

@@ -156,7 +156,7 @@ class Forecast:
     horizon_seconds: float = 12 * 3600.0
     history: int = 24  # closed windows fitted
     min_points: int = 8
-    hold_windows: int = 2  # consecutive windows predicting a breach before firing
+    hold_windows: int = 3  # consecutive windows predicting a breach before firing
     severity: str = "warning"
     line: int | None = None
 

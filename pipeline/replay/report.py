@@ -1,5 +1,6 @@
 """The report folder of a replay: ``kpis.csv`` (tidy: one row per window x KPI x statistic x
-scope), ``alerts.csv`` (the episodes that would have fired), ``plots/*.png`` and ``summary.md``
+scope), ``alerts.csv`` (the episodes that would have fired), with forecasts ``forecasts.csv`` (each
+warning and the breach that followed it, or none), ``plots/*.png`` and ``summary.md``
 linking them; with an improvements register, ``improvements.csv`` and a section per
 improvement. Rows are written as windows close, so a long history is never held in memory.
 """
@@ -19,6 +20,7 @@ from pipeline.engine.frames import WindowFrame
 from pipeline.improvements import Register
 from pipeline.replay.bottlenecks import Bottlenecks
 from pipeline.replay.episodes import EpisodeLog
+from pipeline.replay.forecasts import forecast_lines, pair_forecasts, write_forecasts
 from pipeline.replay.improvements import ImprovementsSection
 from pipeline.replay.plots import SeriesStore, render_plots
 from pipeline.replay.summary import ReplayFacts, TargetTally, write_summary
@@ -188,9 +190,14 @@ class ReportWriter:
             self.folder / "plots",
             self.plot_services,
         )
+        forecasts = self.targets.forecasts if self.targets else ()
         extra: list[str] = []
+        if forecasts:
+            paired = pair_forecasts(forecasts, self.episodes.episodes.values(), facts.end)
+            write_forecasts(self.folder / "forecasts.csv", paired)
+            extra += forecast_lines(forecasts, paired)
         if self.improvements is not None:
-            _, extra = self.improvements.write(self.folder)
+            extra += self.improvements.write(self.folder)[1]
         summary = self.folder / "summary.md"
         write_summary(
             summary,

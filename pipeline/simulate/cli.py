@@ -175,7 +175,8 @@ def _summary(counts: dict[str, int], invalid: int, late: int, seconds: float) ->
     metavar="SPEC",
     help="Change one service's behaviour for the tickets created from start to end: "
     "comma-separated name=value fields service, start, end (optional), fcr (first-contact "
-    "resolution rate) and/or resolution_factor (2 = twice as slow). start and end are an "
+    "resolution rate) and/or resolution_factor (2 = twice as slow), and ramp (optional: the "
+    "change comes in linearly over this long, e.g. 3d, a gradual drift). start and end are an "
     "offset from --start (+3h) or an ISO time. Example: service=network,start=+3h,fcr=0.5. "
     "Repeatable.",
 )

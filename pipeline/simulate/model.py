@@ -150,7 +150,8 @@ class Regression:
     """A deliberate change in one service's behaviour, for tickets created in [start, end).
 
     ``fcr_rate`` replaces the share of first-contact resolutions; ``resolution_factor``
-    multiplies resolution times (2.0 = twice as slow).
+    multiplies resolution times (2.0 = twice as slow). With ``ramp``, the change comes in
+    gradually: linearly from none at ``start`` to all of it ``ramp`` later (a slow drift).
     """
 
     service: str
@@ -158,6 +159,7 @@ class Regression:
     end: datetime | None = None
     fcr_rate: float | None = None
     resolution_factor: float | None = None
+    ramp: timedelta | None = None
 
     def __post_init__(self) -> None:
         if self.fcr_rate is None and self.resolution_factor is None:
@@ -170,10 +172,12 @@ class Regression:
             raise ValueError("regression start and end must be timezone-aware")
         if self.end is not None and self.end <= self.start:
             raise ValueError("regression end must be after its start")
+        if self.ramp is not None and self.ramp <= timedelta(0):
+            raise ValueError("regression ramp must be a positive duration")
 
     @classmethod
     def parse(cls, text: str, base: datetime | None = None) -> Regression:
-        """``service=network,start=+3h,fcr=0.5[,end=+5h][,resolution_factor=2]``.
+        """``service=network,start=+3h,fcr=0.5[,end=+5h][,resolution_factor=2][,ramp=2d]``.
 
         ``start``/``end`` are ISO times or offsets from ``base`` (the simulation start, which is
         also the default start).
@@ -186,7 +190,7 @@ class Regression:
             fields[name.strip().lower()] = value.strip()
         aliases = {"fcr_rate": "fcr", "factor": "resolution_factor", "rf": "resolution_factor"}
         fields = {aliases.get(k, k): v for k, v in fields.items()}
-        unknown = set(fields) - {"service", "start", "end", "fcr", "resolution_factor"}
+        unknown = set(fields) - {"service", "start", "end", "fcr", "resolution_factor", "ramp"}
         if unknown:
             raise ValueError(f"unknown regression field(s) {sorted(unknown)} in {text!r}")
         if "service" not in fields:
@@ -200,12 +204,28 @@ class Regression:
             end=parse_time(fields["end"], base) if "end" in fields else None,
             fcr_rate=_parse_float(fields, "fcr"),
             resolution_factor=_parse_float(fields, "resolution_factor"),
+            ramp=timedelta(seconds=parse_duration(fields["ramp"])) if "ramp" in fields else None,
         )
 
     def applies(self, service: str, ts: float) -> bool:
         if service != self.service or ts < self.start.timestamp():
             return False
         return self.end is None or ts < self.end.timestamp()
+
+    def share(self, ts: float) -> float:
+        """How much of the change is in force at ``ts`` (while it applies): 1 without a ramp."""
+        if self.ramp is None:
+            return 1.0
+        return min(1.0, (ts - self.start.timestamp()) / self.ramp.total_seconds())
+
+    def effect(self, fcr: float, factor: float, ts: float) -> tuple[float, float]:
+        """The FCR probability and resolution-time factor with this change, at ``ts``."""
+        share = self.share(ts)
+        if self.fcr_rate is not None:
+            fcr += (self.fcr_rate - fcr) * share
+        if self.resolution_factor is not None:
+            factor *= 1.0 + (self.resolution_factor - 1.0) * share
+        return fcr, factor
 
 
 @dataclass(frozen=True, slots=True)
@@ -502,10 +522,7 @@ class _TrafficModel:
         fcr, factor = self.config.fcr_rate, 1.0
         for regression in self.config.regressions:
             if regression.applies(service, ts):
-                if regression.fcr_rate is not None:
-                    fcr = regression.fcr_rate
-                if regression.resolution_factor is not None:
-                    factor *= regression.resolution_factor
+                fcr, factor = regression.effect(fcr, factor, ts)
         for change in self.config.improvements:
             if change.applies(service, ts):
                 fcr += change.fcr

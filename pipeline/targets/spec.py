@@ -364,7 +364,9 @@ class ForecastSpec(_Spec):
     min_points: Annotated[int, Field(ge=4)] = Field(
         default=8, description="Fewer windows with enough sample: no forecast yet."
     )
-    hold_windows: Annotated[int, Field(ge=1)] = 2
+    hold_windows: Annotated[int, Field(ge=1)] = Field(
+        default=3, description="Windows in a row predicting a breach before the warning fires."
+    )
     severity: SeverityName = "warning"
 
 

@@ -64,8 +64,28 @@ def test_no_forecast_on_a_steady_kpi_or_once_the_target_is_missed() -> None:
     (row,) = detector.status()
     assert row.breach_in is None
     missed = ForecastDetector(forecast(hold_windows=1))
-    below = series([(0.69 - 0.01 * i, 100) for i in range(12)], T0)
+    below = series([(0.55 - 0.01 * i, 100) for i in range(12)], T0)
     assert [e for r in below for e in missed.observe(r)] == []  # the target's alert counts
+
+
+def test_the_warning_stays_up_until_the_targets_own_alert_can_speak() -> None:
+    engine = AlertEngine(TargetSet("targets/v1", targets=(FCR,), forecasts=(forecast(),)))
+    # Falling 1.5 points an hour: the forecast fires at the 9th window (0.78). From 0.69 the
+    # value misses 0.70, but 100 tickets leave the Wilson interval across the objective: no
+    # target episode yet, so the forecast keeps warning (a breach expected now) ...
+    falling = series([(0.90 - 0.015 * i, 100) for i in range(21)], T0)
+    events = engine.observe(falling)
+    kinds = [(e.kind.value, e.state.value, (e.at - T0) // HOUR) for e in events]
+    assert kinds[:2] == [("forecast", "pending", 7), ("forecast", "firing", 8)]
+    (row,) = [r for r in engine.status() if r.kind is AlertKind.FORECAST]
+    assert row.breach_in is None or row.breach_in >= 0
+    # ... until the breach is credible (0.60 at the 21st window: interval below 0.70), where
+    # the target's episode starts and the forecast's resolves, at the same window.
+    assert kinds[2:] == [("target", "pending", 20), ("forecast", "resolved", 20)]
+    in_band = ForecastDetector(forecast())
+    [e for r in falling[:15] for e in in_band.observe(r)]
+    (status,) = in_band.status()
+    assert status.value == pytest.approx(0.69) and status.breach_in == 0
 
 
 def test_small_samples_other_scopes_and_redeliveries_are_ignored() -> None:

@@ -3,6 +3,7 @@ bounded disorder, really-late records, reproducibility and a measurable injected
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections import Counter, defaultdict
@@ -595,3 +596,32 @@ def test_a_warm_start_is_produced_unpaced_and_pacing_counts_from_the_start() -> 
     # a tenth of a wall second (600x) later; ten event minutes, one wall second.
     assert pacer.delay(start_ms + 60_000) == pytest.approx(0.1, abs=0.05)
     assert pacer.delay(start_ms + 600_000) == pytest.approx(1.0, abs=0.05)
+
+
+def test_a_ramped_regression_comes_in_linearly() -> None:
+    ramp = Regression(
+        "network", start=START, fcr_rate=0.35, resolution_factor=3.0, ramp=timedelta(hours=48)
+    )
+    t0 = START.timestamp()
+    assert ramp.effect(0.75, 1.0, t0) == pytest.approx((0.75, 1.0))
+    assert ramp.effect(0.75, 1.0, t0 + 24 * 3600) == pytest.approx((0.55, 2.0))
+    assert ramp.effect(0.75, 1.0, t0 + 72 * 3600) == pytest.approx((0.35, 3.0))
+    assert Regression("network", start=START, fcr_rate=0.35).effect(0.75, 1.0, t0) == (0.35, 1.0)
+    assert Regression.parse("service=network,fcr=0.35,ramp=2d", START).ramp == timedelta(days=2)
+    with pytest.raises(ValueError):
+        Regression("network", start=START, fcr_rate=0.35, ramp=timedelta(0))
+    # Generated tickets follow it: the FCR of the first two days (fcr_shares calls the days
+    # before, during, after) is the ramp at their midpoints, the third is the full change.
+    records = generate(
+        config(
+            duration=timedelta(hours=72),
+            tickets_per_hour=300,
+            drain=True,
+            regressions=(dataclasses.replace(ramp, resolution_factor=None),),
+        )
+    )
+    shares = fcr_shares(list(records))
+    assert shares[("network", "before")][0] == pytest.approx(0.65, abs=0.05)
+    assert shares[("network", "during")][0] == pytest.approx(0.45, abs=0.05)
+    assert shares[("network", "after")][0] == pytest.approx(0.35, abs=0.05)
+    assert shares[("others", "during")][0] == pytest.approx(0.75, abs=0.03)
