@@ -22,7 +22,7 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 # display or GUI toolkit is ever looked for.
 from matplotlib.figure import Figure
 
-from pipeline.alerts.model import AlertState, Target
+from pipeline.alerts.model import AlertState, Benchmark, Target
 from pipeline.alerts.stats import ScopeFilter
 from pipeline.core.kpis import KpiDefinition
 from pipeline.core.results import WindowResult
@@ -117,6 +117,7 @@ def render_plots(
     episodes: Iterable[Episode],
     folder: Path,
     services: int = 5,
+    benchmarks: Sequence[Benchmark] = (),
 ) -> list[Path]:
     """One PNG per KPI that has a value in the plotted window; returns the files written."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -136,6 +137,7 @@ def render_plots(
         scale, unit = _time_scale(store, kpi) if kpi.unit == "seconds" else (1.0, kpi.unit)
         for ax, scope in zip(axes.flat, scopes, strict=False):
             _panel(ax, store, kpi, scope, targets, shaded.get((kpi.name, scope), []), scale)
+            _benchmark_lines(ax, kpi, benchmarks, scale)
         for ax in list(axes.flat)[len(scopes) :]:
             ax.set_visible(False)
         fig.suptitle(f"{kpi.name} ({kpi.kpi_class.value} measure, {unit}), {store.window}")
@@ -147,6 +149,23 @@ def render_plots(
         fig.savefig(path, dpi=80)
         written.append(path)
     return written
+
+
+def _benchmark_lines(
+    ax: Axes, kpi: KpiDefinition, benchmarks: Sequence[Benchmark], scale: float
+) -> None:
+    """A published benchmark of the KPI as a labelled reference line (never an objective)."""
+    mine = [b for b in benchmarks if b.kpi == kpi.name]
+    for b in mine:
+        ax.axhline(
+            b.value / scale,
+            color="tab:green",
+            linestyle=":",
+            linewidth=1.2,
+            label=f"benchmark {b.value / scale:g} ({b.source}, {b.year}; {b.peer_group})"[:90],
+        )
+    if mine:
+        ax.legend(fontsize=7, loc="upper left")
 
 
 def _values(store: SeriesStore, kpi: str) -> Iterator[float]:

@@ -189,6 +189,7 @@ class ReportWriter:
             self.episodes.episodes.values(),
             self.folder / "plots",
             self.plot_services,
+            self.targets.benchmarks if self.targets else (),
         )
         forecasts = self.targets.forecasts if self.targets else ()
         extra: list[str] = []

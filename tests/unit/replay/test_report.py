@@ -184,3 +184,21 @@ def test_plotted_series_break_at_missing_windows_and_times_get_a_readable_unit()
     store = SeriesStore("24h")
     store.add([result(5 * 3600.0, 10, T0 + HOUR, kpi="resolution_time", where=ORG)])
     assert _time_scale(store, resolution) == (3600.0, "hours")
+
+
+def test_benchmarks_are_labelled_reference_lines_on_their_kpi_only() -> None:
+    from matplotlib.figure import Figure
+
+    from pipeline.alerts.model import Benchmark
+    from pipeline.core.kpis import catalogue
+    from pipeline.replay.plots import _benchmark_lines
+
+    kpis = {k.name: k for k in catalogue()}
+    hdi = Benchmark("hdi-fcr", "fcr_rate", "value", 0.641, "HDI research brief", 2013, "phone")
+    fcr, csat = Figure().subplots(), Figure().subplots()
+    _benchmark_lines(fcr, kpis["fcr_rate"], [hdi], 1.0)
+    _benchmark_lines(csat, kpis["csat"], [hdi], 1.0)
+    (line,) = fcr.get_lines()
+    assert list(line.get_ydata()) == [0.641, 0.641]
+    assert line.get_label().startswith("benchmark 0.641 (HDI research brief, 2013; phone)")
+    assert csat.get_lines() == []
