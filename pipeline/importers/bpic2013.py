@@ -33,7 +33,7 @@ import csv
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from pipeline.importers.servicenow import (
@@ -43,15 +43,11 @@ from pipeline.importers.servicenow import (
     Skipped,
     open_text,
 )
+from pipeline.importers.tickets import ticket_event
 from pipeline.schemas.events import (
-    SCHEMA_VERSION,
     Channel,
     Priority,
     Status,
-    TicketCreated,
-    TicketStatusChanged,
-    TicketType,
-    TicketUpdate,
 )
 
 __all__ = [
@@ -167,30 +163,9 @@ class _Case:
             ts_ms += 1
         self.last_ms, self.last_rank = ts_ms, rank
         self.ordinals[kind] += 1
-        common = {
-            "schema_version": SCHEMA_VERSION,
-            "event_id": f"{SOURCE}-{self.number}-{kind}-{self.ordinals[kind]}",
-            "ts": datetime.fromtimestamp(ts_ms // 1000, UTC).replace(
-                microsecond=ts_ms % 1000 * 1000
-            ),
-            "ticket_id": self.number,
-            "service": row.service,
-            "team": row.team,
-            "channel": Channel.WEB,
-            "priority": row.priority,
-        }
-        event: TicketCreated | TicketUpdate | TicketStatusChanged
-        if kind == "created":
-            event = TicketCreated(type=TicketType.CREATED, **common)  # type: ignore[arg-type]
-        elif status is not None:
-            event = TicketStatusChanged(
-                type=TicketType.STATUS_CHANGED,
-                status=status,
-                status_detail=row.pair,
-                **common,  # type: ignore[arg-type]
-            )
-        else:
-            event = TicketUpdate(type=TicketType(kind), **common)  # type: ignore[arg-type]
+        dims = (row.service, row.team, Channel.WEB, row.priority)
+        moved = (status, row.pair) if status is not None else None
+        event = ticket_event(SOURCE, self.number, kind, self.ordinals[kind], ts_ms, dims, moved)
         self.events.append(ImportedEvent(event, ts_ms, row.line))
 
 

@@ -57,14 +57,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Protocol
 
+from pipeline.importers.tickets import ticket_event
 from pipeline.schemas.events import (
-    SCHEMA_VERSION,
     Channel,
     Priority,
     Status,
     TicketCreated,
     TicketStatusChanged,
-    TicketType,
     TicketUpdate,
 )
 
@@ -341,31 +340,9 @@ class _Incident:
             ts_ms = self.last_ms + 1
         self.last_ms, self.last_rank = ts_ms, rank
         self.ordinals[kind] += 1
-        common = {
-            "schema_version": SCHEMA_VERSION,
-            "event_id": f"{SOURCE}-{self.number}-{kind}-{self.ordinals[kind]}",
-            # Whole milliseconds, exactly (no float rounding): the record timestamp must match.
-            "ts": datetime.fromtimestamp(ts_ms // 1000, UTC).replace(
-                microsecond=ts_ms % 1000 * 1000
-            ),
-            "ticket_id": self.number,
-            "service": row.service,
-            "team": row.team,
-            "channel": row.channel,
-            "priority": row.priority,
-        }
-        event: TicketCreated | TicketUpdate | TicketStatusChanged
-        if kind == "created":
-            event = TicketCreated(type=TicketType.CREATED, **common)  # type: ignore[arg-type]
-        elif status is not None:
-            event = TicketStatusChanged(
-                type=TicketType.STATUS_CHANGED,
-                status=STATUS_OF_STATE[status],
-                status_detail=status,
-                **common,  # type: ignore[arg-type]
-            )
-        else:
-            event = TicketUpdate(type=TicketType(kind), **common)  # type: ignore[arg-type]
+        dims = (row.service, row.team, row.channel, row.priority)
+        moved = (STATUS_OF_STATE[status], status) if status is not None else None
+        event = ticket_event(SOURCE, self.number, kind, self.ordinals[kind], ts_ms, dims, moved)
         self.events.append(ImportedEvent(event, ts_ms, row.line))
 
 
