@@ -26,6 +26,13 @@ def main(argv: list[str] | None = None) -> int:
         help="measure this command as the replay instead of the core driven by a bare consumer "
         "(run with the worker's KPI_ environment for the bench topics; {out} is a temp dir)",
     )
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        metavar="REV",
+        help="also run the in-process cases on the engine of this git revision (same records, "
+        "one process after the other): before and after in one run",
+    )
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     parser.add_argument("--label", default="bench", help="name of this run in the output")
     args = parser.parse_args(argv)
@@ -37,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         rate=args.rate,
         latency_seconds=args.latency_seconds,
         replay_cmd=args.replay_cmd,
+        baseline=args.baseline,
         out=args.out,
         label=args.label,
     )

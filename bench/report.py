@@ -47,6 +47,7 @@ def rows_from(r: dict[str, Any]) -> list[Row]:  # noqa: C901, PLR0912 (one branc
     rows: list[Row] = []
     limit, worker = r.get("limit"), r.get("worker")
     rows += _inprocess_rows(r.get("inprocess", {}))
+    rows += _baseline_rows(r.get("baseline"))
     if limit:
         rows.append(
             Row(
@@ -189,6 +190,23 @@ def _inprocess_rows(cases: dict[str, Any]) -> list[Row]:
     if long and short:
         ratio = long["closing_cpu_per_step"] / short["closing_cpu_per_step"]
         rows.append(Row("0b closing cost per step, 7d/1h vs 1h/1h", f"{ratio:.2f}x", "", ""))
+    return rows
+
+
+def _baseline_rows(baseline: dict[str, Any] | None) -> list[Row]:
+    if not baseline:
+        return []
+    rows = []
+    for name, case in baseline["cases"].items():
+        before, after = case["before"], case["after"]
+        rows.append(
+            Row(
+                f"0c {name}: engine of {baseline['rev'][:10]} -> this one (same records)",
+                f"{before['cpu_rate']:,.0f} -> {after['cpu_rate']:,.0f}/CPU-s",
+                f"{case['cpu_ratio']:.2f}x per CPU-s",
+                f"{after['window_records']:,} window records each",
+            )
+        )
     return rows
 
 

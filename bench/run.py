@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.baseline import compare_with
 from bench.ceiling import run_ceiling
 from bench.consume import bare_consumer, core_replay
 from bench.core import CORE_CASES, run_core_case
@@ -42,6 +43,7 @@ class BenchOptions:
     rate: float = 5000.0
     latency_seconds: float = 60.0
     replay_cmd: str | None = None
+    baseline: str | None = None  # a git revision whose engine the in-process cases also run
     out: str | None = None
     label: str = "bench"
 
@@ -201,6 +203,14 @@ def inprocess(options: BenchOptions, results: dict[str, Any]) -> None:
             "closing_cpu_per_step": r.closing_cpu_per_step,
         }
         log(f"{name}: {r.rate_per_cpu:,.0f} records/CPU-s, {r.scopes} scopes")
+    if options.baseline:
+        log(f"the same cases on the engine of {options.baseline} and of this checkout")
+        results["baseline"] = {
+            "rev": options.baseline,
+            "cases": compare_with(
+                options.baseline, events, options.seed, options.tickets_per_hour, log
+            ),
+        }
 
 
 def replay(

@@ -1,0 +1,71 @@
+"""Feed pickled records to whichever engine is importable as ``pipeline`` and print what it cost
+as JSON: the probe ``bench.baseline`` runs once with this checkout and once with an older one
+on the same records. It imports nothing of the bench, so an older ``pipeline`` can run it.
+
+Usage: python engine_probe.py RECORDS.pickle WINDOWS.json BREAKDOWNS
+(windows: [[name, size, step], ...]; breakdowns: comma-separated)
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import pickle
+import sys
+import time
+from typing import Any
+
+import orjson
+
+from pipeline.core.context import CoreContext
+from pipeline.core.windows import WindowSpec
+
+BATCH = 500
+
+
+def _engine(ctx: CoreContext, topics: dict[str, str]) -> tuple[Any, Any]:
+    """The engine and its window-record encoder, of this checkout or of one before the engine
+    package existed."""
+    try:
+        from pipeline.engine.frames import frame_records
+        from pipeline.engine.runtime import Engine
+    except ImportError:
+        from pipeline.worker.runtime import PipelineRuntime  # type: ignore[import-not-found]
+
+        from pipeline.core.results import window_records
+        from pipeline.core.store import DictStore
+
+        return PipelineRuntime(ctx, DictStore(), topics), window_records
+    return Engine(ctx, topics), frame_records
+
+
+def main() -> None:
+    records = pickle.loads(open(sys.argv[1], "rb").read())  # noqa: SIM115 (our own file)
+    windows = tuple(WindowSpec(n, s, t) for n, s, t in json.loads(sys.argv[2]))
+    ctx = CoreContext(windows=windows, breakdowns=tuple(sys.argv[3].split(",")))
+    engine, encode = _engine(ctx, {"tickets": "tickets", "surveys": "surveys"})
+    tps = {(r[0], r[1]) for r in records}
+    engine.assign(tps)
+    engine.end_offsets = dict.fromkeys(tps, 0)
+    gc.collect()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    window_records = 0
+    for i in range(0, len(records), BATCH):
+        for _, record in encode(engine.handle_batch(records[i : i + BATCH]).windows):
+            orjson.dumps(record)
+            window_records += 1
+    for _, record in encode(engine.close_windows()):
+        orjson.dumps(record)
+        window_records += 1
+    cpu = time.process_time() - cpu_started
+    result = {
+        "records": len(records),
+        "seconds": time.perf_counter() - started,
+        "cpu_seconds": cpu,
+        "window_records": window_records,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
