@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.alerts.model import AlertEvent, TargetSet
@@ -73,6 +73,7 @@ class ReportWriter:
         self.episodes = EpisodeLog(targets)
         self.tally = TargetTally(targets.targets if targets else ())
         self.bottlenecks = Bottlenecks(bottleneck_window)
+        self._bottleneck_results = self.bottlenecks.watched(k.name for k in kpis)
         self.series = SeriesStore(plot_window)
         self.plot_services = plot_services
         self.improvements = ImprovementsSection(improvements) if improvements else None
@@ -116,22 +117,22 @@ class ReportWriter:
         self,
         frames: Sequence[WindowFrame],
         alerts: Sequence[AlertEvent] = (),
-        watched: Collection[tuple[str, str, str]] = (),
+        targeted: Sequence[WindowResult] = (),
     ) -> None:
         """``add`` for closed windows as the engine makes them, kept columnar: the CSV rows are
-        written per frame from its arrays, and results are built only for the (kpi, stat,
-        window) triples some target watches (``watched``) and for the plotted window."""
+        written per frame from its arrays. ``targeted``: the frames' results that some target
+        watches, as the alert engine was given them (built once, by the caller); results are
+        built here only for the bottleneck board and the improvements."""
         for frame in frames:
             self._file.write(self._frame_text(frame))
             self.rows += len(frame.scopes) * len(frame.layout.stats)
             self.windows.add((frame.window, frame.end))
             self.series.add_frame(frame)
-        results = [r for f in frames for r in f.results(watched)] if watched else []
-        self.episodes.add(results, alerts)
-        self.tally.add(results)
-        bottlenecks = self.bottlenecks.watched(k.name for k in self.kpis)
-        if bottlenecks:
-            self.bottlenecks.add([r for f in frames for r in f.results(bottlenecks)])
+        self.episodes.add(targeted, alerts)
+        self.tally.add(targeted)
+        if self._bottleneck_results:
+            needed = self._bottleneck_results
+            self.bottlenecks.add([r for f in frames for r in f.results(needed)])
         if self.improvements is not None:
             needed = self.improvements.watched
             self.improvements.add([r for f in frames for r in f.results(needed)])

@@ -22,9 +22,10 @@ from rich.progress import (
 from rich.text import Text
 
 from pipeline.alerts.engine import AlertEngine
-from pipeline.alerts.model import TargetSet
+from pipeline.alerts.model import AlertEvent, TargetSet
 from pipeline.config import Settings
 from pipeline.core.context import CoreContext
+from pipeline.core.results import WindowResult
 from pipeline.engine.frames import WindowFrame, frame_results
 from pipeline.improvements import Register
 from pipeline.kafka.security import client_options
@@ -98,12 +99,14 @@ async def run_replay(settings: Settings, ctx: CoreContext, options: ReplayOption
 
         def emit(frames: list[WindowFrame]) -> None:
             nonlocal alerts
-            events = []
-            watched = engine.watched if engine is not None else frozenset()
+            events: list[AlertEvent] = []
+            targeted: list[WindowResult] = []
             if engine is not None and frames:
-                events = engine.observe([r for f in frames for r in f.results(watched)])
+                # Built once: the alert engine and the report's episodes and tallies read them.
+                targeted = [r for f in frames for r in f.results(engine.watched)]
+                events = engine.observe(targeted)
             alerts += len(events)
-            report.add_frames(frames, events, watched)
+            report.add_frames(frames, events, targeted)
             if export is not None:
                 export.add(frame_results(frames))
 

@@ -72,9 +72,10 @@ def write(folder: Path, ctx: CoreContext, frames: list[WindowFrame], columnar: b
     engine = AlertEngine(targets)
     for i in range(0, len(frames), 7):  # batches of frames, as windows close
         batch = frames[i : i + 7]
-        events = engine.observe([r for f in batch for r in f.results(engine.watched)])
+        targeted = [r for f in batch for r in f.results(engine.watched)]
+        events = engine.observe(targeted)
         if columnar:
-            writer.add_frames(batch, events, engine.watched)
+            writer.add_frames(batch, events, targeted)
         else:
             writer.add(list(frame_results(batch)), events)
     facts = ReplayFacts(
