@@ -27,8 +27,8 @@ batch of closed windows. Non-matching results cost one dict lookup on (kpi, stat
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol, TypeVar
 
 from pipeline.alerts.drift import DriftDetector
 from pipeline.alerts.forecast import ForecastDetector
@@ -54,6 +54,19 @@ from pipeline.alerts.stats import (
 )
 from pipeline.core.results import WindowResult
 from pipeline.core.scopes import Scope
+
+
+class _Detector(Protocol):
+    def close_all(self) -> list[AlertEvent]: ...
+
+
+class _Spec(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+_D = TypeVar("_D", bound=_Detector)
+_S = TypeVar("_S", bound=_Spec)
 
 __all__ = ["STATE_FORMAT", "AlertEngine", "AlertStatus"]
 
@@ -358,7 +371,7 @@ class AlertEngine:
             rows.extend(forecaster.status())
         return rows
 
-    def replace_targets(  # noqa: C901, PLR0912 (one branch per kind of rule change (kept, changed, dropped, new))
+    def replace_targets(
         self, targets: TargetSet, latest: Iterable[WindowResult] = ()
     ) -> list[AlertEvent]:
         """Switch to a reloaded targets file. Rules whose id and definition are unchanged (the
@@ -384,33 +397,24 @@ class AlertEngine:
         for old in old_rules.values():
             events.extend(old.close_all())
 
-        old_drift = {detector.check.id: detector for detector in self._drift}
-        drift: list[DriftDetector] = []
-        for d in targets.drift:
-            previous = old_drift.pop(d.id, None)
-            if previous is not None and _definition(previous.check) == _definition(d):
-                previous.check = d
-                drift.append(previous)
-            else:
-                if previous is not None:
-                    events.extend(previous.close_all())
-                drift.append(DriftDetector(d))
-        for previous in old_drift.values():
-            events.extend(previous.close_all())
-
-        old_forecasts = {f.forecast.id: f for f in self._forecasts}
-        forecasts: list[ForecastDetector] = []
-        for f in targets.forecasts:
-            kept = old_forecasts.pop(f.id, None)
-            if kept is not None and _forecast_definition(kept.forecast) == _forecast_definition(f):
-                kept.forecast = f
-                forecasts.append(kept)
-            else:
-                if kept is not None:
-                    events.extend(kept.close_all())
-                forecasts.append(ForecastDetector(f))
-        for kept in old_forecasts.values():
-            events.extend(kept.close_all())
+        drift = _carried_over(
+            {d.check.id: d for d in self._drift},
+            targets.drift,
+            lambda d: _definition(d.check),
+            _definition,
+            DriftDetector,
+            _rebind_check,
+            events,
+        )
+        forecasts = _carried_over(
+            {f.forecast.id: f for f in self._forecasts},
+            targets.forecasts,
+            lambda f: _forecast_definition(f.forecast),
+            _forecast_definition,
+            ForecastDetector,
+            _rebind_forecast,
+            events,
+        )
 
         self._targets, self._rules, self._drift = targets, rules, drift
         self._forecasts = forecasts
@@ -520,6 +524,41 @@ def _drift_to_json(d: DriftCheck) -> dict[str, Any]:
 
 def _drift_from_json(data: dict[str, Any]) -> DriftCheck:
     return DriftCheck(**{**data, "scope": ScopeMatch(**data["scope"])})
+
+
+def _carried_over(
+    old: dict[str, _D],
+    specs: Iterable[_S],
+    definition_of: Callable[[_D], object],
+    definition: Callable[[_S], object],
+    make: Callable[[_S], _D],
+    rebind: Callable[[_D, _S], None],
+    events: list[AlertEvent],
+) -> list[_D]:
+    """The detectors of ``specs`` after a reload: one whose definition is unchanged is kept with
+    the new spec (its state and episodes go on); a changed one starts afresh; a changed or
+    dropped one closes its open episodes (their transitions go to ``events``)."""
+    kept: list[_D] = []
+    for spec in specs:
+        previous = old.pop(spec.id, None)
+        if previous is not None and definition_of(previous) == definition(spec):
+            rebind(previous, spec)
+            kept.append(previous)
+            continue
+        if previous is not None:
+            events.extend(previous.close_all())
+        kept.append(make(spec))
+    for previous in old.values():
+        events.extend(previous.close_all())
+    return kept
+
+
+def _rebind_check(detector: DriftDetector, check: DriftCheck) -> None:
+    detector.check = check
+
+
+def _rebind_forecast(detector: ForecastDetector, forecast: Forecast) -> None:
+    detector.forecast = forecast
 
 
 def _forecast_definition(f: Forecast) -> Forecast:
