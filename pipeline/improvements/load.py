@@ -15,8 +15,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from pipeline.core.durations import format_duration, parse_duration
 from pipeline.core.kpis import Better, KpiClass, KpiDefinition, catalogue
 from pipeline.core.results import iso
@@ -48,9 +46,9 @@ from pipeline.targets.document import (
     TargetIssue,
     TargetsError,
     compose,
-    data_path,
     field_name,
     pydantic_message,
+    shape_checked,
     suggest,
 )
 from pipeline.targets.spec import parse_amount
@@ -180,15 +178,7 @@ class _Checker:
         if not isinstance(data, dict):
             self.error((), f"must be a mapping starting with 'version: {VERSION}'")
             return Register(VERSION, source=self.source)
-        data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
-        bad: set[DocPath] = set()
-        try:
-            ImprovementsDocument.model_validate(data)
-        except ValidationError as exc:
-            for err in exc.errors():
-                path = data_path(err["loc"], data, err["type"])
-                bad.update(path[:end] for end in range(len(path) + 1))
-                self.error(path, _message(err, path))
+        data, bad = shape_checked(data, ImprovementsDocument, self.error, _message)
         defaults = PeriodDefaults()
         if ("defaults",) not in bad and data.get("defaults") is not None:
             defaults = PeriodDefaults.model_validate(data["defaults"])

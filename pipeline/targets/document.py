@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from pipeline.core.scopes import DIMENSIONS
 from pipeline.targets.spec import (
@@ -40,6 +40,7 @@ __all__ = [
     "data_path",
     "field_name",
     "pydantic_message",
+    "shape_checked",
     "suggest",
 ]
 
@@ -220,6 +221,29 @@ def data_path(loc: tuple[int | str, ...], data: Any, kind: str) -> DocPath:
         elif kind == "missing" and i == len(loc) - 1:
             path.append(part)
     return tuple(path)
+
+
+def shape_checked(
+    data: dict[Any, Any],
+    document: type[BaseModel],
+    report: Callable[[DocPath, str], None],
+    message: Callable[[Any, DocPath], str],
+) -> tuple[dict[Any, Any], set[DocPath]]:
+    """A versioned YAML document checked against its model's shape: the document without its
+    top-level ``x-`` keys (free, as in Compose files: a home for YAML anchors to merge), and
+    every path that failed, with its parents, so the checks that follow skip broken items and
+    still find the problems of the others. Each failure goes to ``report`` in ``message``'s
+    words."""
+    data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
+    bad: set[DocPath] = set()
+    try:
+        document.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            path = data_path(err["loc"], data, err["type"])
+            bad.update(path[:end] for end in range(len(path) + 1))
+            report(path, message(err, path))
+    return data, bad
 
 
 def _has(data: Any, part: int | str) -> bool:

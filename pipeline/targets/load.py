@@ -15,8 +15,6 @@ from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from pipeline.alerts.model import (
     Benchmark,
     DriftCheck,
@@ -39,9 +37,9 @@ from pipeline.targets.document import (
     TargetsError,
     TargetWarning,
     compose,
-    data_path,
     field_name,
     pydantic_message,
+    shape_checked,
     suggest,
 )
 from pipeline.targets.references import check_benchmark, check_budget, check_forecast
@@ -174,16 +172,7 @@ class _Checker:
         if not isinstance(data, dict):
             self.error((), f"must be a mapping starting with 'version: {VERSION}'")
             return TargetSet(VERSION, source=self.source)
-        # Top-level x- keys are free (as in Compose files): a home for YAML anchors to merge.
-        data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
-        bad: set[DocPath] = set()
-        try:
-            TargetsDocument.model_validate(data)
-        except ValidationError as exc:
-            for err in exc.errors():
-                path = data_path(err["loc"], data, err["type"])
-                bad.update(path[:end] for end in range(len(path) + 1))
-                self.error(path, pydantic_message(err, path))
+        data, bad = shape_checked(data, TargetsDocument, self.error, pydantic_message)
         defaults = DefaultsSpec()
         if ("defaults",) not in bad and data.get("defaults") is not None:
             defaults = DefaultsSpec.model_validate(data["defaults"])
