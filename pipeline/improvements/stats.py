@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats as sps
-from statsmodels.stats.proportion import confint_proportions_2indep
+
+# scipy and statsmodels are imported where a comparison runs: together with the pandas they
+# pull in they cost a worker about a second of start-up and most of its memory before any
+# state, and a worker without an improvements register never compares anything.
 
 __all__ = ["Comparison", "compare_means", "compare_rates", "sample_for_rates"]
 
@@ -47,6 +49,8 @@ def compare_rates(
 
 
 def _newcombe(x1: int, n1: int, x0: int, n0: int, alpha: float) -> tuple[float, float]:
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
     result: Any = confint_proportions_2indep(
         x1, n1, x0, n0, method="newcomb", compare="diff", alpha=alpha
     )
@@ -70,6 +74,8 @@ def compare_means(before: list[float], after: list[float], confidence: float) ->
             var_a**2 / (len(a) - 1) if var_a else 0.0
         )
         dof = (var_b + var_a) ** 2 / parts
+        from scipy import stats as sps
+
         t = float(sps.t.ppf(0.5 + confidence / 2, dof))
         low, high = effect - t * se, effect + t * se
     return Comparison(float(b.mean()), float(a.mean()), effect, low, high, "windows: Welch t")
@@ -80,6 +86,8 @@ def sample_for_rates(base: float, effect: float, confidence: float, power: float
     given power (normal approximation of the two-proportion test)."""
     if not 0 < base < 1 or not 0 < base + effect < 1 or effect == 0:
         raise ValueError("base and base + effect must be rates strictly between 0 and 1")
+    from scipy import stats as sps
+
     z_a = float(sps.norm.ppf(0.5 + confidence / 2))
     z_b = float(sps.norm.ppf(power))
     p1 = base + effect

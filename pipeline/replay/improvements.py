@@ -14,8 +14,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-from matplotlib.figure import Figure
 
 from pipeline.core.kpis import catalogue
 from pipeline.core.results import WindowResult, iso
@@ -28,6 +26,7 @@ from pipeline.improvements import (
 )
 from pipeline.improvements.format import effect_text
 from pipeline.improvements.keeper import WindowKeeper
+from pipeline.replay.figures import date_axis, figure
 
 __all__ = ["IMPROVEMENT_COLUMNS", "ImprovementsSection"]
 
@@ -167,7 +166,7 @@ def _plot(e: Evaluation, rows: list[WindowValue], path: Path) -> Path | None:
     columns = 2 if len(panels) > 1 else 1
     height_rows = math.ceil(len(panels) / columns)
     height = 2.8 * height_rows
-    fig = Figure(figsize=(12 if columns == 2 else 7, height))
+    fig = figure(12 if columns == 2 else 7, height)
     axes = fig.subplots(height_rows, columns, squeeze=False)
     for ax, (v, series) in zip(axes.flat, panels, strict=False):
         scale = _scale(v.check.kpi, [value for _, _, value, _ in series if value is not None])
@@ -204,10 +203,7 @@ def _plot(e: Evaluation, rows: list[WindowValue], path: Path) -> Path | None:
             fontsize=9,
         )
         ax.grid(alpha=0.3)
-        locator = AutoDateLocator()  # type: ignore[no-untyped-call]
-        ax.xaxis.set_major_locator(locator)
-        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
-        ax.tick_params(labelsize=7)
+        date_axis(ax, labelsize=7)
         ax.legend(fontsize=6, loc="upper left")
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)

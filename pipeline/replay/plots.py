@@ -13,14 +13,9 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-
-# A bare Figure renders with the Agg backend: no pyplot, so no global figure state and no
-# display or GUI toolkit is ever looked for.
-from matplotlib.figure import Figure
 
 from pipeline.alerts.model import AlertState, Benchmark, Target
 from pipeline.alerts.stats import ScopeFilter
@@ -29,6 +24,10 @@ from pipeline.core.results import WindowResult
 from pipeline.core.scopes import Scope
 from pipeline.engine.frames import WindowFrame
 from pipeline.replay.episodes import Episode
+from pipeline.replay.figures import date_axis, figure
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = ["SeriesStore", "render_plots"]
 
@@ -132,7 +131,7 @@ def render_plots(
             continue  # e.g. survey KPIs of a history without surveys: empty panels only
         rows = math.ceil(len(scopes) / _COLUMNS)
         height = 3.2 * rows  # inches
-        fig = Figure(figsize=(12, height))
+        fig = figure(12, height)
         axes = fig.subplots(rows, _COLUMNS, squeeze=False, sharex=True)
         scale, unit = _time_scale(store, kpi) if kpi.unit == "seconds" else (1.0, kpi.unit)
         for ax, scope in zip(axes.flat, scopes, strict=False):
@@ -231,9 +230,5 @@ def _panel(
     title = "organisation" if scope.breakdown == "all" else f"service {scope.service}"
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    # Few, short date labels: months of history stay readable. (Untyped in matplotlib.)
-    locator = AutoDateLocator()  # type: ignore[no-untyped-call]
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
-    ax.tick_params(labelsize=8)
+    date_axis(ax, labelsize=8)
     ax.legend(fontsize=7, loc="upper left")  # "best" searches every point: slow on months
