@@ -14,7 +14,7 @@ tickets, not by the length of the history.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from pipeline.core.context import CoreContext
 from pipeline.engine.frames import WindowFrame
@@ -53,11 +53,10 @@ class ReplayCore:
         self.engine.assign((r.source, r.partition) for r in with_records)
         self.engine.end_offsets = {(r.source, r.partition): r.stop for r in with_records}
 
-    def feed(self, batch: Iterable[RangeRecord]) -> list[WindowFrame]:
+    def feed(self, batch: Sequence[RangeRecord]) -> list[WindowFrame]:
         """Process records; the windows they closed inside the reported range."""
-        records = [(r.source, r.partition, r.offset, r.key, r.value) for r in batch]
-        self.records += len(records)
-        return self._inside(self.engine.handle_batch(records).windows)
+        self.records += len(batch)
+        return self._inside(self.engine.handle_batch(batch).windows)
 
     def finish(self) -> list[WindowFrame]:
         """Release everything before the end of the range and close the windows ending by then.

@@ -4,13 +4,14 @@ replay command."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["date_axis", "figure"]
+__all__ = ["date_axis", "figure", "panel_title", "save"]
 
 
 def figure(width: float, height: float) -> Figure:
@@ -22,10 +23,24 @@ def figure(width: float, height: float) -> Figure:
 
 
 def date_axis(ax: Axes, labelsize: float) -> None:
-    """Few, short date labels on the x axis: months of history stay readable."""
+    """Few, short date labels on the x axis (months of history stay readable) and at most
+    six values on the y axis: every tick is a text to lay out, most of a panel's cost."""
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+    from matplotlib.ticker import MaxNLocator
 
-    locator = AutoDateLocator()  # type: ignore[no-untyped-call]
+    locator = AutoDateLocator(maxticks=8)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=5))
     ax.tick_params(labelsize=labelsize)
+
+
+def panel_title(ax: Axes, text: str, fontsize: float) -> None:
+    """A title at a fixed height: left to itself, matplotlib lays out every tick label of the
+    panel to find a place for it, and no label sits above a panel here."""
+    ax.set_title(text, fontsize=fontsize, y=1.0, pad=4)
+
+
+def save(fig: Figure, path: Path) -> None:
+    """A PNG at screen resolution."""
+    fig.savefig(path, dpi=80)

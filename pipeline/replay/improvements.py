@@ -26,7 +26,7 @@ from pipeline.improvements import (
 )
 from pipeline.improvements.format import effect_text
 from pipeline.improvements.keeper import WindowKeeper
-from pipeline.replay.figures import date_axis, figure
+from pipeline.replay.figures import date_axis, figure, save
 
 __all__ = ["IMPROVEMENT_COLUMNS", "ImprovementsSection"]
 
@@ -210,7 +210,7 @@ def _plot(e: Evaluation, rows: list[WindowValue], path: Path) -> Path | None:
     fig.suptitle(f"{i.id}: {OVERALL_TEXT[e.overall]}")
     fig.subplots_adjust(left=0.07, right=0.98, top=1 - 0.6 / height, bottom=0.4 / height)
     fig.subplots_adjust(hspace=0.45, wspace=0.15)
-    fig.savefig(path, dpi=80)
+    save(fig, path)
     return path
 
 

@@ -24,7 +24,7 @@ from pipeline.core.results import WindowResult
 from pipeline.core.scopes import Scope
 from pipeline.engine.frames import WindowFrame
 from pipeline.replay.episodes import Episode
-from pipeline.replay.figures import date_axis, figure
+from pipeline.replay.figures import date_axis, figure, panel_title, save
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -145,7 +145,7 @@ def render_plots(
         fig.subplots_adjust(left=0.06, right=0.98, top=1 - 0.7 / height, bottom=0.45 / height)
         fig.subplots_adjust(hspace=0.35, wspace=0.15)
         path = folder / f"{kpi.name}.png"
-        fig.savefig(path, dpi=80)
+        save(fig, path)
         written.append(path)
     return written
 
@@ -228,7 +228,7 @@ def _panel(
         if e.firing_at is not None or e.state is AlertState.FIRING:
             ax.axvspan(*_when([fired, end]), color="red", alpha=0.25, linewidth=0)
     title = "organisation" if scope.breakdown == "all" else f"service {scope.service}"
-    ax.set_title(title, fontsize=10)
+    panel_title(ax, title, fontsize=10)
     ax.grid(alpha=0.3)
     date_axis(ax, labelsize=8)
     ax.legend(fontsize=7, loc="upper left")  # "best" searches every point: slow on months

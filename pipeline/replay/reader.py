@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
@@ -59,8 +59,9 @@ class PartitionRange:
         return max(0, self.stop - self.start)
 
 
-@dataclass(frozen=True, slots=True)
-class RangeRecord:
+class RangeRecord(NamedTuple):
+    """One record read, in the engine's record shape: a batch of them is fed as it is."""
+
     source: str
     partition: int
     offset: int

@@ -80,7 +80,7 @@ def replay(
     ranges = ranges_of(records, ts, int(lo * 1000), int((hi + CTX.allowed_lateness) * 1000))
     core.begin(ranges)
     wanted = {(r.source, r.partition): range(r.start, r.stop) for r in ranges}
-    closed = core.feed(r for r in records if r.offset in wanted[(r.source, r.partition)])
+    closed = core.feed([r for r in records if r.offset in wanted[(r.source, r.partition)]])
     return list(frame_results(closed + core.finish()))
 
 
