@@ -16,10 +16,23 @@ import numpy.typing as npt
 
 from pipeline.engine.cells import Cells
 
-__all__ = ["Block", "Pane", "PaneBuilder"]
+__all__ = ["Block", "Pane", "PaneBuilder", "summed_rows"]
 
 Ints = npt.NDArray[np.int64]
 _EMPTY = np.zeros(0, dtype=np.int64)
+
+
+def summed_rows(values: Ints, into: Ints, n: int) -> Ints:
+    """``n`` rows, row ``r`` the sum of the rows ``values[i]`` with ``into[i] == r``: sorted
+    and reduced in runs, about twice as fast as ``np.add.at`` on these shapes."""
+    out = np.zeros((n, values.shape[1]), dtype=np.int64)
+    if len(into) == 0:
+        return out
+    order = np.argsort(into, kind="stable")
+    ordered = into[order]
+    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+    out[ordered[starts]] = np.add.reduceat(values[order], starts, axis=0)
+    return out
 
 
 class Pane:
@@ -55,8 +68,7 @@ class Pane:
             raise ValueError("a converted pane is never released into again")
         cells = np.concatenate([self.cells, other.cells])
         unique, inverse = np.unique(cells, return_inverse=True)
-        counts = np.zeros((len(unique), self.counts.shape[1]), dtype=np.int64)
-        np.add.at(counts, inverse, np.concatenate([self.counts, other.counts]))
+        counts = summed_rows(np.concatenate([self.counts, other.counts]), inverse, len(unique))
         sk_cell = inverse[np.concatenate([self.sk_cell, other.sk_cell + len(self.cells)])]
         return Pane(
             self.start,
@@ -143,8 +155,9 @@ class Block:
         rows, of_cell = cells.expand(cell_ids)
         scoped_rows, scoped_counts, scoped_samples = by_scope.joined(width)
         unique, inverse = np.unique(np.concatenate([rows, scoped_rows]), return_inverse=True)
-        counts = np.zeros((len(unique), width), dtype=np.int64)
-        np.add.at(counts, inverse, np.concatenate([cell_counts[of_cell], scoped_counts]))
+        counts = summed_rows(
+            np.concatenate([cell_counts[of_cell], scoped_counts]), inverse, len(unique)
+        )
         # Each sample counts in every scope row of its cell: a cell's rows are contiguous in
         # ``rows`` (starting at ``first[cell]``, ``per[cell]`` of them).
         local, slots, keys, ns = cell_samples
