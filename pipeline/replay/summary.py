@@ -13,7 +13,7 @@ from pipeline.alerts.stats import ScopeFilter
 from pipeline.core.results import WindowResult, iso
 from pipeline.replay.episodes import Episode
 
-__all__ = ["ReplayFacts", "TargetTally", "write_summary"]
+__all__ = ["ReplayFacts", "TargetTally", "amount", "write_summary"]
 
 
 @dataclass
@@ -115,10 +115,10 @@ def write_summary(  # noqa: PLR0913, PLR0917 (one argument per section of the su
         for t, s in zip(tally.targets, tally.tallies, strict=True):
             met = f"{100.0 * s.met / s.windows:.0f}%" if s.windows else "-"
             unit = units.get(t.kpi, "")
-            worst = _amount(s.worst_value, unit) if s.worst_value is not None else "-"
+            worst = amount(s.worst_value, unit) if s.worst_value is not None else "-"
             lines.append(
                 f"| {t.id} | {t.kpi} | {t.stat} | {t.window} | {t.objective.op} "
-                f"{_amount(t.objective.value, unit)} | {s.windows} | {met} | {worst} "
+                f"{amount(t.objective.value, unit)} | {s.windows} | {met} | {worst} "
                 f"| {fired[t.id]} | {pending_only[t.id]} |"
             )
     lines += list(sections)
@@ -138,7 +138,7 @@ def write_summary(  # noqa: PLR0913, PLR0917 (one argument per section of the su
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _amount(value: float, unit: str) -> str:
+def amount(value: float, unit: str) -> str:
     if unit != "seconds":
         return f"{value:.4g}"
     for size, name in ((86400.0, "d"), (3600.0, "h"), (60.0, "min")):
