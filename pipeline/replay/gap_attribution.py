@@ -18,7 +18,7 @@ from pipeline.core.bottlenecks import ATTRIBUTED_KPIS, Contributor, largest_cont
 from pipeline.core.results import WindowResult
 from pipeline.core.scopes import BREAKDOWNS, Scope
 from pipeline.replay.bottlenecks import PREFIX
-from pipeline.replay.summary import amount
+from pipeline.replay.summary import TargetTally, amount
 
 __all__ = ["GapAttribution"]
 
@@ -37,10 +37,8 @@ class GapAttribution:
         self.window = window  # a tumbling window spec's name; None: no section
         self.targets = [t for t in targets if t.kpi in ATTRIBUTED_KPIS] if window else []
         self.scopes = scopes  # the most missed scopes per target
+        self._tally = TargetTally(self.targets)  # judges windows as the targets table does
         self._filters = [ScopeFilter(t.scope, t.id) for t in self.targets]
-        self._by_key: dict[tuple[str, str, str], list[int]] = defaultdict(list)
-        for i, t in enumerate(self.targets):
-            self._by_key[(t.kpi, t.stat, t.window)].append(i)
         self.misses: dict[tuple[int, Scope], _Miss] = {}  # worst missed window
         self.status_seconds: dict[Scope, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         self.resolved: dict[Scope, float] = defaultdict(float)
@@ -56,15 +54,10 @@ class GapAttribution:
 
     def judge(self, results: Iterable[WindowResult]) -> None:
         """The targets' own results: which scopes missed, and by how much at worst."""
-        for r in results:
-            for i in self._by_key.get((r.kpi, r.stat, r.window), ()):
-                t = self.targets[i]
-                if r.value is None or r.sample_size < t.min_sample or not self._filters[i](r.scope):
-                    continue
-                gap = t.objective.gap(r.value)
-                miss = self.misses.get((i, r.scope))
-                if gap > 0 and (miss is None or gap > miss.gap):
-                    self.misses[(i, r.scope)] = _Miss(r.value, gap)
+        for i, r, value, gap in self._tally.judged(results):
+            miss = self.misses.get((i, r.scope))
+            if gap > 0 and (miss is None or gap > miss.gap):
+                self.misses[(i, r.scope)] = _Miss(value, gap)
 
     def add(self, results: Iterable[WindowResult]) -> None:
         """Status time and resolutions of the scopes a target covers, and of the desk."""

@@ -4,7 +4,7 @@ the plots."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,20 +36,27 @@ class TargetTally:
             self._by_key.setdefault((t.kpi, t.stat, t.window), []).append(i)
         self.tallies = [_Tally() for _ in self.targets]
 
-    def add(self, results: Iterable[WindowResult]) -> None:
+    def judged(
+        self, results: Iterable[WindowResult]
+    ) -> Iterator[tuple[int, WindowResult, float, float]]:
+        """(target index, result, value, gap) of each window judged against a target: in its
+        scope, with its minimum sample."""
         for r in results:
             for i in self._by_key.get((r.kpi, r.stat, r.window), ()):
                 t = self.targets[i]
                 if r.value is None or r.sample_size < t.min_sample or not self._filters[i](r.scope):
                     continue
-                tally = self.tallies[i]
-                tally.windows += 1
-                tally.scopes.add(r.scope.encode())
-                gap = t.objective.gap(r.value)
-                if gap == 0:
-                    tally.met += 1
-                elif gap > tally.worst_gap:
-                    tally.worst_gap, tally.worst_value = gap, r.value
+                yield i, r, r.value, t.objective.gap(r.value)
+
+    def add(self, results: Iterable[WindowResult]) -> None:
+        for i, r, value, gap in self.judged(results):
+            tally = self.tallies[i]
+            tally.windows += 1
+            tally.scopes.add(r.scope.encode())
+            if gap == 0:
+                tally.met += 1
+            elif gap > tally.worst_gap:
+                tally.worst_gap, tally.worst_value = gap, value
 
 
 @dataclass
