@@ -8,17 +8,15 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from aiokafka.partitioner import murmur2
-
 from pipeline.alerts.engine import AlertEngine
 from pipeline.alerts.model import Objective, ScopeMatch, TargetSet
 from pipeline.core.context import CoreContext
 from pipeline.core.windows import WindowSpec
-from pipeline.engine.runtime import Engine
 from pipeline.replay.report import ReportWriter
 from pipeline.replay.summary import ReplayFacts
-from pipeline.simulate import SimConfig, generate
+from pipeline.simulate import SimConfig
 from tests.unit.alerts import target
+from tests.unit.replay import engine_frames
 
 WEEK = 7 * 86400
 # One tumbling week, aligned as windows are (to the epoch).
@@ -36,28 +34,19 @@ P90 = target(
 
 def summary(folder: Path) -> str:
     ctx = CoreContext(windows=(WindowSpec("1w", WEEK, WEEK),), breakdowns=("all", "service"))
-    engine = Engine(ctx, {"tickets": "tickets", "surveys": "surveys"})
     # A desk running for a week already: the week's resolutions are the steady state, not
     # only the quick ones of tickets created in it.
     config = SimConfig(
         seed=8, start=START, duration=timedelta(days=8), tickets_per_hour=15,
         warm_start=timedelta(days=7), statuses=True,
     )  # fmt: skip
-    offsets: Counter[tuple[str, int]] = Counter()
-    records = []
-    for r in generate(config):
-        tp = (r.topic, (murmur2(r.key) & 0x7FFFFFFF) % 2)
-        records.append((tp[0], tp[1], offsets[tp], r.key, r.value))
-        offsets[tp] += 1
-    engine.assign(offsets)
-    engine.end_offsets = dict(offsets)
-    frames = engine.handle_batch(records).windows + engine.close_windows()
+    frames = engine_frames(ctx, config)
     targets = TargetSet("targets/v1", (P90,))
     alerts = AlertEngine(targets)
     writer = ReportWriter(folder, ctx.kpis, targets, "1w", bottleneck_window="1w")
     targeted = [r for f in frames for r in f.results(alerts.watched)]
     writer.add_frames(frames, alerts.observe(targeted), targeted)
-    facts = ReplayFacts(0.0, 1.0, len(records), Counter(), Counter(), 1, writer.rows, 1.0, "t")
+    facts = ReplayFacts(0.0, 1.0, 1, Counter(), Counter(), 1, writer.rows, 1.0, "t")
     return writer.close(facts).read_text(encoding="utf-8")
 
 
