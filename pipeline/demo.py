@@ -119,6 +119,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
                 disorder_seconds=120,
                 invalid_fraction=0.005,
                 warm_start=options.warm_start,
+                statuses=True,  # the bottleneck board shows where the time goes
             )
             producer = _Background(
                 produce_simulation(

@@ -19,6 +19,7 @@ from aiokafka.partitioner import murmur2
 
 LIFECYCLE_ORDER = [
     "created",
+    "status_changed",
     "assigned",
     "reassigned",
     "agent_reply",
@@ -28,6 +29,15 @@ LIFECYCLE_ORDER = [
     "reopened",
     "closed",
 ]
+# The status vocabulary (docs/kpis.md, Statuses): one time-in-status KPI each.
+STATUSES = (
+    "new",
+    "queued",
+    "in_progress",
+    "awaiting_customer",
+    "awaiting_vendor",
+    "awaiting_other",
+)
 SLA = {"P1": 4 * 3600, "P2": 8 * 3600, "P3": 24 * 3600, "P4": 72 * 3600}
 RATES = {
     "phone": 40.0,
@@ -128,8 +138,18 @@ def observations(events: list[dict[str, Any]]) -> list[Obs]:  # noqa: C901, PLR0
                     escalated=False,
                     resolutions=0,
                     replied=False,
+                    open=True,
+                    status=None,
+                    since=ts,
                 )
                 out.append(Obs("created", ts, dims))
+            elif kind == "status_changed":
+                # A visit ends when the open ticket moves into another status.
+                if e["status"] != t["status"]:
+                    if t["open"] and t["status"] is not None:
+                        seconds = ts - t["since"]
+                        out.append(Obs(f"time_in:{t['status']}", ts, dims, {"seconds": seconds}))
+                    t["status"], t["since"] = e["status"], ts
             elif kind == "agent_reply":
                 if not t["replied"]:
                     t["replied"] = True
@@ -146,6 +166,11 @@ def observations(events: list[dict[str, Any]]) -> list[Obs]:  # noqa: C901, PLR0
                 t["escalated"] = True
                 out.append(Obs("first_escalated", ts, dims))
             elif kind == "resolved":
+                # ... or when it is resolved.
+                if t["status"] is not None:
+                    seconds = ts - t["since"]
+                    out.append(Obs(f"time_in:{t['status']}", ts, dims, {"seconds": seconds}))
+                t["open"] = False
                 first = t["resolutions"] == 0
                 fcr = first and t["replies"] <= 1 and t["reassigned"] == 0 and not t["escalated"]
                 t["resolutions"] += 1
@@ -158,6 +183,8 @@ def observations(events: list[dict[str, Any]]) -> list[Obs]:  # noqa: C901, PLR0
                     )
                 )
             elif kind == "reopened":
+                # The status it was resolved in runs again from the reopen.
+                t["open"], t["since"] = True, ts
                 out.append(Obs("reopened", ts, dims))
     return out
 
@@ -211,6 +238,12 @@ def kpis(obs: list[Obs]) -> dict[str, tuple[dict[str, float], int]]:
         "self_service_rate": ratio(
             sum(o.dims["channel"] == "self_service" for o in resolved), len(resolved)
         ),
+        **{
+            f"time_in_status_{status}": times(
+                [o.values["seconds"] for o in of(f"time_in:{status}")]
+            )
+            for status in STATUSES
+        },
     }
 
 

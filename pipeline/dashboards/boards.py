@@ -1,5 +1,6 @@
 """The Grafana boards, as code: KPI overview, gap versus target, alerts, drill-down by team,
-channel and priority, pipeline health, and improvements (``improvements_board``).
+channel and priority, pipeline health, improvements (``improvements_board``) and bottlenecks
+(``bottleneck_board``).
 
 Every query uses the worker's label conventions (``kpi``, ``stat``, ``window``, ``breakdown``,
 ``service``, ``team``, ``channel``, ``priority``) and the recording rules of
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.core.kpis import KpiClass, KpiDefinition, catalogue
+from pipeline.dashboards.bottleneck_board import bottlenecks
 from pipeline.dashboards.grafana import Panel, Query, Variable, dashboard, row
 from pipeline.dashboards.improvements_board import improvements
 from pipeline.dashboards.references import BENCHMARK_STYLE, benchmark_queries, error_budgets
@@ -496,4 +498,5 @@ def all_boards() -> dict[str, Json]:
         "kpi-pipeline-health.json": pipeline_health(),
         "kpi-improvements.json": improvements(),
         "kpi-error-budgets.json": error_budgets(),
+        "kpi-bottlenecks.json": bottlenecks(),
     }

@@ -112,9 +112,10 @@ def _bars(path: Path, enabled: bool) -> Iterator[_Bars | None]:
 )
 @click.option(
     "--statuses/--no-statuses",
-    default=False,
-    help="Also import the status moves (incident_state -> status_changed), which SLA pauses "
-    "and time in status need. Default: lifecycle events only.",
+    default=True,
+    show_default=True,
+    help="Import the status moves (incident_state -> status_changed), which SLA pauses and "
+    "time in status need; --no-statuses: lifecycle events only.",
 )
 @click.option("--dry-run", is_flag=True, help="Map and print the summary; no Kafka needed.")
 def servicenow(
@@ -137,7 +138,7 @@ def servicenow(
     channel from contact_type (Phone, IVR -> phone; Email -> email; Self service ->
     self_service; others -> web); '?' -> unknown. Times are day-first and taken as UTC.
     Rows that cannot be mapped are skipped and listed with their line and reason.
-    With --statuses, each move of incident_state into another status is a status_changed
+    Unless --no-statuses, each move of incident_state into another status is a status_changed
     (New -> new, Active -> in_progress, Awaiting User Info -> awaiting_customer, Awaiting
     Vendor -> awaiting_vendor, Awaiting Problem/Evidence -> awaiting_other).
 

@@ -13,7 +13,7 @@ compared with the incident's state so far:
 - ``closed`` on the transition into Closed that the incident never leaves;
 - later events carry the row's dimensions (a later value updates the ticket) and the row's
   ``sys_updated_at`` as their time;
-- with ``statuses=True`` (``--statuses``), ``status_changed`` when the row's ``incident_state``
+- ``status_changed`` (unless ``statuses=False``, ``--no-statuses``) when the row's state
   maps to another status than the incident's last one (``STATUS_OF_STATE``; the state's text
   is the ``status_detail``), after the row's lifecycle events; the incident is New from
   ``opened_at`` (a ``status_changed`` to ``new`` right after ``created``). Resolved and Closed
@@ -347,7 +347,7 @@ class _Incident:
 
 
 def _map_incident(  # noqa: PLR0912 (one branch per kind of change between two rows of an incident)
-    rows: list[_Row], result: MappingResult, statuses: bool = False
+    rows: list[_Row], result: MappingResult, statuses: bool = True
 ) -> list[ImportedEvent]:
     rows.sort(key=lambda r: (r.mod, r.updated_ms, r.line))
     first = rows[0]
@@ -397,10 +397,10 @@ def _map_incident(  # noqa: PLR0912 (one branch per kind of change between two r
 def map_rows(
     rows: Iterable[tuple[int, Sequence[str]]],
     progress: MapProgress | None = None,
-    statuses: bool = False,
+    statuses: bool = True,
 ) -> MappingResult:
     """Map ``(line, fields)`` pairs, the fields of each row in the order of REQUIRED_COLUMNS.
-    ``statuses=True`` adds the status moves (``status_changed``)."""
+    ``statuses=False`` leaves out the status moves (``status_changed``)."""
     result = MappingResult()
     incidents: dict[str, list[_Row]] = {}
     for line, fields in rows:
@@ -443,10 +443,10 @@ def open_text(path: Path) -> tuple[IO[bytes], IO[str]]:
 
 
 def map_file(
-    path: Path, progress: MapProgress | None = None, statuses: bool = False
+    path: Path, progress: MapProgress | None = None, statuses: bool = True
 ) -> MappingResult:
     """Read a plain or gzipped CSV export and map it. Raises ImportFileError when the file
-    cannot be read as this export. ``statuses=True`` adds the status moves."""
+    cannot be read as this export. ``statuses=False`` leaves out the status moves."""
     raw, text = open_text(path)
     with raw, text:
         reader = csv.reader(text)

@@ -21,6 +21,7 @@ from pipeline.improvements import Register
 from pipeline.replay.bottlenecks import Bottlenecks
 from pipeline.replay.episodes import EpisodeLog
 from pipeline.replay.forecasts import forecast_lines, pair_forecasts, write_forecasts
+from pipeline.replay.gap_attribution import GapAttribution
 from pipeline.replay.improvements import ImprovementsSection
 from pipeline.replay.plots import SeriesStore, render_plots
 from pipeline.replay.summary import ReplayFacts, TargetTally, write_summary
@@ -73,7 +74,11 @@ class ReportWriter:
         self.episodes = EpisodeLog(targets)
         self.tally = TargetTally(targets.targets if targets else ())
         self.bottlenecks = Bottlenecks(bottleneck_window)
-        self._bottleneck_results = self.bottlenecks.watched(k.name for k in kpis)
+        self.attribution = GapAttribution(targets.targets if targets else (), bottleneck_window)
+        # Built once per batch for both: the board's triples and the attribution's overlap.
+        self._status_results = self.bottlenecks.watched(
+            k.name for k in kpis
+        ) | self.attribution.watched(k.name for k in kpis)
         self.series = SeriesStore(plot_window)
         self.plot_services = plot_services
         self.improvements = ImprovementsSection(improvements) if improvements else None
@@ -109,6 +114,8 @@ class ReportWriter:
         self.episodes.add(results, alerts)
         self.tally.add(results)
         self.bottlenecks.add(results)
+        self.attribution.judge(results)
+        self.attribution.add(results)
         self.series.add(results)
         if self.improvements is not None:
             self.improvements.add(results)
@@ -122,7 +129,7 @@ class ReportWriter:
         """``add`` for closed windows as the engine makes them, kept columnar: the CSV rows are
         written per frame from its arrays. ``targeted``: the frames' results that some target
         watches, as the alert engine was given them (built once, by the caller); results are
-        built here only for the bottleneck board and the improvements."""
+        built here only for the bottleneck board, the gap attribution and the improvements."""
         for frame in frames:
             self._file.write(self._frame_text(frame))
             self.rows += len(frame.scopes) * len(frame.layout.stats)
@@ -130,9 +137,12 @@ class ReportWriter:
             self.series.add_frame(frame)
         self.episodes.add(targeted, alerts)
         self.tally.add(targeted)
-        if self._bottleneck_results:
-            needed = self._bottleneck_results
-            self.bottlenecks.add([r for f in frames for r in f.results(needed)])
+        self.attribution.judge(targeted)
+        if self._status_results:
+            needed = self._status_results
+            status_results = [r for f in frames for r in f.results(needed)]
+            self.bottlenecks.add(status_results)
+            self.attribution.add(status_results)
         if self.improvements is not None:
             needed = self.improvements.watched
             self.improvements.add([r for f in frames for r in f.results(needed)])
@@ -210,6 +220,6 @@ class ReportWriter:
             self.series.window,
             {k.name: k.unit for k in self.kpis},
             extra,
-            self.bottlenecks.lines(),
+            self.bottlenecks.lines() + self.attribution.lines({k.name: k.unit for k in self.kpis}),
         )
         return summary

@@ -4,7 +4,7 @@ the plots."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +13,7 @@ from pipeline.alerts.stats import ScopeFilter
 from pipeline.core.results import WindowResult, iso
 from pipeline.replay.episodes import Episode
 
-__all__ = ["ReplayFacts", "TargetTally", "write_summary"]
+__all__ = ["ReplayFacts", "TargetTally", "amount", "write_summary"]
 
 
 @dataclass
@@ -36,20 +36,27 @@ class TargetTally:
             self._by_key.setdefault((t.kpi, t.stat, t.window), []).append(i)
         self.tallies = [_Tally() for _ in self.targets]
 
-    def add(self, results: Iterable[WindowResult]) -> None:
+    def judged(
+        self, results: Iterable[WindowResult]
+    ) -> Iterator[tuple[int, WindowResult, float, float]]:
+        """(target index, result, value, gap) of each window judged against a target: in its
+        scope, with its minimum sample."""
         for r in results:
             for i in self._by_key.get((r.kpi, r.stat, r.window), ()):
                 t = self.targets[i]
                 if r.value is None or r.sample_size < t.min_sample or not self._filters[i](r.scope):
                     continue
-                tally = self.tallies[i]
-                tally.windows += 1
-                tally.scopes.add(r.scope.encode())
-                gap = t.objective.gap(r.value)
-                if gap == 0:
-                    tally.met += 1
-                elif gap > tally.worst_gap:
-                    tally.worst_gap, tally.worst_value = gap, r.value
+                yield i, r, r.value, t.objective.gap(r.value)
+
+    def add(self, results: Iterable[WindowResult]) -> None:
+        for i, r, value, gap in self.judged(results):
+            tally = self.tallies[i]
+            tally.windows += 1
+            tally.scopes.add(r.scope.encode())
+            if gap == 0:
+                tally.met += 1
+            elif gap > tally.worst_gap:
+                tally.worst_gap, tally.worst_value = gap, value
 
 
 @dataclass
@@ -115,10 +122,10 @@ def write_summary(  # noqa: PLR0913, PLR0917 (one argument per section of the su
         for t, s in zip(tally.targets, tally.tallies, strict=True):
             met = f"{100.0 * s.met / s.windows:.0f}%" if s.windows else "-"
             unit = units.get(t.kpi, "")
-            worst = _amount(s.worst_value, unit) if s.worst_value is not None else "-"
+            worst = amount(s.worst_value, unit) if s.worst_value is not None else "-"
             lines.append(
                 f"| {t.id} | {t.kpi} | {t.stat} | {t.window} | {t.objective.op} "
-                f"{_amount(t.objective.value, unit)} | {s.windows} | {met} | {worst} "
+                f"{amount(t.objective.value, unit)} | {s.windows} | {met} | {worst} "
                 f"| {fired[t.id]} | {pending_only[t.id]} |"
             )
     lines += list(sections)
@@ -138,7 +145,7 @@ def write_summary(  # noqa: PLR0913, PLR0917 (one argument per section of the su
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _amount(value: float, unit: str) -> str:
+def amount(value: float, unit: str) -> str:
     if unit != "seconds":
         return f"{value:.4g}"
     for size, name in ((86400.0, "d"), (3600.0, "h"), (60.0, "min")):

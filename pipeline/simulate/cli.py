@@ -198,6 +198,14 @@ def _summary(counts: dict[str, int], invalid: int, late: int, seconds: float) ->
     help="After --duration, let open tickets run to their close (no new tickets arrive).",
 )
 @click.option(
+    "--statuses/--no-statuses",
+    default=True,
+    show_default=True,
+    help="Status moves (status_changed: new, queued, in progress, awaiting the customer, a "
+    "vendor or another party) in every ticket, for time in status and SLA pauses; network "
+    "waits on vendors most.",
+)
+@click.option(
     "--warm-start",
     default="0",
     show_default=True,
@@ -242,6 +250,7 @@ def simulate(  # noqa: C901 (one branch per option that shapes the simulation)
     regressions: tuple[str, ...],
     improvement_specs: tuple[str, ...],
     drain: bool,
+    statuses: bool,
     warm_start: str,
     partitions: int | None,
     tickets_topic: str | None,
@@ -253,8 +262,9 @@ def simulate(  # noqa: C901 (one branch per option that shapes the simulation)
 
     Tickets arrive as a Poisson process with a daily profile, over several services, teams,
     channels and priorities, and run through assigned, replies, reassignments, escalations,
-    resolution (mostly within SLA), sometimes a reopen, and closure; CSAT and NPS surveys
-    follow some resolutions. Record keys are ticket ids, record timestamps are event times.
+    resolution (mostly within SLA), sometimes a reopen, and closure, with the status moves
+    of each ticket (unless --no-statuses); CSAT and NPS surveys follow some resolutions.
+    Record keys are ticket ids, record timestamps are event times.
 
     \b
     Examples:
@@ -306,6 +316,7 @@ def simulate(  # noqa: C901 (one branch per option that shapes the simulation)
             late_fraction=late_fraction,
             invalid_fraction=invalid_fraction,
             drain=drain,
+            statuses=statuses,
             warm_start=warm,
         )
     except ValueError as exc:

@@ -3,14 +3,15 @@
 Everything here is framework-free and reproducible: the same :class:`SimConfig` (seed included)
 gives byte-identical records. Randomness comes from private ``random.Random`` instances seeded
 from the config, never from the global generator, and each concern (traffic, delivery disorder,
-late records, invalid records) has its own stream, so turning on invalid records does not change
-the valid ones.
+late records, invalid records, status moves) has its own stream, so turning on invalid records
+does not change the valid ones.
 
 The stream is built in stages:
 
 1. arrivals: a Poisson process with a daily profile (busier in office hours, UTC); each arrival
    is a ticket whose whole lifecycle (created ... closed, plus its surveys) is planned at once,
-   or, rarely, a survey that belongs to no ticket;
+   or, rarely, a survey that belongs to no ticket; with ``statuses``, the lifecycle carries
+   status moves too (``statuses.py``);
 2. an event-time merge of the lifecycles of the open tickets (a heap of one cursor per ticket,
    so memory grows with the open tickets, not with the length of the run);
 3. delivery: bounded reordering (``disorder_seconds``), deliberately late surveys
@@ -35,6 +36,7 @@ from typing import Any, Final, NamedTuple
 import orjson
 
 from pipeline.core.durations import parse_duration
+from pipeline.simulate.statuses import StatusPlanner
 
 __all__ = [
     "CHANNEL_SHARES",
@@ -335,6 +337,10 @@ class SimConfig:
     late_delay: tuple[float, float] = (2 * _HOUR, 3 * _HOUR)  # behind the stream, seconds
     invalid_fraction: float = 0.0  # share of all records that are invalid
     drain: bool = False
+    # Status moves (status_changed) in every lifecycle, for time in status and SLA pauses. Off
+    # here so that a seeded stream stays what it was; the simulate command and the demo turn
+    # them on.
+    statuses: bool = False
     # The desk's history before ``start``: tickets arriving in it that still have an event at or
     # after ``start`` are part of the run, with their earlier events too (a complete lifecycle),
     # so the run begins with the backlog of a desk that has been running this long, and
@@ -500,6 +506,8 @@ class _TrafficModel:
         )
         self.pick_csat = _Picker(range(1, 6), _CSAT_GOOD), _Picker(range(1, 6), _CSAT_BAD)
         self.pick_nps = _Picker(range(11), _NPS_GOOD), _Picker(range(11), _NPS_BAD)
+        # Its own stream: the lifecycles' other draws are the same with statuses on or off.
+        self.statuses = StatusPlanner(_sub_rng(config, "statuses")) if config.statuses else None
 
     def _agent(self, team: str) -> bytes:
         return self.agents[team][int(self.rng.random() * _AGENTS_PER_TEAM)]
@@ -580,7 +588,10 @@ class _TrafficModel:
         plan.add(plan.last + _HOUR + rng.expovariate(1 / (20 * _HOUR)), "closed", agent)
         if self._surveys(plan.events, resolved_at, service, team, channel, good, csat_shift):
             plan.events.sort(key=_by_time)  # stable: a same-second survey stays after
-        return ticket_id.encode(), tuple(plan.events), False
+        events = plan.events
+        if self.statuses is not None:
+            events = self.statuses.add_moves(events, service, SLA_SECONDS[priority], fcr, factor)
+        return ticket_id.encode(), tuple(events), False
 
     def _complications(
         self, plan: _Plan, service: str, level: int, agent: bytes, channel: str, resolve_at: float
@@ -705,7 +716,7 @@ def _arrivals(config: SimConfig, rng: random.Random) -> Iterator[float]:
             yield t
 
 
-_KIND_BYTES = {kind: kind.encode() for kind in (*_TICKET_KINDS, "csat", "nps")}
+_KIND_BYTES = {kind: kind.encode() for kind in (*_TICKET_KINDS, "status_changed", "csat", "nps")}
 # Keys and ids are generated here from [A-Za-z0-9-], so they are safe inside JSON strings; every
 # other value went through orjson when the lifecycle was planned.
 _TICKET_EVENT = (

@@ -99,6 +99,7 @@ def simulated_records() -> list[SimRecord]:
         late_fraction=0.3,
         late_delay=(1800.0, 2400.0),
         invalid_fraction=0.01,
+        statuses=True,  # the time-in-status series of the Bottlenecks board
     )
     return list(generate(config))
 
@@ -193,7 +194,7 @@ def test_every_board_query_and_recording_rule_returns_data(  # noqa: PLR0915 (on
         "KPI_TIME__IDLE_TIMEOUT": "off",
     }
     boards = load_boards()
-    assert len(boards) == 7
+    assert len(boards) == 8
     with (
         running_worker(bootstrap, prefix, tmp_path / "worker", PARTITIONS, **env) as worker,
         running_prometheus(tmp_path / "prometheus", worker.port) as prom,

@@ -114,7 +114,7 @@ def test_every_board_is_valid_and_reads_the_provisioned_datasource(
 ) -> None:
     uid = datasource_of()["uid"]
     assert uid == DATASOURCE_UID
-    assert len(boards) == 7
+    assert len(boards) == 8
     uids = [board["uid"] for board in boards.values()]
     assert len(set(uids)) == len(uids), "dashboard uids must be unique"
     for name, board in boards.items():

@@ -33,14 +33,23 @@ def test_dry_run_prints_the_summary_without_a_broker(tmp_path: Path) -> None:
     assert code == 0, out
     lines = out.splitlines()
     assert lines[0].startswith("read 7 rows of 2 incidents from log.csv.gz in ")
-    assert lines[1] == ("events: 7 (created 2, reassigned 1, resolved 2, reopened 1, closed 1)")
-    assert lines[2] == "event time: 2016-02-29 01:16 .. 2016-03-02 11:00 UTC"
-    assert lines[3:6] == [
+    # Status moves by default: each incident is new from opened_at, and one row is Active.
+    assert lines[1] == (
+        "events: 10 (created 2, reassigned 1, resolved 2, reopened 1, closed 1, status_changed 3)"
+    )
+    assert lines[2] == "status moves by the tool's status: New 2, Active 1"
+    assert lines[3] == "event time: 2016-02-29 01:16 .. 2016-03-02 11:00 UTC"
+    assert lines[4:7] == [
         "rows skipped: 2",
         "  invalid_state: 1 (line 3)",
         "  missing_timestamp: 1 (line 7)",
     ]
     assert lines[-1] == "dry run: nothing produced"
+    code, out = run(str(path), "--dry-run", "--no-statuses")
+    assert code == 0, out
+    assert out.splitlines()[1] == (
+        "events: 7 (created 2, reassigned 1, resolved 2, reopened 1, closed 1)"
+    )
 
 
 def test_a_missing_file_fails_with_its_name(tmp_path: Path) -> None:

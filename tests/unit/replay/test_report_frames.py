@@ -7,18 +7,16 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from aiokafka.partitioner import murmur2
-
 from pipeline.alerts.engine import AlertEngine
 from pipeline.alerts.model import Objective, ScopeMatch, TargetSet
 from pipeline.core.context import CoreContext
 from pipeline.core.windows import WindowSpec
 from pipeline.engine.frames import WindowFrame, frame_results
-from pipeline.engine.runtime import Engine
 from pipeline.replay.report import ReportWriter
 from pipeline.replay.summary import ReplayFacts
-from pipeline.simulate import SimConfig, generate
+from pipeline.simulate import SimConfig
 from tests.unit.alerts import target
+from tests.unit.replay import engine_frames
 
 # Service names that need CSV quoting.
 SERVICES = ("email", "net,work", 'pay"roll')
@@ -29,7 +27,6 @@ def closed_frames() -> tuple[CoreContext, list[WindowFrame]]:
         windows=(WindowSpec("1h", 3600, 900), WindowSpec("6h", 6 * 3600, 3600)),
         breakdowns=("all", "service", "service_team", "service_priority"),
     )
-    engine = Engine(ctx, {"tickets": "tickets", "surveys": "surveys"})
     config = SimConfig(
         seed=3,
         start=datetime(2026, 3, 2, 6, tzinfo=UTC),
@@ -38,15 +35,7 @@ def closed_frames() -> tuple[CoreContext, list[WindowFrame]]:
         services=SERVICES,
         invalid_fraction=0.01,
     )
-    offsets: Counter[tuple[str, int]] = Counter()
-    records = []
-    for r in generate(config):
-        tp = (r.topic, (murmur2(r.key) & 0x7FFFFFFF) % 2)
-        records.append((tp[0], tp[1], offsets[tp], r.key, r.value))
-        offsets[tp] += 1
-    engine.assign(offsets)
-    engine.end_offsets = dict(offsets)
-    frames = engine.handle_batch(records).windows + engine.close_windows()
+    frames = engine_frames(ctx, config)
     assert len(frames) > 40
     return ctx, frames
 

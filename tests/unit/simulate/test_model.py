@@ -519,6 +519,7 @@ def test_cli_dry_run_prints_the_models_records() -> None:
                 regressions=(
                     Regression("network", datetime(2026, 3, 2, 8, 30, tzinfo=UTC), fcr_rate=0.2),
                 ),
+                statuses=True,  # the command's default
             )
         )
     )
