@@ -120,6 +120,13 @@ def worker(
     help="How long the simulated desk has been running at the start (its open tickets come "
     "with their history, so the backlog stays level); 0: an empty desk.",
 )
+@click.option(
+    "--statuses",
+    is_flag=True,
+    help="Tickets also move through statuses (queued, in progress, awaiting customer or "
+    "vendor, ...), so the Bottlenecks board fills: about 60% more records, and the waits "
+    "lengthen resolution times.",
+)
 def demo(
     data_dir: Path,
     kafka_port: int,
@@ -131,6 +138,7 @@ def demo(
     alertmanager_port: int | None,
     evaluation_interval: str,
     warm_start: str,
+    statuses: bool,
 ) -> None:
     """Live demo: local Kafka, a worker, Prometheus with the shipped rules, Alertmanager, the
     simulator with an injected regression, and the KPIs per service in the terminal.
@@ -160,6 +168,7 @@ def demo(
         alertmanager_port=alertmanager_port,
         evaluation_interval=evaluation_interval,
         warm_start=warm,
+        statuses=statuses,
     )
     sys.exit(run_demo(options))
 
