@@ -1,5 +1,6 @@
 """The Faust worker: consumes the input topics, drives the engine, keeps its state in Faust
-tables (changelog-backed, co-partitioned with the input) and serves /metrics.
+tables (changelog-backed, co-partitioned with the input; on disk by default,
+pipeline.worker.stores) and serves /metrics.
 
 Delivery is at-least-once with one agent instance (concurrency 1): each batch's state reaches
 the changelog before its input offsets are committed (``checkpoint``), so a crash loses
@@ -42,6 +43,7 @@ from pipeline.worker.context import core_context
 from pipeline.worker.improvements import ImprovementsFile
 from pipeline.worker.recovery import RecoveryTimer
 from pipeline.worker.sequence import InputSequence, Verdict
+from pipeline.worker.stores import is_persistent, table_options
 from pipeline.worker.table_store import TableStore
 from pipeline.worker.targets import TargetsFile
 
@@ -104,23 +106,28 @@ class WorkerApp:
         # bytes key and value types make Faust use its raw codec: values are encoded here.
         self.table = self.app.Table(
             "kpi-state", default=None, key_type=bytes, value_type=bytes,
-            partitions=topics.partitions,
+            partitions=topics.partitions, options=table_options(settings.store),
         )  # fmt: skip
         # The closer's state (delivery mark, alert state): one partition, co-partitioned with
         # the pane topic, so it moves with the closing role.
         self.merge_table = self.app.Table(
-            MERGE_TABLE, default=None, key_type=bytes, value_type=bytes, partitions=1
-        )
+            MERGE_TABLE, default=None, key_type=bytes, value_type=bytes, partitions=1,
+            options=table_options(settings.store),
+        )  # fmt: skip
         self.sources = {topics.tickets: "tickets", topics.surveys: "surveys"}
         # Partitions kept in offset order by the worker (see _in_sequence).
         self.sequenced = {**self.sources, topics.panes: PANE_SOURCE[0]}
+        persistent = is_persistent(settings.store)
         self.store = TableStore(
-            self.table, owned=lambda: {partition for _, partition in self.engine.assigned}
+            self.table,
+            owned=lambda: {partition for _, partition in self.engine.assigned},
+            persistent=persistent,
         )
         self.merge_store = TableStore(
             self.merge_table,
             partition_of=lambda key: 0,
             owned=lambda: {0} if self.engine.closes_windows else set(),
+            persistent=persistent,
         )
         self.engine = Engine(
             ctx or core_context(settings),
