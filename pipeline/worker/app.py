@@ -259,6 +259,10 @@ class WorkerApp:
             self.recovery.assigned()
             self.sequence.assigned()
             owned = app.consumer.assignment()
+            try:
+                self.recovery.changelog_records.set(await self._changelog_tail(owned))
+            except Exception:  # a figure for /metrics: never worth a failed rebalance
+                log.exception("could not measure the changelog tail to restore")
             engine.assign(
                 (self.sources[tp.topic], tp.partition) for tp in owned if tp.topic in self.sources
             )
@@ -302,6 +306,22 @@ class WorkerApp:
         if tp == PANE_SOURCE:
             return None  # pane records are full values: a new closer takes them from anywhere
         return self.engine.next_offsets.get(tp)
+
+    async def _changelog_tail(self, owned: set[TP]) -> int:
+        """The changelog records the restore reads for the owned table partitions: Faust reads
+        each from the offset its local copy persisted (from the start without one)."""
+        tables = {t.changelog_topic.get_topic_name(): t for t in (self.table, self.merge_table)}
+        tps = [tp for tp in owned if tp.topic in tables]
+        if not tps:
+            return 0
+        ends = await self.app.consumer.highwaters(*tps)
+        firsts = await self.app.consumer.earliest_offsets(*tps)
+        records = 0
+        for tp in tps:
+            persisted = tables[tp.topic].persisted_offset(tp)
+            start = max(firsts.get(tp) or 0, persisted if persisted is not None else 0)
+            records += max(0, (ends.get(tp) or 0) - start)
+        return records
 
     def _input_partitions(self) -> list[tuple[str, int]]:
         """Every partition of the input topics (from the cluster metadata): windows close
