@@ -70,7 +70,9 @@ class WorkerApp:
     def __init__(self, settings: Settings, ctx: CoreContext | None = None) -> None:
         self.settings = settings
         topics = settings.topics
-        datadir = settings.data_dir / "faust"
+        # Per app id: a table's local copy belongs to its changelog topic (named after the app
+        # id), and a copy of another app's table would be taken for this one's.
+        datadir = settings.data_dir / "faust" / settings.app_id
         datadir.mkdir(parents=True, exist_ok=True)
         self.app = faust.App(
             settings.app_id,

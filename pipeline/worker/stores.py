@@ -1,9 +1,9 @@
 """Where the worker keeps its tables (``KPI_STORE``) and how the store is opened.
 
 ``rocksdb://`` (the default): Faust's RocksDB store, through rocksdict. Each table partition is
-a database under ``<KPI_DATA_DIR>/faust/v1/tables/`` holding the changelog's records up to an
-offset it keeps, so a restart reads only the changelog written since. ``memory://`` keeps the
-tables in memory and reads their whole changelog at every start.
+a database under ``<KPI_DATA_DIR>/faust/<KPI_APP_ID>/v1/tables/`` holding the changelog's
+records up to an offset it keeps, so a restart reads only the changelog written since.
+``memory://`` keeps the tables in memory and reads their whole changelog at every start.
 
 RocksDB's defaults are sized for one large database per machine (a block cache of 2 GiB and
 write buffers of 64 MiB, per partition); a worker opens one per table partition, so they are

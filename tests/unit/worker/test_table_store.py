@@ -10,6 +10,8 @@ import faust
 import orjson
 from faust.types import TP
 
+from pipeline.config import Settings
+from pipeline.worker.app import create_app
 from pipeline.worker.stores import table_options
 from pipeline.worker.table_store import TableStore
 
@@ -67,3 +69,13 @@ async def test_the_memory_store_is_written_at_once(tmp_path: Path) -> None:
     store.write([("tickets:0|k|a", orjson.dumps(1))])
     assert await store.flush(DeliveredBatches()) is None  # type: ignore[arg-type]
     assert table.data[b"tickets:0|k|a"] == orjson.dumps(1)
+
+
+def test_each_app_keeps_its_tables_in_a_folder_of_its_own(tmp_path: Path) -> None:
+    # A copy of another app's table (another changelog) must never be taken for this one's.
+    paths = [
+        create_app(Settings(data_dir=tmp_path, app_id=app_id)).table.data.partition_path(0)
+        for app_id in ("kpi-one", "kpi-two")
+    ]
+    assert paths[0] != paths[1]
+    assert paths[0].is_relative_to(tmp_path / "faust" / "kpi-one")
