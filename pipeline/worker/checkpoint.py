@@ -66,13 +66,14 @@ class Checkpoint:
         self._batches = batches
         self._lock = asyncio.Lock()
         self._confirming: asyncio.Future[None] | None = None
+        self._outputs: asyncio.Future[None] | None = None  # the newest that confirms outputs
         self.delivery_failed = False
 
     @property
     def delivering(self) -> bool:
-        """Windows, pane records or state are on their way, not yet acknowledged by the
-        broker."""
-        return self._confirming is not None and not self._confirming.done()
+        """Windows or pane records are on their way, not yet acknowledged by the broker (state
+        alone does not count: the timer writes some at every tick)."""
+        return self._outputs is not None and not self._outputs.done()
 
     async def commit(self, out: Outputs) -> None:
         """Steps 1-3 and the start of 5; see the module docstring."""
@@ -90,6 +91,8 @@ class Checkpoint:
                 self._confirming = asyncio.ensure_future(
                     self._confirm(self._confirming, delivered, report)
                 )
+                if out.windows or out.published:
+                    self._outputs = self._confirming
 
     async def _produce(self, out: Outputs, batches: RecordBatches) -> None:
         topics, produced = self.topics, self.engine.produced
