@@ -276,7 +276,9 @@ class Settings(BaseSettings):
 
     app_id: str = "kpi-pipeline"
     data_dir: Path = Path("var")
-    store: str = "memory://"
+    # The tables' store (pipeline/worker/stores.py): "rocksdb://" keeps them on disk under
+    # data_dir, so a restart reads only the changelog written since; "memory://" reads all of it.
+    store: str = "rocksdb://"
     # Copies of each table partition kept warm on other workers (Faust's
     # table_standby_replicas): a partition that moves to a worker holding a standby resumes
     # without replaying its whole changelog. 0 turns them off.

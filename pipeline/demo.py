@@ -197,6 +197,8 @@ def _worker(options: DemoOptions, bootstrap: str) -> Iterator[tuple[subprocess.P
         KPI_DATA_DIR=str(options.data_dir / "worker"),
         KPI_APP_ID=f"kpi-demo-{int(time.time())}",  # a fresh consumer group and state per demo
     )
+    # The local copies of earlier demos' tables (one folder per app id) are of no further use.
+    shutil.rmtree(options.data_dir / "worker" / "faust", ignore_errors=True)
     if options.targets_file is not None:
         env["KPI_TARGETS_FILE"] = str(options.targets_file.resolve())
     with log.open("wb") as out:

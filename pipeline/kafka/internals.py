@@ -25,12 +25,18 @@ SLF001 rule is on outside this module).
 
 3. Replay's group-less aiokafka consumer: its metadata is refreshed on demand
    (``refresh_metadata``), since aiokafka has no public call that updates it.
+
+4. Faust's RocksDB table store (``write_partition``): its public ``__setitem__`` picks the
+   partition's database from the current event, and the worker writes a whole batch of a
+   changelog partition at once, outside any event, after the broker acknowledged it. So the
+   batch goes to that partition's database directly, as one RocksDB write batch, and the key
+   index Faust keeps for reads without an event learns where each key lives.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 __all__ = [
@@ -41,6 +47,7 @@ __all__ = [
     "producer",
     "refresh_metadata",
     "skip",
+    "write_partition",
 ]
 
 
@@ -113,3 +120,27 @@ async def skip(consumer: Any, tp: Any, first: int, last: int) -> None:
     """Offsets ``first..last`` are not in the log (transaction markers, retention): they may be
     committed past."""
     await consumer._add_gap(tp, first, last)
+
+
+def write_partition(
+    store: Any, partition: int, writes: Sequence[tuple[bytes, bytes | None]]
+) -> None:
+    """Apply ``writes`` (value None: delete) to one partition's database of a Faust RocksDB
+    store (``faust.stores.rocksdb.Store`` with the rocksdict driver), atomically (4.)."""
+    # Imported here: rocksdict is there whenever a RocksDB store was configured (checked at
+    # start-up), and only then.
+    import rocksdict
+
+    batch = rocksdict.WriteBatch(raw_mode=True)
+    for key, value in writes:
+        if value is None:
+            batch.delete(key)
+        else:
+            batch.put(key, value)
+    store._db_for_partition(partition).write(batch)
+    index = store._key_index
+    for key, value in writes:
+        if value is None:
+            index.pop(key, None)
+        else:
+            index[key] = partition

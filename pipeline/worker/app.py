@@ -1,5 +1,6 @@
 """The Faust worker: consumes the input topics, drives the engine, keeps its state in Faust
-tables (changelog-backed, co-partitioned with the input) and serves /metrics.
+tables (changelog-backed, co-partitioned with the input; on disk by default,
+pipeline.worker.stores) and serves /metrics.
 
 Delivery is at-least-once with one agent instance (concurrency 1): each batch's state reaches
 the changelog before its input offsets are committed (``checkpoint``), so a crash loses
@@ -42,6 +43,7 @@ from pipeline.worker.context import core_context
 from pipeline.worker.improvements import ImprovementsFile
 from pipeline.worker.recovery import RecoveryTimer
 from pipeline.worker.sequence import InputSequence, Verdict
+from pipeline.worker.stores import is_persistent, table_options
 from pipeline.worker.table_store import TableStore
 from pipeline.worker.targets import TargetsFile
 
@@ -68,7 +70,9 @@ class WorkerApp:
     def __init__(self, settings: Settings, ctx: CoreContext | None = None) -> None:
         self.settings = settings
         topics = settings.topics
-        datadir = settings.data_dir / "faust"
+        # Per app id: a table's local copy belongs to its changelog topic (named after the app
+        # id), and a copy of another app's table would be taken for this one's.
+        datadir = settings.data_dir / "faust" / settings.app_id
         datadir.mkdir(parents=True, exist_ok=True)
         self.app = faust.App(
             settings.app_id,
@@ -104,23 +108,28 @@ class WorkerApp:
         # bytes key and value types make Faust use its raw codec: values are encoded here.
         self.table = self.app.Table(
             "kpi-state", default=None, key_type=bytes, value_type=bytes,
-            partitions=topics.partitions,
+            partitions=topics.partitions, options=table_options(settings.store),
         )  # fmt: skip
         # The closer's state (delivery mark, alert state): one partition, co-partitioned with
         # the pane topic, so it moves with the closing role.
         self.merge_table = self.app.Table(
-            MERGE_TABLE, default=None, key_type=bytes, value_type=bytes, partitions=1
-        )
+            MERGE_TABLE, default=None, key_type=bytes, value_type=bytes, partitions=1,
+            options=table_options(settings.store),
+        )  # fmt: skip
         self.sources = {topics.tickets: "tickets", topics.surveys: "surveys"}
         # Partitions kept in offset order by the worker (see _in_sequence).
         self.sequenced = {**self.sources, topics.panes: PANE_SOURCE[0]}
+        persistent = is_persistent(settings.store)
         self.store = TableStore(
-            self.table, owned=lambda: {partition for _, partition in self.engine.assigned}
+            self.table,
+            owned=lambda: {partition for _, partition in self.engine.assigned},
+            persistent=persistent,
         )
         self.merge_store = TableStore(
             self.merge_table,
             partition_of=lambda key: 0,
             owned=lambda: {0} if self.engine.closes_windows else set(),
+            persistent=persistent,
         )
         self.engine = Engine(
             ctx or core_context(settings),
@@ -252,6 +261,10 @@ class WorkerApp:
             self.recovery.assigned()
             self.sequence.assigned()
             owned = app.consumer.assignment()
+            try:
+                self.recovery.changelog_records.set(await self._changelog_tail(owned))
+            except Exception:  # a figure for /metrics: never worth a failed rebalance
+                log.exception("could not measure the changelog tail to restore")
             engine.assign(
                 (self.sources[tp.topic], tp.partition) for tp in owned if tp.topic in self.sources
             )
@@ -295,6 +308,22 @@ class WorkerApp:
         if tp == PANE_SOURCE:
             return None  # pane records are full values: a new closer takes them from anywhere
         return self.engine.next_offsets.get(tp)
+
+    async def _changelog_tail(self, owned: set[TP]) -> int:
+        """The changelog records the restore reads for the owned table partitions: Faust reads
+        each from the offset its local copy persisted (from the start without one)."""
+        tables = {t.changelog_topic.get_topic_name(): t for t in (self.table, self.merge_table)}
+        tps = [tp for tp in owned if tp.topic in tables]
+        if not tps:
+            return 0
+        ends = await self.app.consumer.highwaters(*tps)
+        firsts = await self.app.consumer.earliest_offsets(*tps)
+        records = 0
+        for tp in tps:
+            persisted = tables[tp.topic].persisted_offset(tp)
+            start = max(firsts.get(tp) or 0, persisted if persisted is not None else 0)
+            records += max(0, (ends.get(tp) or 0) - start)
+        return records
 
     def _input_partitions(self) -> list[tuple[str, int]]:
         """Every partition of the input topics (from the cluster metadata): windows close

@@ -28,6 +28,8 @@ class RecordBatches:
         self._open: dict[tuple[str, int], Any] = {}
         self._partitions: dict[str, int] = {}
         self.delivered: list[asyncio.Future[Any]] = []  # one per batch handed over
+        # The newest batch handed over per topic-partition, with its number of records.
+        self._newest: dict[tuple[str, int], tuple[asyncio.Future[Any], int]] = {}
 
     async def add(
         self,
@@ -58,9 +60,26 @@ class RecordBatches:
             await self._send(slot)
         return self.delivered
 
+    def last_offset(self, topic: str, partition: int) -> int | None:
+        """Once delivered: the offset of the last record handed over to ``topic``/``partition``;
+        None if nothing was, or the broker did not say (``acks=0``)."""
+        newest = self._newest.get((topic, partition))
+        if newest is None:
+            return None
+        future, count = newest
+        if not future.done() or future.cancelled() or future.exception() is not None:
+            return None
+        offset = getattr(future.result(), "offset", None)
+        if offset is None or offset < 0:
+            return None
+        return int(offset) + count - 1  # the batch's records have consecutive offsets
+
     async def _send(self, slot: tuple[str, int]) -> None:
         batch = self._open.pop(slot)
-        self.delivered.append(await self._producer.send_batch(batch, slot[0], partition=slot[1]))
+        count = batch.record_count()
+        delivery = await self._producer.send_batch(batch, slot[0], partition=slot[1])
+        self.delivered.append(delivery)
+        self._newest[slot] = (delivery, count)
 
     async def _partition_by_key(self, topic: str, key: bytes | None) -> int:
         count = self._partitions.get(topic)

@@ -10,8 +10,10 @@
 4. acknowledge: the caller returns to Faust, which acknowledges the batch's input records, and
    commits acknowledged offsets only after flushing the producer: no input offset is committed
    before the state that covers it is on the broker;
-5. confirm: in the background and in order, once the broker has acknowledged the batches, the
-   engine learns which windows and pane records are delivered (panes behind them may go).
+5. confirm: in the background and in order, once the broker has acknowledged the batches, a
+   persistent table store writes the state to its local copy and moves its persisted offset,
+   and the engine learns which windows and pane records are delivered (panes behind them may
+   go).
 
 Commits of the agent and of the timers are serialised by one lock taken before the first
 await, so outputs leave in the order they were made and a delivery mark never covers windows of
@@ -32,6 +34,7 @@ from pipeline.engine.frames import frame_records
 from pipeline.engine.outputs import Outputs
 from pipeline.engine.runtime import Engine
 from pipeline.worker.batches import RecordBatches
+from pipeline.worker.table_store import Persist
 
 __all__ = ["Checkpoint", "OutputTopics"]
 
@@ -39,7 +42,7 @@ log = logging.getLogger(__name__)
 
 
 class FlushingStore(Protocol):
-    async def flush(self, batches: RecordBatches) -> int: ...
+    async def flush(self, batches: RecordBatches) -> Persist | None: ...
 
 
 class OutputTopics(Protocol):
@@ -63,26 +66,33 @@ class Checkpoint:
         self._batches = batches
         self._lock = asyncio.Lock()
         self._confirming: asyncio.Future[None] | None = None
+        self._outputs: asyncio.Future[None] | None = None  # the newest that confirms outputs
         self.delivery_failed = False
 
     @property
     def delivering(self) -> bool:
-        """Windows or pane records are on their way, not yet acknowledged by the broker."""
-        return self._confirming is not None and not self._confirming.done()
+        """Windows or pane records are on their way, not yet acknowledged by the broker (state
+        alone does not count: the timer writes some at every tick)."""
+        return self._outputs is not None and not self._outputs.done()
 
     async def commit(self, out: Outputs) -> None:
         """Steps 1-3 and the start of 5; see the module docstring."""
         async with self._lock:
             batches = self._batches()
             self.engine.write_state()  # 1
+            persist: list[Persist] = []
             for store in self.stores:
-                await store.flush(batches)
+                if (write := await store.flush(batches)) is not None:
+                    persist.append(write)
             await self._produce(out, batches)  # 2
             delivered = await batches.send()  # 3
-            if out.windows or out.published:  # 5
+            if out.windows or out.published or persist:  # 5
+                report = self._on_delivered(out, persist, batches)
                 self._confirming = asyncio.ensure_future(
-                    self._confirm(self._confirming, delivered, self._on_delivered(out))
+                    self._confirm(self._confirming, delivered, report)
                 )
+                if out.windows or out.published:
+                    self._outputs = self._confirming
 
     async def _produce(self, out: Outputs, batches: RecordBatches) -> None:
         topics, produced = self.topics, self.engine.produced
@@ -102,11 +112,15 @@ class Checkpoint:
         produced["alerts"] += len(out.alerts)
         produced["windows"] += windows
 
-    def _on_delivered(self, out: Outputs) -> Callable[[], None]:
+    def _on_delivered(
+        self, out: Outputs, persist: list[Persist], batches: RecordBatches
+    ) -> Callable[[], None]:
         mark, published = out.closed_through, dict(out.published)
         windows = bool(out.windows)
 
         def report() -> None:
+            for write in persist:
+                write(batches)
             if windows:
                 self.engine.delivered(mark)
             if published:

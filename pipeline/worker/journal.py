@@ -15,7 +15,7 @@ So each partition's share of a batch is written as
 3. an end record naming the batch.
 
 On recovery, a partition whose journal record names a batch that its end record does not was
-interrupted: the journal's writes are applied over what was stored, and queued to be written
+interrupted: the journal's writes stand over what was stored, and are queued to be written
 again with the next batch (until then a second crash finds the same journal and does the same).
 Input offsets are committed only after all of it was acknowledged, so the records behind an
 interrupted batch are redelivered and recognised by their event ids.
@@ -26,7 +26,7 @@ from __future__ import annotations
 import itertools
 import os
 import zlib
-from collections.abc import Callable, Container, MutableMapping
+from collections.abc import Callable, Container, Mapping
 
 import orjson
 
@@ -60,6 +60,7 @@ class BatchJournal:
         self._partition_of = partition_of
         # Batch names unique across restarts and workers: only equality is ever checked.
         self._names = (f"{os.urandom(6).hex()}-{n}" for n in itertools.count())
+        self._finished: set[str] = set()  # interrupted batches this process has finished
 
     def write(self, key: str, value: bytes | None) -> None:
         self.changed[key] = value
@@ -82,11 +83,17 @@ class BatchJournal:
             ]
         return framed
 
-    def recover(
-        self, data: MutableMapping[bytes, bytes], owned: Container[int] | None = None
-    ) -> int:
-        """Finish interrupted batches found in ``data`` (restored from the changelog): apply
-        their writes to it and queue them to be written again. Returns how many there were.
+    def recover(self, data: Mapping[bytes, bytes], owned: Container[int] | None = None) -> int:
+        """Finish interrupted batches found in ``data`` (restored from the changelog): queue
+        their writes to be written again, in ``changed``, where they also stand over ``data``
+        until then. Returns how many there were.
+
+        ``data`` is left as it is: with a persistent store it is the changelog's copy on disk,
+        which must never hold what the changelog may not (a crash before the next batch is
+        delivered finds the same journal there and does the same again). A batch is finished
+        once per process: a later call (after a rebalance) skips it, while its writes are
+        queued or on their way.
+
         ``owned``: the changelog partitions to look at (None: all). A standby copy of another
         worker's partition can hold a journal record whose batch is still being written: it
         is that worker's to finish, never this one's."""
@@ -95,21 +102,13 @@ class BatchJournal:
             partition = key[len(_JOURNAL) :].decode()
             if owned is not None and int(partition) not in owned:
                 continue
-            end_key = f"{_END}{partition}".encode()
             name, writes = orjson.loads(zlib.decompress(data[key]))
-            if data.get(end_key) == name.encode():
+            if data.get(f"{_END}{partition}".encode()) == name.encode() or name in self._finished:
                 continue
             interrupted += 1
+            self._finished.add(name)
             for text_key, value in writes:
-                raw_key = text_key.encode()
-                raw = None if value is None else orjson.dumps(value)
-                if raw is None:
-                    data.pop(raw_key, None)
-                else:
-                    data[raw_key] = raw
-                self.changed[text_key] = raw
-            # In memory only: this batch is finished here, the changelog gets the writes again.
-            data[end_key] = name.encode()
+                self.changed[text_key] = None if value is None else orjson.dumps(value)
         return interrupted
 
 

@@ -1,6 +1,7 @@
 """How long the worker takes to get back to work after partitions are assigned (at start-up,
 after a crash, after a rebalance): Faust restores the table from its changelog topic, then the
-runtime rebuilds its in-memory state from the table. Reported on /metrics and in the log."""
+runtime rebuilds its in-memory state from the table. Reported on /metrics and in the log,
+with how much of the changelogs the restore had to read."""
 
 from __future__ import annotations
 
@@ -27,6 +28,12 @@ class RecoveryTimer:
         self.recoveries = Counter(
             "kpi_recoveries",
             "Recoveries of table state since the worker started",
+            registry=registry,
+        )
+        self.changelog_records = Gauge(
+            "kpi_recovery_changelog_records",
+            "Changelog records the latest recovery had to read: from where the local copy of "
+            "each owned table partition ends (its start with the memory store) to the end",
             registry=registry,
         )
         self._assigned_at: float | None = None

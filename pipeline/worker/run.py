@@ -22,11 +22,13 @@ from pipeline.config import Settings
 from pipeline.kafka.local_broker import BrokerError, ensure_topics
 from pipeline.kafka.security import client_options, describe
 from pipeline.worker.app import MERGE_TABLE, create_app
+from pipeline.worker.stores import StoreUnavailable, table_options
 
 __all__ = ["KafkaStartupError", "run_worker"]
 
 log = logging.getLogger(__name__)
 
+EXIT_STORE_UNAVAILABLE = 2
 EXIT_KAFKA_UNAVAILABLE = 3
 
 
@@ -98,11 +100,14 @@ def check_kafka(settings: Settings) -> None:
 
 def run_worker(settings: Settings, exit_when_caught_up: bool = False) -> int:
     try:
+        table_options(settings.store)
         check_kafka(settings)
-    except KafkaStartupError as exc:
+    except (StoreUnavailable, KafkaStartupError) as exc:
         log.error("%s", exc)
         # Logging may not be configured yet (Faust sets it up): say it on stderr as well.
         print(f"error: {exc}", file=sys.stderr, flush=True)
+        if isinstance(exc, StoreUnavailable):
+            return EXIT_STORE_UNAVAILABLE
         return EXIT_KAFKA_UNAVAILABLE
     log.info("Kafka at %s", describe(settings.kafka))
     if settings.worker.event_loop == "uvloop":

@@ -139,8 +139,10 @@ def run_with_kills(
     recovery = ("kpi_recovery_seconds", (("phase", "total"),))
     for i in range(kills):
         spawned_at = time.monotonic()
+        # Each restart in the same data directory, as on one machine: the new worker finds
+        # the local copy of the tables that the killed one left.
         with running_worker(
-            bootstrap, prefix, tmp_path / f"worker-{i}", PARTITIONS, KPI_LOG_LEVEL="info"
+            bootstrap, prefix, tmp_path / "worker", PARTITIONS, KPI_LOG_LEVEL="info"
         ) as worker:
             wait_until(lambda: _recovered(worker), 180, "the worker to recover", worker)
             recovered_at = time.monotonic()
@@ -172,7 +174,7 @@ def run_with_kills(
                 }
             )
     with running_worker(
-        bootstrap, prefix, tmp_path / "worker-final", PARTITIONS, KPI_LOG_LEVEL="info"
+        bootstrap, prefix, tmp_path / "worker", PARTITIONS, KPI_LOG_LEVEL="info"
     ) as worker:
         stream.join()
 

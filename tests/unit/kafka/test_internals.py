@@ -3,11 +3,14 @@ fetch code (faust-streaming is pinned exactly)."""
 
 from __future__ import annotations
 
+import gc
 import inspect
+from pathlib import Path
 from typing import Any
 
 import faust
 from aiokafka import AIOKafkaConsumer
+from faust.stores import rocksdb
 from faust.types import TP
 
 from pipeline.kafka import internals
@@ -82,3 +85,54 @@ async def test_a_group_less_consumer_can_refresh_its_metadata() -> None:
     assert "return asyncio.shield(self._md_update_fut)" in source
     assert inspect.signature(consumer._client.force_metadata_update).parameters == {}
     await consumer.stop()
+
+
+def _rocksdb_table(datadir: Path) -> Any:
+    app = faust.App(
+        "internals-rocksdb-test",
+        broker="kafka://127.0.0.1:1",
+        store="rocksdb://",
+        datadir=str(datadir),
+        autodiscover=False,
+    )
+    return app.Table(
+        "state", key_type=bytes, value_type=bytes, partitions=4, options={"driver": "rocksdict"}
+    )
+
+
+def test_the_rocksdb_store_sets_a_key_in_its_partitions_database() -> None:
+    # write_partition does what the store's own _set does, for a partition given explicitly.
+    source = inspect.getsource(rocksdb.Store._set)
+    assert "db = self._db_for_partition(partition)" in source
+    assert "self._key_index[key] = partition" in source
+    assert "db.put(key, value)" in source
+    # Its databases are opened in raw mode, as its own changelog batches are written.
+    assert "rocksdict.WriteBatch(raw_mode=True)" in inspect.getsource(
+        rocksdb.Store.apply_changelog_batch
+    )
+
+
+async def test_a_batch_lands_in_its_partitions_database(tmp_path: Path) -> None:
+    table = _rocksdb_table(tmp_path)
+    store = table.data
+    assert isinstance(store, rocksdb.Store) and store.use_rocksdict
+    store._db_for_partition(0)  # another partition's database, open as well
+    internals.write_partition(store, 2, [(b"a", b"1"), (b"b", b"2"), (b"gone", b"3")])
+    internals.write_partition(store, 2, [(b"a", b"10"), (b"gone", None)])
+    # Read back through the store's public mapping, outside any event: the key index finds
+    # the partition.
+    assert store.get(b"a") == b"10"
+    assert store.get(b"b") == b"2"
+    assert store.get(b"gone") is None
+    assert store._key_index[b"b"] == 2 and b"gone" not in store._key_index
+    assert store._db_for_partition(0).get(b"b") is None
+    tp = TP("internals-rocksdb-test-state-changelog", 2)
+    store.set_persisted_offset(tp, 41)
+
+    # On disk, in that partition's database: a store opened afresh (a restart) finds them.
+    await store.stop()
+    gc.collect()
+    reopened = _rocksdb_table(tmp_path).data
+    assert reopened._db_for_partition(2).get(b"a") == b"10"
+    assert reopened._db_for_partition(2).get(b"gone") is None
+    assert reopened.persisted_offset(tp) == 41
