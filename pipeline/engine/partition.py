@@ -31,6 +31,7 @@ from pipeline.core.observations import Observation
 from pipeline.core.scopes import Scope
 from pipeline.engine import formats, legacy
 from pipeline.engine.cells import Cells
+from pipeline.engine.layout import OBSERVATIONS
 from pipeline.engine.panes import Pane, PaneBuilder
 from pipeline.engine.progress import NEVER
 
@@ -237,8 +238,8 @@ class PartitionCore:
             except Rejection as rejection:
                 rejections.append(ReleasedRejection(event, rejection.reason, rejection.detail))
                 continue
-            for obs in observations:
-                count(obs, builders)
+            if observations:
+                count(observations, builders)
         for start, builder in builders.items():
             pane = builder.freeze()
             old = self.panes.get(start)
@@ -271,13 +272,24 @@ class PartitionCore:
         del queue[:split]
         return due
 
-    def _count(self, obs: Observation, builders: dict[int, PaneBuilder]) -> None:
-        start = self._grid.pane_start(obs.ts)
-        builder = builders.get(start)
-        if builder is None:
-            builder = builders[start] = PaneBuilder(start, self._layout.width)
-        row, samples = builder.cell(self.cells.cell(obs.dims))
-        self._layout.observe(obs, row, samples)
+    def _count(self, observations: list[Observation], builders: dict[int, PaneBuilder]) -> None:
+        """Count one event's observations in their panes, each in its cell's row. Run for every
+        event released: the pane arithmetic (``PaneGrid.pane_start``), the cell look-up and
+        ``Layout.observe`` are written out here, one call an event instead of five an
+        observation."""
+        pane, ids, updates = self._grid.pane, self.cells.ids, self._layout.updates
+        for obs in observations:
+            start = math.floor(obs.ts / pane) * pane
+            builder = builders.get(start)
+            if builder is None:
+                builder = builders[start] = PaneBuilder(start, self._layout.width)
+            cell = ids.get(obs.dims)
+            if cell is None:
+                cell = self.cells.cell(obs.dims)
+            row, samples = builder.cell(cell)
+            row[OBSERVATIONS] += 1
+            for update, slots in updates[obs.kind]:
+                update(obs, row, samples, slots)
 
     def _expire(self, target: float) -> None:
         """Forget finished keys whose de-duplication horizon has passed. A copy of one of their
