@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.core.events import Event, fingerprint
-from pipeline.core.observations import STATUS_VISITS, Dims, Observation, ObsKind
+from pipeline.core.observations import STATUS_VISITS, Dims, Observation, ObsKind, observation
 from pipeline.core.sla import SlaPolicy
 
 __all__ = ["NO_POLICY", "Rejection", "TicketState", "apply_survey", "apply_ticket_event"]
@@ -135,7 +135,7 @@ def _end_visit(
     if status is None:
         return
     since = state.status_since
-    observations.append(Observation(STATUS_VISITS[status], ts, state.dims, ts - since))
+    observations.append(observation(STATUS_VISITS[status], ts, state.dims, ts - since))
     if status in policy.pausing:
         state.paused += policy.calendar(state.calendar).business_seconds(since, ts)
     state.status_since = ts
@@ -170,7 +170,7 @@ def apply_ticket_event(  # noqa: C901, PLR0911, PLR0912, PLR0915 (one branch per
         if policy.rules:
             state.calendar = policy.calendar_of(dims.service, dims.team or "")
         state.event_ids[event.event_id] = fingerprint(event)
-        return state, [Observation(ObsKind.CREATED, event.ts, dims)]
+        return state, [observation(ObsKind.CREATED, event.ts, dims)]
     if state is None:
         raise Rejection(
             "unknown_ticket", f"{kind} for ticket {event.ticket_id}, which was never created"
@@ -197,7 +197,7 @@ def apply_ticket_event(  # noqa: C901, PLR0911, PLR0912, PLR0915 (one branch per
             state.first_reply_seen = True
             clock = _sla_clock(state, event.ts, policy)[0]
             observations.append(
-                Observation(
+                observation(
                     ObsKind.FIRST_REPLY,
                     event.ts,
                     dims,
@@ -208,7 +208,7 @@ def apply_ticket_event(  # noqa: C901, PLR0911, PLR0912, PLR0915 (one branch per
         if state.resolutions == 0:
             state.agent_replies += 1
         observations.append(
-            Observation(
+            observation(
                 ObsKind.INTERACTION,
                 event.ts,
                 dims,
@@ -223,7 +223,7 @@ def apply_ticket_event(  # noqa: C901, PLR0911, PLR0912, PLR0915 (one branch per
     elif kind == "escalated":
         if not state.escalated:
             state.escalated = True
-            return state, [Observation(ObsKind.FIRST_ESCALATED, event.ts, dims)]
+            return state, [observation(ObsKind.FIRST_ESCALATED, event.ts, dims)]
     elif kind == "resolved":
         if not state.open:
             raise Rejection("invalid_transition", f"ticket {event.ticket_id} is already resolved")
@@ -237,7 +237,7 @@ def apply_ticket_event(  # noqa: C901, PLR0911, PLR0912, PLR0915 (one branch per
         state.open = False
         state.resolutions += 1
         observations.append(
-            Observation(
+            observation(
                 ObsKind.RESOLVED,
                 event.ts,
                 dims,
@@ -258,7 +258,7 @@ def apply_ticket_event(  # noqa: C901, PLR0911, PLR0912, PLR0915 (one branch per
         state.open = True
         state.reopened = True
         state.status_since = event.ts  # the status it is in runs again from here
-        return state, [Observation(ObsKind.REOPENED, event.ts, dims)]
+        return state, [observation(ObsKind.REOPENED, event.ts, dims)]
     elif kind == "closed":
         return None, []
     return state, []
@@ -268,4 +268,4 @@ def apply_survey(event: Event) -> Observation:
     assert event.service is not None and event.score is not None
     kind = ObsKind.CSAT if event.kind == "csat" else ObsKind.NPS
     dims = Dims(event.service, event.team, event.channel, None)
-    return Observation(kind, event.ts, dims, float(event.score))
+    return observation(kind, event.ts, dims, float(event.score))

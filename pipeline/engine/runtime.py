@@ -98,6 +98,8 @@ class Engine(ClosesWithAlerts):
         self.idle_timeout: float | None = None
         self.max_producer_delay = 0.0
         self._last_record: dict[TP, float] = {}
+        # Records received in the current batch, per input partition (see ``_end_batch``).
+        self._batch: dict[TP, int] = {}
         self.clock: Callable[[], float] = time.time
 
     # --- partitions -----------------------------------------------------------------------------
@@ -183,8 +185,10 @@ class Engine(ClosesWithAlerts):
     def handle_batch(self, records: Iterable[Record]) -> Outputs:
         """Process records in order; their outputs in the same order."""
         out = Outputs()
+        handle = self._handle_safely
         for record in records:
-            self._handle_safely(out, *record)
+            handle(out, *record)
+        self._end_batch()
         if not self.closes_windows:
             self.publish(out)
         return out
@@ -196,6 +200,7 @@ class Engine(ClosesWithAlerts):
         DLQ as ``processing_error`` (and is logged with its traceback), and the engine goes on."""
         out = Outputs()
         self._handle_safely(out, source, partition, offset, key, raw)
+        self._end_batch()
         if not self.closes_windows:
             self.publish(out)
         return out
@@ -237,33 +242,50 @@ class Engine(ClosesWithAlerts):
             # committed): skipped, so it is neither counted again nor reported late.
             self.redelivered[source] += 1
             return
-        self.assigned.add(tp)
+        if tp not in self._batch:
+            self.assigned.add(tp)
         self.next_offsets[tp] = offset + 1
-        self._dirty_offsets.add(tp)
-        self._last_record[tp] = self.clock()
-        self.received[source] += 1
-        topic = self.topics[source]
+        batch = self._batch
+        batch[tp] = batch.get(tp, 0) + 1
         try:
             event = self.admission.decode(source, key, raw, offset, self._newest)
         except DecodeError as err:
             # A tombstone (no value) goes to the DLQ with an empty value.
+            topic = self.topics[source]
             record = DlqRecord(key, raw or b"", err.reason, err.detail, topic, partition, offset)
             self._reject(out, record)
             return
-        core = self._core(tp)
+        core = self.cores.get(tp) or self._core(tp)
         outcome = core.accept(event, self.closer.frontier)
-        if outcome is Accepted.DUPLICATE:
+        if outcome is Accepted.ACCEPTED:
+            pass
+        elif outcome is Accepted.DUPLICATE:
             self.duplicates[source] += 1
         elif outcome is Accepted.CONFLICT:
+            topic = self.topics[source]
             detail = f"event id {event.event_id!r} was taken with other content; the first counts"
             self._reject(
                 out, DlqRecord(key, raw, "conflicting_duplicate", detail, topic, partition, offset)
             )
         elif outcome is Accepted.LATE:
+            topic = self.topics[source]
             detail = f"event time {event.ts:.0f} is behind the watermark {core.watermark:.0f}"
             self._reject(out, DlqRecord(key, raw, "late", detail, topic, partition, offset))
         if core.max_ts >= core.release_due:  # the watermark may have moved a tick
             self._release(out, tp, core)
+
+    def _end_batch(self) -> None:
+        """What is kept per input partition rather than per record: records received, the
+        offsets to save, and when a partition last had a record (once per batch, so the clock
+        is read once)."""
+        if not self._batch:
+            return
+        now = self.clock()
+        for tp, n in self._batch.items():
+            self.received[tp[0]] += n
+            self._dirty_offsets.add(tp)
+            self._last_record[tp] = now
+        self._batch = {}
 
     def _release(self, out: Outputs, tp: TP, core: PartitionCore) -> None:
         before = core.released_through

@@ -26,6 +26,16 @@ __all__ = ["fast_survey", "fast_ticket"]
 # RFC 3339 with an offset, at most microseconds: the forms whose datetime.fromisoformat value is
 # the models' value. Anything else (lower-case z, a space, nanoseconds, ...) is left to them.
 _TS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)")
+# The common form "YYYY-MM-DDTHH:MM:SSZ" read in three parts: the day ("YYYY-MM-DDT"), known
+# once a whole timestamp on it passed the check above; the hour and minute ("HH:MM:") and the
+# second ("SSZ"), from tables of every valid one. Any valid day with any valid time of day is a
+# valid timestamp of this form, and its value is the sum (whole seconds: exact in a float).
+# Three dictionary look-ups instead of the regex and fromisoformat, which were a third of
+# decoding.
+_DAYS: dict[str, float] = {}
+_MAX_DAYS = 4096  # a stream spanning more days starts over (the cost of a miss, no more)
+_HOURS_MINUTES = {f"{h:02d}:{m:02d}:": h * 3600.0 + m * 60.0 for h in range(24) for m in range(60)}
+_SECONDS = {f"{s:02d}Z": float(s) for s in range(60)}
 _CHANNELS = frozenset(c.value for c in Channel)
 _PRIORITIES = frozenset(p.value for p in Priority)
 _STATUSES = frozenset(s.value for s in Status)
@@ -36,6 +46,9 @@ _UPDATES = frozenset(t.value for t in TicketType) - {
     TicketType.STATUS_CHANGED.value,
 }
 _SCORES = {"csat": (1, 5), "nps": (0, 10)}
+# Events are made from a tuple of every field in order: a named tuple's own __new__ (a Python
+# function taking keywords and defaults) costs three times as much, once per record.
+_new_event = tuple.__new__
 
 
 class _Unsure(Exception):
@@ -63,12 +76,31 @@ def _common(data: dict[str, Any]) -> tuple[str, float]:
     if type(event_id) is not str or not 1 <= len(event_id) <= 128:
         raise _Unsure
     ts = data.get("ts")
-    if type(ts) is not str or _TS.fullmatch(ts) is None:
+    if type(ts) is not str:
+        raise _Unsure
+    if len(ts) == 20:
+        day = _DAYS.get(ts[:11])
+        if day is not None:
+            hours_minutes = _HOURS_MINUTES.get(ts[11:17])
+            seconds = _SECONDS.get(ts[17:])
+            if hours_minutes is not None and seconds is not None:
+                return event_id, day + hours_minutes + seconds
+    return event_id, _checked_seconds(ts)
+
+
+def _checked_seconds(ts: str) -> float:
+    if _TS.fullmatch(ts) is None:
         raise _Unsure
     try:
-        return event_id, datetime.fromisoformat(ts).timestamp()
+        seconds = datetime.fromisoformat(ts).timestamp()
     except ValueError:
         raise _Unsure from None
+    time_of_day = _HOURS_MINUTES.get(ts[11:17], -1.0) + _SECONDS.get(ts[17:], -86_400.0)
+    if len(ts) == 20 and time_of_day >= 0 and ts.isascii():  # "YYYY-MM-DDTHH:MM:SSZ"
+        if len(_DAYS) >= _MAX_DAYS:
+            _DAYS.clear()
+        _DAYS[ts[:11]] = seconds - time_of_day
+    return seconds
 
 
 def _name(data: dict[str, Any], field: str, required: bool = False) -> str | None:
@@ -129,21 +161,24 @@ def fast_ticket(raw: bytes, offset: int) -> Event | None:
         assert ticket_id is not None
         _name(data, "agent_id")
         _name(data, "customer_id")
-        return Event(
-            event_id,
-            ts,
-            kind,
-            ticket_id,
-            ticket_id,
-            _name(data, "service", created),
-            _name(data, "team", created),
-            _member(data, "channel", _CHANNELS, created),
-            _member(data, "priority", _PRIORITIES, created),
-            _amount(data, "handle_seconds", 86_400.0),
-            _amount(data, "cost", 1_000_000.0),
-            None,
-            offset,
-            status,
+        return _new_event(
+            Event,
+            (
+                event_id,
+                ts,
+                kind,
+                ticket_id,
+                ticket_id,
+                _name(data, "service", created),
+                _name(data, "team", created),
+                _member(data, "channel", _CHANNELS, created),
+                _member(data, "priority", _PRIORITIES, created),
+                _amount(data, "handle_seconds", 86_400.0),
+                _amount(data, "cost", 1_000_000.0),
+                None,
+                offset,
+                status,
+            ),
         )
     except _Unsure:
         return None
@@ -173,20 +208,24 @@ def fast_survey(raw: bytes, offset: int) -> Event | None:
         comment = data.get("comment")
         if comment is not None and (type(comment) is not str or len(comment) > 10_000):
             raise _Unsure
-        return Event(
-            event_id,
-            ts,
-            kind,
-            ticket_id or survey_id or event_id,
-            ticket_id,
-            service,
-            team,
-            channel,
-            None,
-            None,
-            None,
-            score,
-            offset,
+        return _new_event(
+            Event,
+            (
+                event_id,
+                ts,
+                kind,
+                ticket_id or survey_id or event_id,
+                ticket_id,
+                service,
+                team,
+                channel,
+                None,
+                None,
+                None,
+                score,
+                offset,
+                None,
+            ),
         )
     except _Unsure:
         return None

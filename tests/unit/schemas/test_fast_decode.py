@@ -161,3 +161,59 @@ def test_valid_simulated_records_all_take_the_fast_path() -> None:
     for r in generate(config):
         fast = fast_ticket if r.topic == "tickets" else fast_survey
         assert fast(r.value, 0) is not None, r.value
+
+
+# Timestamps of the common form and near it: valid days and times of day, days that do not
+# exist, times out of range, other digits, other lengths.
+TIMESTAMPS = [
+    f"{day}T{time}{zone}"
+    for day in (
+        "2026-01-05",
+        "2024-02-29",
+        "2026-02-29",
+        "2026-13-01",
+        "2026-00-10",
+        "0001-01-01",
+        "9999-12-31",
+        "1969-12-31",
+        "2026-1-05x",
+        "\u0662\u0660\u0662\u0666-01-05",
+    )
+    for time in (
+        "00:00:00",
+        "23:59:59",
+        "12:34:56",
+        "24:00:00",
+        "23:60:00",
+        "23:59:60",
+        "\u0661\u0662:00:00",
+        "12:34:56.5",
+        "1:23:45",
+    )
+    for zone in ("Z", "z", "+00:00", "-05:30", "")
+]
+
+
+@pytest.mark.parametrize("order", ["as listed", "reversed", "shuffled"])
+def test_timestamps_agree_with_the_models_whatever_was_read_before(order: str) -> None:
+    # The fast path remembers the days of timestamps it read: whatever came before, a
+    # timestamp is taken with the models' value or left to them.
+    timestamps = list(TIMESTAMPS)
+    if order == "reversed":
+        timestamps.reverse()
+    elif order == "shuffled":
+        random.Random(7).shuffle(timestamps)
+    record = json.loads(next(r for r in generate(SimConfig(seed=1, n_events=5))).value)
+    taken = 0
+    for ts in timestamps:
+        raw = json.dumps({**record, "ts": ts}).encode()
+        quick = fast_ticket(raw, 0)
+        try:
+            expected = ticket_by_model(raw, 0)
+        except DecodeError:
+            assert quick is None, ts
+            continue
+        if quick is not None:
+            taken += 1
+            assert quick == expected and type(quick.ts) is float, ts
+    assert taken >= 5 * 3 * 3  # valid days x whole-second times x zones the fast path reads
