@@ -157,7 +157,7 @@ def rows_from(r: dict[str, Any]) -> list[Row]:  # noqa: C901, PLR0912 (one branc
                 "6 worker peak RSS",
                 _mib(worker["peak_rss"]),
                 grow,
-                "core state + its copy in the Faust table (memory store) + client buffers",
+                "core state + RocksDB caches (the table's copy is on disk) + client buffers",
             )
         )
     return rows
