@@ -8,6 +8,7 @@ improvement. Rows are written as windows close, so a long history is never held 
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,10 +18,11 @@ from pipeline.core.results import WindowResult
 from pipeline.core.scopes import DIMENSIONS, Scope
 from pipeline.engine.frames import WindowFrame
 from pipeline.improvements import Register
+from pipeline.replay.background_file import BackgroundFile
 from pipeline.replay.bottlenecks import Bottlenecks
 from pipeline.replay.episodes import EpisodeLog
 from pipeline.replay.forecasts import forecast_lines, pair_forecasts, write_forecasts
-from pipeline.replay.frame_csv import FrameCsv
+from pipeline.replay.frame_csv import FrameCsv, csv_line
 from pipeline.replay.gap_attribution import GapAttribution
 from pipeline.replay.improvements import ImprovementsSection
 from pipeline.replay.plots import SeriesStore, render_plots
@@ -61,9 +63,8 @@ class ReportWriter:
         self.targets = targets
         self.rows = 0
         self.windows: set[tuple[str, int]] = set()
-        self._file = (folder / "kpis.csv").open("w", newline="", encoding="utf-8")
-        self._csv = csv.writer(self._file)
-        self._csv.writerow(KPI_COLUMNS)
+        self._file = BackgroundFile(folder / "kpis.csv")
+        self._file.write((csv_line(KPI_COLUMNS) + "\r\n").encode())
         self.episodes = EpisodeLog(targets)
         self.tally = TargetTally(targets.targets if targets else ())
         self.bottlenecks = Bottlenecks(bottleneck_window)
@@ -80,7 +81,8 @@ class ReportWriter:
         self._frame_csv = FrameCsv()
 
     def add(self, results: Sequence[WindowResult], alerts: Sequence[AlertEvent] = ()) -> None:
-        row = self._csv.writerow
+        text = io.StringIO()
+        row = csv.writer(text).writerow
         for r in results:
             dims = self._dims.get(r.scope)
             if dims is None:
@@ -101,6 +103,7 @@ class ReportWriter:
                 ]
             )
             self.windows.add((r.window, r.end))
+        self._file.write(text.getvalue().encode())
         self.rows += len(results)
         self.episodes.add(results, alerts)
         self.tally.add(results)
@@ -122,7 +125,7 @@ class ReportWriter:
         watches, as the alert engine was given them (built once, by the caller); results are
         built here only for the bottleneck board, the gap attribution and the improvements."""
         for frame in frames:
-            self._file.write(self._frame_csv.text(frame))
+            self._file.write(self._frame_csv.text(frame).encode())
             self.rows += len(frame.scopes) * len(frame.layout.stats)
             self.windows.add((frame.window, frame.end))
             self.series.add_frame(frame)
