@@ -4,8 +4,8 @@ A year of history at the default windows is tens of millions of rows; formatting
 (an f-string and a ``repr`` per row) was most of such a replay's time. Here the parts of a row
 are made once per frame (the window and KPI statistic in front, the scope's labels), once per
 report (the sample sizes' text) or in C for a frame's whole value column (orjson's shortest
-round-trip text, as Python's ``repr`` writes it), and the rows are joined from an object array.
-The text is the csv module's, byte for byte: ``tests/unit/replay/test_frame_csv.py`` holds the
+round-trip text, as Python's ``repr`` writes it), and the rows are joined, as bytes, from an
+object array. The text is the csv module's, byte for byte: ``tests/unit/replay/test_frame_csv.py`` holds the
 two side by side.
 """
 
@@ -51,23 +51,25 @@ class FrameCsv:
 
     def __init__(self) -> None:
         # By identity; the layout is kept so its id cannot be reused by another.
-        self._layouts: dict[int, tuple[Layout, list[str], npt.NDArray[np.intp]]] = {}
-        self._scopes: dict[Scope, str] = {}
+        self._layouts: dict[int, tuple[Layout, list[bytes], npt.NDArray[np.intp]]] = {}
+        self._scopes: dict[Scope, bytes] = {}
         self._times: dict[int, str] = {}
-        self._samples = np.array([f",{n}{_LINE_END}" for n in range(_SAMPLE_TEXTS)], dtype=object)
+        self._samples = np.array([_sample_text(n) for n in range(_SAMPLE_TEXTS)], dtype=object)
 
-    def text(self, frame: WindowFrame) -> str:
+    def lines(self, frame: WindowFrame) -> bytes:
+        """The frame's rows, UTF-8 encoded: bytes all the way, as the file takes them (joining
+        and encoding text would copy every row once more)."""
         rows, columns = frame.values.shape
         if rows == 0 or columns == 0:
-            return ""
+            return b""
         parts, of_kpi = self._layout(frame.layout)
-        head = csv_line([frame.window, self.iso(frame.start), self.iso(frame.end)]) + ","
+        head = (csv_line([frame.window, self.iso(frame.start), self.iso(frame.end)]) + ",").encode()
         cells = np.empty((rows, columns, 4), dtype=object)
         cells[:, :, 0] = [head + part for part in parts]
         cells[:, :, 1] = np.array([self._scope(s) for s in frame.scopes], dtype=object)[:, None]
         cells[:, :, 2] = float_texts(frame.values)
         cells[:, :, 3] = self._sample_texts(frame.samples)[:, of_kpi]
-        return "".join(cells.ravel().tolist())
+        return b"".join(cells.ravel().tolist())
 
     def iso(self, ts: int) -> str:
         text = self._times.get(ts)
@@ -77,52 +79,56 @@ class FrameCsv:
             text = self._times[ts] = iso(ts)
         return text
 
-    def _layout(self, layout: Layout) -> tuple[list[str], npt.NDArray[np.intp]]:
+    def _layout(self, layout: Layout) -> tuple[list[bytes], npt.NDArray[np.intp]]:
         known = self._layouts.get(id(layout))
         if known is None:
+            kpis = layout.kpis
             parts = [
-                csv_line(
-                    [layout.kpis[k].name, layout.kpis[k].kpi_class.value, layout.kpis[k].unit, stat]
-                )
-                + ","
+                _field_text([kpis[k].name, kpis[k].kpi_class.value, kpis[k].unit, stat])
                 for k, stat in layout.stats
             ]
             of_kpi = np.array([k for k, _ in layout.stats], dtype=np.intp)
             known = self._layouts[id(layout)] = (layout, parts, of_kpi)
         return known[1], known[2]
 
-    def _scope(self, scope: Scope) -> str:
+    def _scope(self, scope: Scope) -> bytes:
         text = self._scopes.get(scope)
         if text is None:
             labels = scope.labels()
-            text = self._scopes[scope] = (
-                csv_line([*(labels[d] for d in DIMENSIONS), scope.breakdown]) + ","
-            )
+            fields = [*(labels[d] for d in DIMENSIONS), scope.breakdown]
+            text = self._scopes[scope] = _field_text(fields)
         return text
 
     def _sample_texts(self, samples: npt.NDArray[np.int64]) -> npt.NDArray[np.object_]:
         """``,n\\r\\n`` for every sample size: looked up, made only for the rare large ones."""
         if samples.size == 0 or (samples.min() >= 0 and samples.max() < len(self._samples)):
             return self._samples[samples]
-        return np.array(
-            [[f",{n}{_LINE_END}" for n in row] for row in samples.tolist()], dtype=object
-        ).reshape(samples.shape)
+        texts = [_sample_text(n) for n in samples.ravel().tolist()]
+        return np.array(texts, dtype=object).reshape(samples.shape)
+
+
+def _field_text(fields: Sequence[str]) -> bytes:
+    """Fields followed by the separator of the next one, encoded."""
+    return (csv_line(fields) + ",").encode()
+
+
+def _sample_text(n: int) -> bytes:
+    return f",{n}{_LINE_END}".encode()
 
 
 def float_texts(values: npt.NDArray[np.float64]) -> npt.NDArray[np.object_]:
-    """Each value as ``repr`` writes it, NaN (no value) as the empty field."""
+    """Each value as ``repr`` writes it (encoded), NaN (no value) as the empty field."""
     flat = values.ravel()
     # orjson writes a whole float array in C with the shortest text that round-trips, as repr
     # does, and in the same notation from 1e-4 up to 1e16 (and for zero); outside it repr puts
     # the exponent differently (1e-05, not 0.00001) and orjson writes infinities as null.
     texts = np.array(
-        orjson.dumps(flat, option=orjson.OPT_SERIALIZE_NUMPY).decode()[1:-1].split(","),
-        dtype=object,
+        orjson.dumps(flat, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b","), dtype=object
     )
     missing = np.isnan(flat)
-    texts[missing] = ""
+    texts[missing] = b""
     size = np.abs(flat)
     elsewhere = ~missing & ~((size >= _POSITIONAL_FROM) & (size < _POSITIONAL_TO)) & (flat != 0)
     for i in np.flatnonzero(elsewhere).tolist():
-        texts[i] = repr(float(flat[i]))
+        texts[i] = repr(float(flat[i])).encode()
     return texts.reshape(values.shape)

@@ -125,7 +125,7 @@ class ReportWriter:
         watches, as the alert engine was given them (built once, by the caller); results are
         built here only for the bottleneck board, the gap attribution and the improvements."""
         for frame in frames:
-            self._file.write(self._frame_csv.text(frame).encode())
+            self._file.write(self._frame_csv.lines(frame))
             self.rows += len(frame.scopes) * len(frame.layout.stats)
             self.windows.add((frame.window, frame.end))
             self.series.add_frame(frame)

@@ -98,7 +98,7 @@ def test_a_frame_is_written_as_the_csv_module_writes_its_rows() -> None:
     values.ravel()[: len(AWKWARD)] = AWKWARD  # every awkward value at least once
     samples = rng.choice([0, 1, 7, 4095, 4096, 123_456], size=(len(SCOPES), len(LAYOUT.kpis)))
     frame = frame_of(values, samples)
-    text = FrameCsv().text(frame)
+    text = FrameCsv().lines(frame).decode()
     assert text == by_row(frame)
     assert "1e-05," in text and "1e+16," in text and ",3.0," in text and "inf," in text
     assert '"net,work"' in text and '"pay""roll"' in text and '"line\nbreak"' in text
@@ -117,7 +117,7 @@ def test_frames_of_one_writer_share_nothing_wrong() -> None:
         frame = WindowFrame(
             "24h", i * 300, i * 300 + 86400, SCOPES[i:], values[i:], samples[i:], LAYOUT
         )
-        assert writer.text(frame) == by_row(frame)
+        assert writer.lines(frame).decode() == by_row(frame)
 
 
 def test_an_empty_frame_has_no_rows() -> None:
@@ -130,7 +130,7 @@ def test_an_empty_frame_has_no_rows() -> None:
         np.zeros((0, len(LAYOUT.kpis)), dtype=np.int64),
         LAYOUT,
     )
-    assert FrameCsv().text(empty) == ""
+    assert FrameCsv().lines(empty) == b""
 
 
 def test_float_texts_are_reprs_over_every_magnitude() -> None:
@@ -142,6 +142,6 @@ def test_float_texts_are_reprs_over_every_magnitude() -> None:
     places = 10.0 ** rng.integers(0, 6, size=100_000)
     decimals = np.round(rng.uniform(0, 1e6, size=100_000) * places) / places
     values = np.concatenate([bits, spread, decimals, np.array(AWKWARD)])
-    expected = ["" if math.isnan(v) else repr(v) for v in values.tolist()]
+    expected = [b"" if math.isnan(v) else repr(v).encode() for v in values.tolist()]
     assert float_texts(values).tolist() == expected
     assert float_texts(values.reshape(-1, 5)).ravel().tolist() == expected
