@@ -5,8 +5,8 @@ A year of history at the default windows is tens of millions of rows; formatting
 are made once per frame (the window and KPI statistic in front, the scope's labels), once per
 report (the sample sizes' text) or in C for a frame's whole value column (orjson's shortest
 round-trip text, as Python's ``repr`` writes it), and the rows are joined, as bytes, from an
-object array. The text is the csv module's, byte for byte: ``tests/unit/replay/test_frame_csv.py`` holds the
-two side by side.
+object array. The text is the csv module's, byte for byte: ``tests/unit/replay/test_frame_csv.py``
+holds the two side by side.
 """
 
 from __future__ import annotations
