@@ -18,7 +18,6 @@ from pipeline.core.results import WindowResult
 from pipeline.core.scopes import DIMENSIONS, Scope
 from pipeline.engine.frames import WindowFrame
 from pipeline.improvements import Register
-from pipeline.replay.background_file import BackgroundFile
 from pipeline.replay.bottlenecks import Bottlenecks
 from pipeline.replay.episodes import EpisodeLog
 from pipeline.replay.forecasts import forecast_lines, pair_forecasts, write_forecasts
@@ -63,7 +62,7 @@ class ReportWriter:
         self.targets = targets
         self.rows = 0
         self.windows: set[tuple[str, int]] = set()
-        self._file = BackgroundFile(folder / "kpis.csv")
+        self._file = (folder / "kpis.csv").open("wb")
         self._file.write((csv_line(KPI_COLUMNS) + "\r\n").encode())
         self.episodes = EpisodeLog(targets)
         self.tally = TargetTally(targets.targets if targets else ())
