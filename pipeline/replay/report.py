@@ -14,26 +14,20 @@ from pathlib import Path
 
 from pipeline.alerts.model import AlertEvent, TargetSet
 from pipeline.core.kpis import KpiDefinition
-from pipeline.core.results import WindowResult, iso
+from pipeline.core.results import WindowResult
 from pipeline.core.scopes import DIMENSIONS, Scope
 from pipeline.engine.frames import WindowFrame
 from pipeline.improvements import Register
 from pipeline.replay.bottlenecks import Bottlenecks
 from pipeline.replay.episodes import EpisodeLog
 from pipeline.replay.forecasts import forecast_lines, pair_forecasts, write_forecasts
+from pipeline.replay.frame_csv import FrameCsv, csv_line
 from pipeline.replay.gap_attribution import GapAttribution
 from pipeline.replay.improvements import ImprovementsSection
 from pipeline.replay.plots import SeriesStore, render_plots
 from pipeline.replay.summary import ReplayFacts, TargetTally, write_summary
 
 __all__ = ["KPI_COLUMNS", "ReportWriter"]
-
-
-def _csv_line(fields: Sequence[str]) -> str:
-    """Fields as the csv module writes them (minimal quoting), without the line end."""
-    out = io.StringIO()
-    csv.writer(out, lineterminator="").writerow(fields)
-    return out.getvalue()
 
 
 KPI_COLUMNS = [
@@ -68,9 +62,8 @@ class ReportWriter:
         self.targets = targets
         self.rows = 0
         self.windows: set[tuple[str, int]] = set()
-        self._file = (folder / "kpis.csv").open("w", newline="", encoding="utf-8")
-        self._csv = csv.writer(self._file)
-        self._csv.writerow(KPI_COLUMNS)
+        self._file = (folder / "kpis.csv").open("wb")
+        self._file.write((csv_line(KPI_COLUMNS) + "\r\n").encode())
         self.episodes = EpisodeLog(targets)
         self.tally = TargetTally(targets.targets if targets else ())
         self.bottlenecks = Bottlenecks(bottleneck_window)
@@ -84,12 +77,11 @@ class ReportWriter:
         self.improvements = ImprovementsSection(improvements) if improvements else None
         # Formatted once: a history has few scopes and window bounds but many rows of each.
         self._dims: dict[Scope, list[str]] = {}
-        self._dims_text: dict[Scope, str] = {}
-        self._stat_parts: dict[int, list[str]] = {}
-        self._times: dict[int, str] = {}
+        self._frame_csv = FrameCsv()
 
     def add(self, results: Sequence[WindowResult], alerts: Sequence[AlertEvent] = ()) -> None:
-        row = self._csv.writerow
+        text = io.StringIO()
+        row = csv.writer(text).writerow
         for r in results:
             dims = self._dims.get(r.scope)
             if dims is None:
@@ -98,8 +90,8 @@ class ReportWriter:
             row(
                 [
                     r.window,
-                    self._iso(r.start),
-                    self._iso(r.end),
+                    self._frame_csv.iso(r.start),
+                    self._frame_csv.iso(r.end),
                     r.kpi,
                     r.kpi_class,
                     r.unit,
@@ -110,6 +102,7 @@ class ReportWriter:
                 ]
             )
             self.windows.add((r.window, r.end))
+        self._file.write(text.getvalue().encode())
         self.rows += len(results)
         self.episodes.add(results, alerts)
         self.tally.add(results)
@@ -131,7 +124,7 @@ class ReportWriter:
         watches, as the alert engine was given them (built once, by the caller); results are
         built here only for the bottleneck board, the gap attribution and the improvements."""
         for frame in frames:
-            self._file.write(self._frame_text(frame))
+            self._file.write(self._frame_csv.lines(frame))
             self.rows += len(frame.scopes) * len(frame.layout.stats)
             self.windows.add((frame.window, frame.end))
             self.series.add_frame(frame)
@@ -146,47 +139,6 @@ class ReportWriter:
         if self.improvements is not None:
             needed = self.improvements.watched
             self.improvements.add([r for f in frames for r in f.results(needed)])
-
-    def _frame_text(self, frame: WindowFrame) -> str:
-        """The frame's CSV rows, in the order ``add`` writes its results (scope, then catalogue):
-        the parts that repeat (window, KPI and statistic, scope) are formatted once."""
-        if not frame.scopes:
-            return ""
-        layout = frame.layout
-        stats = self._stat_parts.get(id(layout))
-        if stats is None:
-            stats = self._stat_parts[id(layout)] = [
-                _csv_line([k.name, k.kpi_class.value, k.unit, stat])
-                for k, stat in ((layout.kpis[i], stat) for i, stat in layout.stats)
-            ]
-        of_kpi = [i for i, _ in layout.stats]
-        head = _csv_line([frame.window, self._iso(frame.start), self._iso(frame.end)])
-        heads = [head + "," + part + "," for part in stats]
-        values = frame.values.tolist()
-        samples = frame.samples.tolist()
-        lines = []
-        for row, scope in enumerate(frame.scopes):
-            dims = self._dims_text.get(scope)
-            if dims is None:
-                labels = scope.labels()
-                dims = self._dims_text[scope] = (
-                    _csv_line([*(labels[d] for d in DIMENSIONS), scope.breakdown]) + ","
-                )
-            vrow, srow = values[row], samples[row]
-            # v != v: NaN, no value (the cheapest test).
-            lines += [
-                f"{h}{dims}{'' if v != v else repr(v)},{srow[k]}\r\n"  # noqa: PLR0124
-                for h, v, k in zip(heads, vrow, of_kpi, strict=True)
-            ]
-        return "".join(lines)
-
-    def _iso(self, ts: int) -> str:
-        text = self._times.get(ts)
-        if text is None:
-            if len(self._times) > 10_000:
-                self._times.clear()  # months of history: keep the cache small
-            text = self._times[ts] = iso(ts)
-        return text
 
     def close(self, facts: ReplayFacts) -> Path:
         """Finish every file; returns the summary's path."""
