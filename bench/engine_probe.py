@@ -39,6 +39,17 @@ def _engine(ctx: CoreContext, topics: dict[str, str]) -> tuple[Any, Any]:
     return Engine(ctx, topics), frame_records
 
 
+def _collector() -> None:
+    """The collector as this checkout's worker and replay set it (the defaults before they
+    set it)."""
+    gc.collect()
+    try:
+        from pipeline.engine.gc_policy import tune_collector
+    except ImportError:
+        return
+    tune_collector()
+
+
 def main() -> None:
     records = pickle.loads(open(sys.argv[1], "rb").read())  # noqa: SIM115 (our own file)
     windows = tuple(WindowSpec(n, s, t) for n, s, t in json.loads(sys.argv[2]))
@@ -47,7 +58,7 @@ def main() -> None:
     tps = {(r[0], r[1]) for r in records}
     engine.assign(tps)
     engine.end_offsets = dict.fromkeys(tps, 0)
-    gc.collect()
+    _collector()
     started, cpu_started = time.perf_counter(), time.process_time()
     window_records = 0
     for i in range(0, len(records), BATCH):

@@ -39,6 +39,15 @@ def _ratio(a: dict[str, Any], b: dict[str, Any] | None, name: str, ak: str = "")
     return text
 
 
+def _stream_part(replay: dict[str, Any], peer: dict[str, Any]) -> str:
+    """The replay's rate from its first read to its last record, which is the span the
+    peer's own figure covers (from its first record to its last)."""
+    if "stream_rate" not in replay:
+        return ""
+    rate = replay["stream_rate"]
+    return f"; first to last record {rate:,.0f} rec/s, {rate / peer['rate']:.1%} of peer"
+
+
 def _mib(x: float) -> str:
     return f"{x / 2**20:,.0f} MiB"
 
@@ -124,6 +133,16 @@ def rows_from(r: dict[str, Any]) -> list[Row]:  # noqa: C901, PLR0912 (one branc
                     _rates(sub),
                     _ratio(sub, peer, "peer"),
                     "as 2, with fewer scopes and windows",
+                )
+            )
+        if "subset_replay" in peer:
+            rows.append(
+                Row(
+                    "4c replay, same subset config (per service, 1h tumbling)",
+                    _rates(peer["subset_replay"]),
+                    _ratio(peer["subset_replay"], peer, "peer"),
+                    "as 3: every KPI of the catalogue, report and start-up included"
+                    + _stream_part(peer["subset_replay"], peer),
                 )
             )
     elif peer and "error" in peer:

@@ -13,6 +13,7 @@ from pipeline.alerts.model import TargetSet
 from pipeline.cli_options import bootstrap_option, config_option
 from pipeline.config import Settings, WindowSetting, load_settings
 from pipeline.core.durations import parse_duration
+from pipeline.engine.gc_policy import tune_collector
 from pipeline.improvements import ImprovementsError, Register, load_register
 from pipeline.targets import TargetsError, configured_windows, load_targets
 
@@ -196,6 +197,7 @@ def replay(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     try:
+        tune_collector()
         result = asyncio.run(run_replay(settings, ctx, options))
     except MissingTopicError as exc:
         raise click.ClickException(missing_topic_message(exc, topic_prefix)) from None

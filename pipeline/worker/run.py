@@ -19,6 +19,7 @@ import mode.loop
 from aiokafka.errors import KafkaError
 
 from pipeline.config import Settings
+from pipeline.engine.gc_policy import tune_collector
 from pipeline.kafka.local_broker import BrokerError, ensure_topics
 from pipeline.kafka.security import client_options, describe
 from pipeline.worker.app import MERGE_TABLE, create_app
@@ -122,5 +123,6 @@ def run_worker(settings: Settings, exit_when_caught_up: bool = False) -> int:
     if exit_when_caught_up:
         # The same orderly stop as SIGTERM: commits, closes the tables, leaves the group.
         worker_app.on_caught_up = lambda: os.kill(os.getpid(), signal.SIGTERM)
+    tune_collector()
     worker.execute_from_commandline()
     return 0
