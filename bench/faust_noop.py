@@ -3,7 +3,8 @@ Faust's stream path on this machine (``python -m bench.faust_noop``, configured 
 variables; the bench starts it and times it from its committed offsets, as it does the worker).
 
 Same consumer settings as the worker where they matter: raw bytes, ``take_events`` batches,
-commits every second, no web server or table. ``NOOP_LOOP=uvloop`` runs it on uvloop.
+commits every second, no web server or table, the worker's collector setting
+(pipeline.engine.gc_policy). ``NOOP_LOOP=uvloop`` runs it on uvloop.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 import faust
 import mode.loop
 import orjson
+
+from pipeline.engine.gc_policy import tune_collector
 
 __all__ = ["main"]
 
@@ -50,6 +53,7 @@ def main() -> None:
 
     worker = faust.Worker(app, loglevel="warning")
     worker.spinner = None
+    tune_collector()
     worker.execute_from_commandline()
 
 
