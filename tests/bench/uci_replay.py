@@ -37,14 +37,15 @@ TARGETS = Path(__file__).parents[2] / "docs" / "examples" / "uci-targets.yaml"
 class Run:
     what: str
     wall: float
+    cpu: float
     peak_rss_mb: float
     records: int
     output: str
 
     def line(self) -> str:
         return (
-            f"| {self.what} | {self.wall:.1f} s | {self.records / self.wall:,.0f} | "
-            f"{self.peak_rss_mb:,.0f} MB |"
+            f"| {self.what} | {self.wall:.1f} s | {self.cpu:.1f} s | "
+            f"{self.records / self.wall:,.0f} | {self.peak_rss_mb:,.0f} MB |"
         )
 
 
@@ -61,10 +62,13 @@ def timed(what: str, args: list[str], env: dict[str, str], records: int) -> Run:
         raise SystemExit(f"{what} failed:\n{run.stdout}\n{run.stderr}")
     wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", run.stderr)
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", run.stderr)
-    assert wall is not None and rss is not None, run.stderr
+    user = re.search(r"User time \(seconds\): ([\d.]+)", run.stderr)
+    system = re.search(r"System time \(seconds\): ([\d.]+)", run.stderr)
+    assert wall and rss and user and system, run.stderr
     hours, minutes, seconds = wall.groups()
     elapsed = int(hours or 0) * 3600 + int(minutes) * 60 + float(seconds)
-    done = Run(what, elapsed, int(rss.group(1)) / 1024, records, run.stdout)
+    cpu = float(user.group(1)) + float(system.group(1))
+    done = Run(what, elapsed, cpu, int(rss.group(1)) / 1024, records, run.stdout)
     print(f"{what}: {run.stdout.strip()}\n{done.line()}", flush=True)
     return done
 
@@ -102,7 +106,7 @@ def main() -> None:
             print(f"default report folder: {size / 1e6:,.0f} MB", flush=True)
             shutil.rmtree(out)
     print(f"\n{args.log.name}: {events:,} events\n")
-    print("| run | wall clock | events/s | peak RSS |\n|---|---|---|---|")
+    print("| run | wall clock | CPU (user + system) | events/s | peak RSS |\n|---|---|---|---|---|")
     for run in runs:
         print(run.line())
 
