@@ -61,7 +61,9 @@ def encode_update(
     return f"{source}:{partition}".encode(), orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-def decode_update(raw: bytes, layout: Layout, cells: Cells) -> PaneUpdate:
+def decode_update(raw: bytes | None, layout: Layout, cells: Cells) -> PaneUpdate:
+    if raw is None:  # records come typed as the input topics' records, which may be tombstones
+        raise ValueError("not a pane update: a record without a value")
     data: dict[str, Any] = orjson.loads(raw)
     if data.get("format") != UPDATE_FORMAT:
         raise ValueError(f"not a pane update of format {UPDATE_FORMAT}: {data.get('format')!r}")

@@ -12,8 +12,8 @@ __all__ = ["OUTPUTS", "TP", "DlqRecord", "Outputs", "Record", "Source"]
 
 Source = str  # "tickets" or "surveys": the logical input, independent of topic names
 TP = tuple[Source, int]
-# source, partition, offset, key, value: one input record
-Record = tuple[Source, int, int, bytes | None, bytes]
+# source, partition, offset, key, value: one input record (no value: a tombstone)
+Record = tuple[Source, int, int, bytes | None, bytes | None]
 # The outputs records are produced to: kpi-windows, kpi-alerts and the dead-letter topic.
 OUTPUTS = ("windows", "alerts", "dlq")
 

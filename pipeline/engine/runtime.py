@@ -194,7 +194,7 @@ class Engine(ClosesWithAlerts):
         return out
 
     def handle(
-        self, source: Source, partition: int, offset: int, key: bytes | None, raw: bytes
+        self, source: Source, partition: int, offset: int, key: bytes | None, raw: bytes | None
     ) -> Outputs:
         """Process one input record. Never raises: a record that breaks processing goes to the
         DLQ as ``processing_error`` (and is logged with its traceback), and the engine goes on."""
@@ -212,7 +212,7 @@ class Engine(ClosesWithAlerts):
         partition: int,
         offset: int,
         key: bytes | None,
-        raw: bytes,
+        raw: bytes | None,
     ) -> None:
         try:
             self._handle(out, source, partition, offset, key, raw)
@@ -221,7 +221,8 @@ class Engine(ClosesWithAlerts):
             detail = f"{type(exc).__name__}: {exc}"
             topic = self.topics[source]
             self._reject(
-                out, DlqRecord(key, raw, "processing_error", detail, topic, partition, offset)
+                out,
+                DlqRecord(key, raw or b"", "processing_error", detail, topic, partition, offset),
             )
 
     def _handle(
@@ -231,7 +232,7 @@ class Engine(ClosesWithAlerts):
         partition: int,
         offset: int,
         key: bytes | None,
-        raw: bytes,
+        raw: bytes | None,
     ) -> None:
         if not self._recovered:
             self._recover()
@@ -255,6 +256,7 @@ class Engine(ClosesWithAlerts):
             record = DlqRecord(key, raw or b"", err.reason, err.detail, topic, partition, offset)
             self._reject(out, record)
             return
+        assert raw is not None  # decoded, so it had a value
         core = self.cores.get(tp) or self._core(tp)
         outcome = core.accept(event, self.closer.frontier)
         if outcome is Accepted.ACCEPTED:
