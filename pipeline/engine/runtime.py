@@ -257,7 +257,9 @@ class Engine(ClosesWithAlerts):
             self._reject(out, record)
             return
         assert raw is not None  # decoded, so it had a value
-        core = self.cores.get(tp) or self._core(tp)
+        core = self.cores.get(tp)
+        if core is None:  # the partition's first record: its core is made (once)
+            core = self._core(tp)
         outcome = core.accept(event, self.closer.frontier)
         if outcome is Accepted.ACCEPTED:
             pass
