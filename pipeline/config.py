@@ -265,15 +265,15 @@ class WorkerSettings(BaseModel):
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
     # The most the consumer fetches of one input partition at a time (Faust's
     # consumer_max_fetch_size, 1 MiB by default). Fetched records wait in memory, decoded,
-    # until the agent takes them: at 1 MiB for each of 16 partitions that was about 30 MiB of
-    # the worker's resident memory, with no more records per CPU second than this. A record
-    # larger than this is still fetched (whole, on its own).
+    # until the agent takes them: at 1 MiB for each of 16 partitions that was about 30 MiB
+    # more resident memory than this, at the same records per CPU second (BENCHMARKS.md). A
+    # record batch larger than this is still fetched (whole, on its own).
     fetch_partition_bytes: int = Field(default=256 * 1024, ge=1024)
     # glibc malloc arenas for the worker's threads (0: glibc's default, up to 8 per CPU). The
     # Kafka consumer's thread and RocksDB's background jobs each get an arena of their own
     # otherwise, whose freed memory only that thread reuses: about 50 MiB more resident memory
-    # than one shared arena, at the same records per CPU second (Python's small objects do not
-    # come from malloc, so threads rarely wait for the shared arena).
+    # than one shared arena, at the same records per CPU second (BENCHMARKS.md; Python's small
+    # objects do not come from malloc, so threads rarely wait for the shared arena).
     malloc_arenas: int = Field(default=1, ge=0)
 
 
