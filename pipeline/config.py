@@ -263,6 +263,18 @@ class WorkerSettings(BaseModel):
     # The event loop: uvloop runs Faust's per-record stream machinery (a few loop iterations
     # and tasks per record) about a third faster than asyncio's own loop (BENCHMARKS.md).
     event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    # The most the consumer fetches of one input partition at a time (Faust's
+    # consumer_max_fetch_size, 1 MiB by default). Fetched records wait in memory, decoded,
+    # until the agent takes them: at 1 MiB for each of 16 partitions that was about 30 MiB
+    # more resident memory than this, at the same records per CPU second (BENCHMARKS.md). A
+    # record batch larger than this is still fetched (whole, on its own).
+    fetch_partition_bytes: int = Field(default=256 * 1024, ge=1024)
+    # glibc malloc arenas for the worker's threads (0: glibc's default, up to 8 per CPU). The
+    # Kafka consumer's thread and RocksDB's background jobs each get an arena of their own
+    # otherwise, whose freed memory only that thread reuses: about 50 MiB more resident memory
+    # than one shared arena, at the same records per CPU second (BENCHMARKS.md; Python's small
+    # objects do not come from malloc, so threads rarely wait for the shared arena).
+    malloc_arenas: int = Field(default=1, ge=0)
 
 
 class Settings(BaseSettings):

@@ -70,6 +70,11 @@ class Cells:
             )
         return cell
 
+    def shared(self, dims: Dims) -> Dims:
+        """The cell's own ``Dims``, equal to ``dims``: a ticket holds it rather than a copy
+        made of its own event's strings (four strings and a tuple less per ticket)."""
+        return self.dims[self.cell(dims)]
+
     def _scopes_of(self, dims: Dims) -> list[Scope]:
         """The scopes a cell counts in. A breakdown whose dimension is unknown in this cell (a
         survey without a team) is skipped, not guessed."""

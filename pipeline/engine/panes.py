@@ -37,9 +37,16 @@ def summed_rows(values: Ints, into: Ints, n: int) -> Ints:
 
 class Pane:
     """Frozen accumulators of one pane: ``counts[i]`` is cell ``cells[i]``'s counter row; the
-    sketch samples are (local cell index, sketch slot, bucket key, count)."""
+    sketch samples are (local cell index, sketch slot, bucket key, count).
 
-    __slots__ = ("cells", "counts", "scoped", "sk_cell", "sk_key", "sk_n", "sk_slot", "start")
+    A pane is kept for as long as the longest window holds it (a day, by default, for every
+    input partition), and most of its counters are zero (a cell sees a few kinds of
+    observation in five minutes). So it keeps only the non-zero counters, as flat positions
+    and values, in one array with its cells and samples; ``counts`` and the sample columns are
+    made from it when read (at window closing and when encoded).
+    """
+
+    __slots__ = ("_data", "_k", "_m", "_n", "_width", "scoped", "start")
 
     def __init__(
         self,
@@ -55,12 +62,49 @@ class Pane:
         self.start = start
         # A pane converted from format 1 holds scope rows (already rolled up), not cells.
         self.scoped = scoped
-        self.cells = cells
-        self.counts = counts
-        self.sk_cell = sk_cell
-        self.sk_slot = sk_slot
-        self.sk_key = sk_key
-        self.sk_n = sk_n
+        flat = counts.reshape(-1)
+        where = np.flatnonzero(flat)
+        self._n, self._k, self._m = len(cells), len(where), len(sk_key)
+        self._width = counts.shape[1]
+        self._data: Ints = np.concatenate(
+            [cells, where, flat[where], sk_cell, sk_slot, sk_key, sk_n], dtype=np.int64
+        )
+
+    @property
+    def cells(self) -> Ints:
+        return self._data[: self._n]
+
+    @property
+    def counts(self) -> Ints:
+        n, k, width = self._n, self._k, self._width
+        out = np.zeros(n * width, dtype=np.int64)
+        out[self._data[n : n + k]] = self._data[n + k : n + 2 * k]
+        return out.reshape(n, width)
+
+    def _sample_column(self, i: int) -> Ints:
+        at = self._n + 2 * self._k + i * self._m
+        return self._data[at : at + self._m]
+
+    @property
+    def sk_cell(self) -> Ints:
+        return self._sample_column(0)
+
+    @property
+    def sk_slot(self) -> Ints:
+        return self._sample_column(1)
+
+    @property
+    def sk_key(self) -> Ints:
+        return self._sample_column(2)
+
+    @property
+    def sk_n(self) -> Ints:
+        return self._sample_column(3)
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes its arrays hold."""
+        return int(self._data.nbytes)
 
     def merged(self, other: Pane) -> Pane:
         """This pane's accumulators plus ``other``'s (same start)."""
@@ -170,11 +214,29 @@ class Block:
         return cls(
             unique,
             counts,
-            np.concatenate([rows[first[local][sample] + within], scoped_rows[s_local]]),
-            np.concatenate([slots[sample], s_slots]),
-            np.concatenate([keys[sample], s_keys]),
-            np.concatenate([ns[sample], s_ns]),
+            *_summed_samples(
+                np.concatenate([rows[first[local][sample] + within], scoped_rows[s_local]]),
+                np.concatenate([slots[sample], s_slots]),
+                np.concatenate([keys[sample], s_keys]),
+                np.concatenate([ns[sample], s_ns]),
+            ),
         )
+
+
+def _summed_samples(rows: Ints, slots: Ints, keys: Ints, ns: Ints) -> tuple[Ints, Ints, Ints, Ints]:
+    """One sample per (scope row, slot, bucket key), its count the sum of theirs: a block is
+    kept for as long as a window holds it, and the panes' samples repeat the same buckets (a
+    scope such as ``all`` takes every cell's)."""
+    if len(rows) < 2:
+        return rows, slots, keys, ns
+    order = np.lexsort((keys, slots, rows))
+    rows, slots, keys = rows[order], slots[order], keys[order]
+    starts = np.flatnonzero(
+        np.concatenate(
+            [[True], (rows[1:] != rows[:-1]) | (slots[1:] != slots[:-1]) | (keys[1:] != keys[:-1])]
+        )
+    )
+    return rows[starts], slots[starts], keys[starts], np.add.reduceat(ns[order], starts)
 
 
 class _Gathered:

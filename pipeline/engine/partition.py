@@ -312,6 +312,8 @@ class PartitionCore:
         state.ticket = after
         if after is None and before is not None:  # closed: its ids outlive it for a while
             state.done.update(before.event_ids)
+        if after is not None and after.dims is not old_dims:
+            after.dims = self.cells.shared(after.dims)
         # Backlog is a level: move the ticket between cells as it opens, closes or moves.
         is_open = after is not None and after.open
         if was_open != is_open or (is_open and after is not None and after.dims != old_dims):
@@ -410,8 +412,10 @@ class PartitionCore:
             if state.finished and state.done:
                 heapq.heappush(self._expiry, (state.until, key))
             ticket = state.ticket
-            if ticket is not None and ticket.open:
-                self.backlog[self.cells.cell(ticket.dims)] += 1
+            if ticket is not None:
+                ticket.dims = self.cells.shared(ticket.dims)
+                if ticket.open:
+                    self.backlog[self.cells.cell(ticket.dims)] += 1
 
     def _convert(self, items: list[tuple[str, Any]]) -> None:
         converted = legacy.convert(self.tag, items, self._layout, self.cells)

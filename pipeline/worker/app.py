@@ -96,6 +96,7 @@ class WorkerApp:
             broker_commit_interval=1.0,
             producer_linger=settings.worker.producer_linger,
             producer_max_batch_size=settings.worker.producer_max_batch_size,
+            consumer_max_fetch_size=settings.worker.fetch_partition_bytes,
             broker_session_timeout=settings.kafka.session_timeout,
             table_standby_replicas=settings.standby_replicas,
             datadir=str(datadir),

@@ -23,6 +23,7 @@ from pipeline.engine.gc_policy import tune_collector
 from pipeline.kafka.local_broker import BrokerError, ensure_topics
 from pipeline.kafka.security import client_options, describe
 from pipeline.worker.app import MERGE_TABLE, create_app
+from pipeline.worker.memory import limit_malloc_arenas
 from pipeline.worker.stores import StoreUnavailable, table_options
 
 __all__ = ["KafkaStartupError", "run_worker"]
@@ -111,6 +112,8 @@ def run_worker(settings: Settings, exit_when_caught_up: bool = False) -> int:
             return EXIT_STORE_UNAVAILABLE
         return EXIT_KAFKA_UNAVAILABLE
     log.info("Kafka at %s", describe(settings.kafka))
+    # Before Faust's consumer thread and RocksDB's background threads exist.
+    limit_malloc_arenas(settings.worker.malloc_arenas)
     if settings.worker.event_loop == "uvloop":
         # Before the app and worker exist: they take the loop the policy gives.
         mode.loop.use("uvloop")

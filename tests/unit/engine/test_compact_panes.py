@@ -1,0 +1,78 @@
+"""A pane keeps only its non-zero counters and gives back the same counts and samples; a block
+sums the samples of one scope row, slot and bucket, and a window counts them as before."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.core.observations import Dims
+from pipeline.engine.cells import Cells
+from pipeline.engine.panes import Block, Pane
+
+
+def _pane(rng: np.random.Generator, cells: int, width: int, samples: int) -> Pane:
+    counts = rng.integers(0, 4, (cells, width)) * (rng.random((cells, width)) < 0.15)
+    return Pane(
+        300,
+        np.arange(cells, dtype=np.int64) * 3,
+        counts,
+        rng.integers(0, cells, samples),
+        rng.integers(0, 3, samples),
+        rng.integers(90, 110, samples),
+        np.ones(samples, dtype=np.int64),
+    )
+
+
+def test_a_pane_reads_back_what_it_was_given() -> None:
+    rng = np.random.default_rng(7)
+    counts = rng.integers(-3, 9, (12, 56)) * (rng.random((12, 56)) < 0.13)
+    cells = np.arange(12, dtype=np.int64) + 40
+    sk = [rng.integers(0, 100, 30) for _ in range(4)]
+    pane = Pane(600, cells, counts, *sk)
+    assert np.array_equal(pane.counts, counts) and pane.counts.shape == (12, 56)
+    assert np.array_equal(pane.cells, cells)
+    for got, given in zip((pane.sk_cell, pane.sk_slot, pane.sk_key, pane.sk_n), sk, strict=True):
+        assert np.array_equal(got, given)
+    # Far less than the dense counters alone.
+    assert pane.nbytes < counts.nbytes / 2
+
+
+def test_an_empty_pane_keeps_its_width() -> None:
+    empty = np.zeros(0, dtype=np.int64)
+    pane = Pane(0, empty, np.zeros((0, 56), dtype=np.int64), empty, empty, empty, empty)
+    assert pane.counts.shape == (0, 56) and len(pane.sk_key) == 0
+
+
+def test_merged_panes_add_up() -> None:
+    rng = np.random.default_rng(3)
+    a, b = _pane(rng, 5, 8, 20), _pane(rng, 5, 8, 10)
+    merged = a.merged(b)
+    assert np.array_equal(merged.counts, a.counts + b.counts)
+    assert int(merged.sk_n.sum()) == 30
+
+
+def test_a_block_sums_repeated_samples() -> None:
+    cells = Cells(("all", "service"))
+    ids = np.array([cells.cell(Dims("email")), cells.cell(Dims("network"))], dtype=np.int64)
+    rng = np.random.default_rng(11)
+    panes = []
+    for _ in range(2):
+        samples = 40
+        panes.append(
+            Pane(
+                300,
+                ids,
+                rng.integers(0, 4, (2, 4)),
+                rng.integers(0, 2, samples),
+                rng.integers(0, 3, samples),
+                rng.integers(90, 95, samples),
+                np.ones(samples, dtype=np.int64),
+            )
+        )
+    block = Block.of(panes, cells, 4)
+    triples = list(
+        zip(block.sk_row.tolist(), block.sk_slot.tolist(), block.sk_key.tolist(), strict=True)
+    )
+    assert len(triples) == len(set(triples)) < 160  # one sample per (row, slot, bucket)
+    # Every pane sample counts once in each scope row of its cell (all, service): 80 x 2.
+    assert int(block.sk_n.sum()) == 160
