@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 __all__ = ["date_axis", "figure", "panel_title", "save"]
 
+_ONE_MINUTE = 1 / 1440  # matplotlib's dates are in days
+
 
 def figure(width: float, height: float) -> Figure:
     """A bare Figure: it renders with the Agg backend, so no pyplot, no global figure state,
@@ -24,10 +26,16 @@ def figure(width: float, height: float) -> Figure:
 
 def date_axis(ax: Axes, labelsize: float) -> None:
     """Few, short date labels on the x axis (months of history stay readable) and at most
-    six values on the y axis: every tick is a text to lay out, most of a panel's cost."""
+    six values on the y axis: every tick is a text to lay out, most of a panel's cost. Call it
+    once the panel's data is drawn."""
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
     from matplotlib.ticker import MaxNLocator
 
+    first, last = ax.dataLim.intervalx
+    if first <= last < first + _ONE_MINUTE:  # (an empty panel's limits are inf, -inf)
+        # One point in time (a range that holds one window): left to itself, matplotlib shows
+        # years around it and warns that it found no tick interval. A day around it instead.
+        ax.set_xlim(first - 0.5, last + 0.5)
     locator = AutoDateLocator(maxticks=8)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
