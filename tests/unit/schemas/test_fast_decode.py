@@ -123,6 +123,9 @@ def corpus(seed: int) -> list[tuple[str, bytes]]:
         for detail in ("Awaiting User Info", None, "", 7):
             move = {**model, "type": "status_changed", "status": status, "status_detail": detail}
             out.append(("tickets", json.dumps(move).encode()))
+    # Members the contract does not name, which both skip: at the edges of what they parse.
+    for member in ("9" * 4300, "9" * 4301, "1e400", "NaN", '"\\ud800"', '"\\u0000"', "01"):
+        out.append(("tickets", records[0].value[:-1] + b',"x":' + member.encode() + b"}"))
     for depth in (1, 100, 300, 2000):
         nested = b"[" * depth + b"]" * depth
         out.append(("tickets", records[0].value[:-1] + b',"x":' + nested + b"}"))
