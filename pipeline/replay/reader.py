@@ -69,6 +69,11 @@ class RangeRecord(NamedTuple):
     value: bytes
 
 
+# A named tuple's own __new__ is a Python function taking keywords: made from a tuple instead,
+# once per record read.
+_new_record = tuple.__new__
+
+
 async def open_consumer(bootstrap_servers: str, client: Mapping[str, Any]) -> AIOKafkaConsumer:
     """A started consumer outside any group: it commits nothing and joins nothing."""
     consumer = AIOKafkaConsumer(
@@ -157,12 +162,15 @@ async def read_ranges(
         batch: list[RangeRecord] = []
         for tp, messages in fetched.items():
             span = active.get(tp)
-            if span is None:
+            if span is None or not messages:
                 continue
-            for m in messages:
-                if m.offset >= span.stop:
-                    break
-                batch.append(RangeRecord(span.source, span.partition, m.offset, m.key, m.value))
+            if messages[-1].offset >= span.stop:
+                messages = [m for m in messages if m.offset < span.stop]
+            source, partition = span.source, span.partition
+            batch += [
+                _new_record(RangeRecord, (source, partition, m.offset, m.key, m.value))
+                for m in messages
+            ]
         # The position, not the last record seen, says when a partition is done: transaction
         # markers take offsets without ever being returned as records.
         for tp in list(active):
