@@ -134,6 +134,9 @@ class PartitionCore:
         self._queue: list[tuple[float, int, str, str]] = []
         self._expiry: list[tuple[float, str]] = []  # (until, key) of finished keys
         self.panes: dict[int, Pane] = {}
+        # No pane starts before this (a lower bound, -inf when unknown): a release that moves no
+        # window past its panes then prunes without looking at every pane.
+        self._no_pane_before = -math.inf
         self.backlog: Counter[int] = Counter()  # cell -> open tickets
         self.pending_count = 0
         self.persist = persist
@@ -244,6 +247,7 @@ class PartitionCore:
             pane = builder.freeze()
             old = self.panes.get(start)
             self.panes[start] = pane if old is None else old.merged(pane)
+            self._no_pane_before = min(self._no_pane_before, start)
             self.changed_panes.add(start)
             if self.persist:
                 self._dirty_panes.add(start)
@@ -329,11 +333,14 @@ class PartitionCore:
         if prune_at == NEVER:
             return
         oldest_needed = self._grid.needed_after(prune_at)
+        if oldest_needed <= self._no_pane_before:
+            return
         for start in [s for s in self.panes if s < oldest_needed]:
             del self.panes[start]
             self.changed_panes.discard(start)
             if self.persist:
                 self._dirty_panes.add(start)
+        self._no_pane_before = oldest_needed
 
     def take_changed_panes(self) -> set[int]:
         changed, self.changed_panes = self.changed_panes, set()
@@ -397,6 +404,7 @@ class PartitionCore:
                 self.keys[rest] = _KeyState.from_json(value)
             elif kind == "pane":
                 self.panes[int(rest)] = formats.decode_pane(value, self._layout, self.cells)
+                self._no_pane_before = -math.inf
             elif kind == "meta":
                 self.max_ts = _or_never(value["max_ts"])
                 self.released_through = _or_never(value["released_through"])
@@ -427,6 +435,7 @@ class PartitionCore:
         for start, pane in converted.panes.items():
             self.panes[start] = pane
             self._dirty_panes.add(start)
+            self._no_pane_before = -math.inf
         if converted.meta is not None:
             self.max_ts, self.released_through = converted.meta
             self._dirty_meta = True
