@@ -86,10 +86,18 @@ def run_latency(
             if tried:
                 result["requested_rate"] = rate
                 result["not_sustained"] = [t["rate"] for t in tried]
+                result["attempts"] = [_attempt(t) for t in tried]
             return result
         tried.append(result)
     tried[-1]["not_sustained"] = [t["rate"] for t in tried]
+    tried[-1]["attempts"] = [_attempt(t) for t in tried[:-1]]
     return tried[-1]
+
+
+def _attempt(result: dict[str, Any]) -> dict[str, Any]:
+    """A rate the worker did not keep up with, and by how much (no samples)."""
+    keys = ("rate", "achieved_rate", "worker_rate", "behind_at_end", "n", "p50", "p99")
+    return {k: result[k] for k in keys}
 
 
 def _measure(

@@ -151,7 +151,10 @@ def rows_from(r: dict[str, Any]) -> list[Row]:  # noqa: C901, PLR0912 (one branc
         lat = r["latency"]
         note = f"n={lat['n']}"
         if "requested_rate" in lat:
-            missed = ", ".join(f"{x:,.0f}" for x in lat["not_sustained"])
+            missed = ", ".join(
+                f"{a['rate']:,.0f} (the worker read {a['worker_rate']:,.0f}/s)"
+                for a in lat.get("attempts", ())
+            ) or ", ".join(f"{x:,.0f}" for x in lat["not_sustained"])
             note += f"; not sustained at {missed} rec/s"
         elif not lat.get("sustained", True):
             note += "; NOT sustained"
