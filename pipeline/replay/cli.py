@@ -154,7 +154,7 @@ def replay(
     no_progress: bool,
 ) -> None:
     """Recompute the KPIs of a time range of the input topics, with the live worker's code, into
-    a report folder: kpis.csv, alerts.csv, plots/*.png, summary.md (and improvements.csv with
+    a report folder: kpis.csv, alerts.csv, plots/*.svg, summary.md (and improvements.csv with
     --improvements).
 
     Reads the range by record timestamp with its own consumer (no consumer group, no commits),

@@ -13,8 +13,6 @@ import math
 from collections.abc import Iterable
 from pathlib import Path
 
-import numpy as np
-
 from pipeline.core.kpis import catalogue
 from pipeline.core.results import WindowResult, iso
 from pipeline.improvements import (
@@ -26,7 +24,7 @@ from pipeline.improvements import (
 )
 from pipeline.improvements.format import effect_text
 from pipeline.improvements.keeper import WindowKeeper
-from pipeline.replay.figures import date_axis, figure, save
+from pipeline.replay.charts import BLACK, GREY, PALETTE, Chart, Panel
 
 __all__ = ["IMPROVEMENT_COLUMNS", "ImprovementsSection"]
 
@@ -91,7 +89,7 @@ class ImprovementsSection:
             "KPIs from one value per window (Welch interval). See docs/improvements.md.",
         ]
         for e in evaluations:
-            plot = _plot(e, rows, plots / f"improvement-{e.improvement.id}.png")
+            plot = _plot(e, rows, plots / f"improvement-{e.improvement.id}.svg")
             lines += _section(e, plot.relative_to(folder).as_posix() if plot else None)
         return evaluations, lines
 
@@ -163,54 +161,33 @@ def _plot(e: Evaluation, rows: list[WindowValue], path: Path) -> Path | None:
     panels = [(v, s) for v, s in panels if any(value is not None for _, _, value, _ in s)]
     if not panels:
         return None
-    columns = 2 if len(panels) > 1 else 1
-    height_rows = math.ceil(len(panels) / columns)
-    height = 2.8 * height_rows
-    fig = figure(12 if columns == 2 else 7, height)
-    axes = fig.subplots(height_rows, columns, squeeze=False)
-    for ax, (v, series) in zip(axes.flat, panels, strict=False):
+    drawn = []
+    for v, series in panels:
         scale = _scale(v.check.kpi, [value for _, _, value, _ in series if value is not None])
-        when = np.array([int((s + t) / 2) for s, t, _, _ in series], dtype="datetime64[s]")
-        values = np.array([np.nan if x is None else x / scale[0] for _, _, x, _ in series])
-        ax.plot(when, values, ".", color="grey", markersize=4, label=f"{i.window} windows")
+        panel = Panel(
+            f"{v.check.label} ({v.check.role.value}, {scale[1]}): "
+            f"{v.verdict.value.replace('_', ' ')}"
+        )
+        if i.settling_seconds:
+            panel.span(i.implemented, i.after[0], GREY, 0.15)
+        panel.points(
+            [(s + t) / 2 for s, t, _, _ in series],
+            [math.nan if x is None else x / scale[0] for _, _, x, _ in series],
+            f"{i.window} windows",
+            GREY,
+        )
         c = v.comparison
         if c is not None:
-            b0, b1 = (np.datetime64(int(t), "s") for t in i.before)
-            a0, a1 = (np.datetime64(int(t), "s") for t in i.after)
-            ax.hlines(c.before / scale[0], b0, b1, color="tab:blue", label="before")
-            ax.hlines(c.after / scale[0], a0, a1, color="tab:green", label="after")
-            ax.fill_between(
-                [a0, a1],
-                (c.before + c.low) / scale[0],
-                (c.before + c.high) / scale[0],
-                color="tab:green",
-                alpha=0.2,
-                linewidth=0,
-                label=f"{v.confidence:.1%} interval",
-            )
-        ax.axvline(np.datetime64(int(i.implemented), "s"), color="black", linestyle="--")
-        if i.settling_seconds:
-            ax.axvspan(
-                np.datetime64(int(i.implemented), "s"),
-                np.datetime64(int(i.after[0]), "s"),
-                color="grey",
-                alpha=0.15,
-                linewidth=0,
-            )
-        ax.set_title(
-            f"{v.check.label} ({v.check.role.value}, {scale[1]}): "
-            f"{v.verdict.value.replace('_', ' ')}",
-            fontsize=9,
-        )
-        ax.grid(alpha=0.3)
-        date_axis(ax, labelsize=7)
-        ax.legend(fontsize=6, loc="upper left")
-    for ax in list(axes.flat)[len(panels) :]:
-        ax.set_visible(False)
-    fig.suptitle(f"{i.id}: {OVERALL_TEXT[e.overall]}")
-    fig.subplots_adjust(left=0.07, right=0.98, top=1 - 0.6 / height, bottom=0.4 / height)
-    fig.subplots_adjust(hspace=0.45, wspace=0.15)
-    save(fig, path)
+            blue, green = PALETTE[0], PALETTE[2]
+            panel.rule(c.before / scale[0], "before", blue, None, between=i.before, width=1.5)
+            panel.rule(c.after / scale[0], "after", green, None, between=i.after, width=1.5)
+            low, high = (c.before + c.low) / scale[0], (c.before + c.high) / scale[0]
+            panel.band(*i.after, low, high, green, 0.2, f"{v.confidence:.1%} interval")
+        panel.vertical(i.implemented, BLACK)
+        drawn.append(panel)
+    columns = 2 if len(drawn) > 1 else 1
+    size = (480.0, 224.0) if columns == 2 else (560.0, 224.0)
+    Chart(f"{i.id}: {OVERALL_TEXT[e.overall]}", drawn, columns, size).save(path)
     return path
 
 

@@ -1,4 +1,4 @@
-"""PNG plots of each KPI over time: the organisation and the busiest services, one panel each,
+"""SVG charts of each KPI over time: the organisation and the busiest services, one panel each,
 against the target of that scope, with the alert episodes shaded (pending amber, firing red).
 
 Only one window spec is plotted (the longest by default: overlapping short windows over months
@@ -13,7 +13,6 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,16 +22,14 @@ from pipeline.core.kpis import KpiDefinition
 from pipeline.core.results import WindowResult
 from pipeline.core.scopes import Scope
 from pipeline.engine.frames import WindowFrame
+from pipeline.replay.charts import BLACK, DOTTED, PALETTE, Chart, Panel
 from pipeline.replay.episodes import Episode
-from pipeline.replay.figures import date_axis, figure, panel_title, save
-
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
 
 __all__ = ["SeriesStore", "render_plots"]
 
 _PLOTTED_BREAKDOWNS = ("all", "service")
 _COLUMNS = 2
+_PENDING, _FIRING = "#ffa500", "#ff0000"  # alert episodes: amber, red
 
 
 class _Series:
@@ -118,7 +115,7 @@ def render_plots(
     services: int = 5,
     benchmarks: Sequence[Benchmark] = (),
 ) -> list[Path]:
-    """One PNG per KPI that has a value in the plotted window; returns the files written."""
+    """One SVG per KPI that has a value in the plotted window; returns the files written."""
     folder.mkdir(parents=True, exist_ok=True)
     shaded: dict[tuple[str, Scope], list[Episode]] = {}
     for e in episodes:
@@ -129,42 +126,27 @@ def render_plots(
         scopes = store.scopes(kpi.name, services)
         if not scopes or next(_values(store, kpi.name), None) is None:
             continue  # e.g. survey KPIs of a history without surveys: empty panels only
-        rows = math.ceil(len(scopes) / _COLUMNS)
-        height = 3.2 * rows  # inches
-        fig = figure(12, height)
-        axes = fig.subplots(rows, _COLUMNS, squeeze=False, sharex=True)
         scale, unit = _time_scale(store, kpi) if kpi.unit == "seconds" else (1.0, kpi.unit)
-        for ax, scope in zip(axes.flat, scopes, strict=False):
-            _panel(ax, store, kpi, scope, targets, shaded.get((kpi.name, scope), []), scale)
-            _benchmark_lines(ax, kpi, benchmarks, scale)
-        for ax in list(axes.flat)[len(scopes) :]:
-            ax.set_visible(False)
-        fig.suptitle(f"{kpi.name} ({kpi.kpi_class.value} measure, {unit}), {store.window}")
-        # Fixed margins (in inches over the height): automatic layout measures every tick
-        # label, and costs more than the drawing itself.
-        fig.subplots_adjust(left=0.06, right=0.98, top=1 - 0.7 / height, bottom=0.45 / height)
-        fig.subplots_adjust(hspace=0.35, wspace=0.15)
-        path = folder / f"{kpi.name}.png"
-        save(fig, path)
+        panels = []
+        for scope in scopes:
+            panel = _panel(store, kpi, scope, targets, shaded.get((kpi.name, scope), []), scale)
+            _benchmark_lines(panel, kpi, benchmarks, scale)
+            panels.append(panel)
+        title = f"{kpi.name} ({kpi.kpi_class.value} measure, {unit}), {store.window}"
+        path = folder / f"{kpi.name}.svg"
+        Chart(title, panels, columns=_COLUMNS, shared_x=True).save(path)
         written.append(path)
     return written
 
 
 def _benchmark_lines(
-    ax: Axes, kpi: KpiDefinition, benchmarks: Sequence[Benchmark], scale: float
+    panel: Panel, kpi: KpiDefinition, benchmarks: Sequence[Benchmark], scale: float
 ) -> None:
     """A published benchmark of the KPI as a labelled reference line (never an objective)."""
-    mine = [b for b in benchmarks if b.kpi == kpi.name]
-    for b in mine:
-        ax.axhline(
-            b.value / scale,
-            color="tab:green",
-            linestyle=":",
-            linewidth=1.2,
-            label=f"benchmark {b.value / scale:g} ({b.source}, {b.year}; {b.peer_group})"[:90],
-        )
-    if mine:
-        ax.legend(fontsize=7, loc="upper left")
+    for b in benchmarks:
+        if b.kpi == kpi.name:
+            label = f"benchmark {b.value / scale:g} ({b.source}, {b.year}; {b.peer_group})"
+            panel.rule(b.value / scale, label[:90], color=PALETTE[2], dash=DOTTED, width=1.2)
 
 
 def _values(store: SeriesStore, kpi: str) -> Iterator[float]:
@@ -195,40 +177,26 @@ def _gapped(ends: Sequence[float], values: Sequence[float]) -> tuple[np.ndarray,
     return np.insert(x, missing, x[missing - 1] + gaps.min()), np.insert(y, missing, np.nan)
 
 
-def _when(ts: Iterable[float]) -> np.ndarray:
-    return np.array([int(t) for t in ts], dtype="datetime64[s]")
-
-
 def _panel(
-    ax: Axes,
     store: SeriesStore,
     kpi: KpiDefinition,
     scope: Scope,
     targets: Sequence[Target],
     episodes: list[Episode],
     scale: float = 1.0,
-) -> None:
+) -> Panel:
+    panel = Panel("organisation" if scope.breakdown == "all" else f"service {scope.service}")
     for stat, series in sorted(store.series[(kpi.name, scope)].items()):
         ends, values = _gapped(series.ends, series.values)
-        # Markers: a window alone between gaps is a point, not a line.
-        ax.plot(_when(ends), values / scale, label=stat, linewidth=1, marker=".", markersize=3)
+        panel.line(ends, values / scale, stat)
     for t in targets:
         if t.kpi == kpi.name and t.window == store.window and ScopeFilter(t.scope, t.id)(scope):
-            ax.axhline(
-                t.objective.value / scale,
-                color="black",
-                linestyle="--",
-                linewidth=1,
-                label=f"target {t.id} ({t.stat} {t.objective.op} {t.objective.value / scale:g})",
-            )
+            value = t.objective.value / scale
+            panel.rule(value, f"target {t.id} ({t.stat} {t.objective.op} {value:g})", BLACK)
     for e in episodes:
         end = e.resolved_at if e.resolved_at is not None else store.last_end
         fired = e.firing_at if e.firing_at is not None else end
-        ax.axvspan(*_when([e.pending_at, fired]), color="orange", alpha=0.2, linewidth=0)
+        panel.span(e.pending_at, fired, _PENDING, 0.2)
         if e.firing_at is not None or e.state is AlertState.FIRING:
-            ax.axvspan(*_when([fired, end]), color="red", alpha=0.25, linewidth=0)
-    title = "organisation" if scope.breakdown == "all" else f"service {scope.service}"
-    panel_title(ax, title, fontsize=10)
-    ax.grid(alpha=0.3)
-    date_axis(ax, labelsize=8)
-    ax.legend(fontsize=7, loc="upper left")  # "best" searches every point: slow on months
+            panel.span(fired, end, _FIRING, 0.25)
+    return panel

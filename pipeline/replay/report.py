@@ -1,6 +1,6 @@
 """The report folder of a replay: ``kpis.csv`` (tidy: one row per window x KPI x statistic x
 scope), ``alerts.csv`` (the episodes that would have fired), with forecasts ``forecasts.csv`` (each
-warning and the breach that followed it, or none), ``plots/*.png`` and ``summary.md``
+warning and the breach that followed it, or none), ``plots/*.svg`` and ``summary.md``
 linking them; with an improvements register, ``improvements.csv`` and a section per
 improvement. Rows are written as windows close, so a long history is never held in memory.
 """

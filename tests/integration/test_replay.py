@@ -326,7 +326,7 @@ def test_live_and_replay_evaluate_an_improvement_the_same(replayed: Replayed) ->
         assert got == pytest.approx((effect, lower, upper), rel=1e-12), kpi
     summary = (replayed.report / "summary.md").read_text(encoding="utf-8")
     assert "### desk-change:" in summary
-    assert (replayed.report / "plots" / "improvement-desk-change.png").exists()
+    assert (replayed.report / "plots" / "improvement-desk-change.svg").exists()
 
 
 def test_replay_leaves_the_live_group_offsets_and_outputs_untouched(replayed: Replayed) -> None:

@@ -7,6 +7,7 @@ import csv
 import textwrap
 from collections import Counter
 from pathlib import Path
+from xml.etree import ElementTree
 
 from pipeline.core.kpis import catalogue
 from pipeline.improvements import OVERALL_TEXT, evaluate, parse_register
@@ -81,5 +82,8 @@ def test_report_section_per_improvement(tmp_path: Path) -> None:
     assert "## Improvements (2)" in summary
     assert f"### kb: {OVERALL_TEXT[expected.overall]}" in summary
     assert "### later: too little data" in summary
-    assert "![kb](plots/improvement-kb.png)" in summary
-    assert (tmp_path / "plots" / "improvement-kb.png").stat().st_size > 10_000
+    assert "![kb](plots/improvement-kb.svg)" in summary
+    chart = ElementTree.parse(tmp_path / "plots" / "improvement-kb.svg").getroot()
+    texts = [t.text for t in chart.iter("{http://www.w3.org/2000/svg}text")]
+    assert texts[0] == f"kb: {OVERALL_TEXT[expected.overall]}"
+    assert {"before", "after", "24h windows"} <= set(texts)

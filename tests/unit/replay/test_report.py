@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 from collections import Counter
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -18,6 +19,8 @@ from pipeline.replay.plots import SeriesStore, _gapped, _time_scale
 from pipeline.replay.report import KPI_COLUMNS, ReportWriter
 from pipeline.replay.summary import ReplayFacts
 from tests.unit.alerts import HOUR, T0, result, scope, target
+
+SVG = "{http://www.w3.org/2000/svg}"
 
 FCR = [0.80, 0.50, 0.40, 0.45, 0.50, 0.90, 0.90]  # a breach held for 3 windows, then recovery
 ORG = scope(breakdown="all")
@@ -144,20 +147,28 @@ def test_alerts_csv_has_the_episode_with_its_times_and_worst_gap(report: Path) -
 
 def test_plots_are_written_for_kpis_with_data(report: Path) -> None:
     plots = sorted(p.name for p in (report / "plots").iterdir())
-    assert {"fcr_rate.png", "resolution_time.png"} <= set(plots)
-    assert "tickets_created.png" not in plots  # no data, no plot
-    assert "csat.png" not in plots  # rows, but no value in any of them: empty panels only
-    for name in ("fcr_rate.png", "resolution_time.png"):
-        data = (report / "plots" / name).read_bytes()
-        assert data.startswith(b"\x89PNG\r\n\x1a\n")
-        assert len(data) > 10_000
+    assert {"fcr_rate.svg", "resolution_time.svg"} <= set(plots)
+    assert "tickets_created.svg" not in plots  # no data, no plot
+    assert "csat.svg" not in plots  # rows, but no value in any of them: empty panels only
+    for name in ("fcr_rate.svg", "resolution_time.svg"):
+        svg = ElementTree.parse(report / "plots" / name).getroot()  # well-formed
+        texts = [t.text for t in svg.iter(f"{SVG}text")]
+        assert texts[0].startswith(name.removesuffix(".svg"))  # the chart's title
+        assert "service billing" in texts
+        assert list(svg.iter(f"{SVG}polyline"))  # the series are drawn
+    fcr = ElementTree.parse(report / "plots" / "fcr_rate.svg").getroot()
+    texts = [t.text for t in fcr.iter(f"{SVG}text")]
+    assert {"organisation", "target fcr-org (value >= 0.7)"} <= set(texts)
+    # The fcr-org episode: pending (amber) and firing (red), shaded.
+    fills = {r.get("fill") for r in fcr.iter(f"{SVG}rect")}
+    assert {"#ffa500", "#ff0000"} <= fills
 
 
 def test_summary_links_the_files_and_judges_the_target(report: Path) -> None:
     text = (report / "summary.md").read_text(encoding="utf-8")
     assert "[kpis.csv](kpis.csv)" in text
     assert "[alerts.csv](alerts.csv)" in text
-    assert "![fcr_rate](plots/fcr_rate.png)" in text
+    assert "![fcr_rate](plots/fcr_rate.svg)" in text
     assert "1234 records read (surveys 34, tickets 1200)" in text
     assert "late 3" in text
     # 7 windows judged, 3 met (0.80, 0.90, 0.90), worst 0.4, one episode fired
@@ -187,18 +198,18 @@ def test_plotted_series_break_at_missing_windows_and_times_get_a_readable_unit()
 
 
 def test_benchmarks_are_labelled_reference_lines_on_their_kpi_only() -> None:
-    from matplotlib.figure import Figure
-
     from pipeline.alerts.model import Benchmark
     from pipeline.core.kpis import catalogue
+    from pipeline.replay.charts import Panel
     from pipeline.replay.plots import _benchmark_lines
 
     kpis = {k.name: k for k in catalogue()}
     hdi = Benchmark("hdi-fcr", "fcr_rate", "value", 0.641, "HDI research brief", 2013, "phone")
-    fcr, csat = Figure().subplots(), Figure().subplots()
+    fcr, csat = Panel("fcr"), Panel("csat")
     _benchmark_lines(fcr, kpis["fcr_rate"], [hdi], 1.0)
     _benchmark_lines(csat, kpis["csat"], [hdi], 1.0)
-    (line,) = fcr.get_lines()
-    assert list(line.get_ydata()) == [0.641, 0.641]
-    assert line.get_label().startswith("benchmark 0.641 (HDI research brief, 2013; phone)")
-    assert csat.get_lines() == []
+    (rule,) = fcr.rules
+    assert rule.y == 0.641 and rule.x0 is None  # across the panel
+    assert rule.label is not None
+    assert rule.label.startswith("benchmark 0.641 (HDI research brief, 2013; phone)")
+    assert csat.rules == []
