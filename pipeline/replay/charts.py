@@ -57,7 +57,6 @@ class _Line:
     xs: list[float]
     ys: list[float]
     color: str
-    dash: str | None
     markers: bool  # a dot at every point (points without a line when ``width`` is 0)
     width: float = 1.2
 
@@ -106,14 +105,14 @@ class Panel:
         the palette. Isolated points are always marked, others when the panel is not dense."""
         color = color or PALETTE[len(self.lines) % len(PALETTE)]
         self.lines.append(
-            _Line(label, [float(x) for x in xs], [float(y) for y in ys], color, None, markers)
+            _Line(label, [float(x) for x in xs], [float(y) for y in ys], color, markers)
         )
 
     def points(
         self, xs: Iterable[float], ys: Iterable[float], label: str | None, color: str
     ) -> None:
         self.lines.append(
-            _Line(label, [float(x) for x in xs], [float(y) for y in ys], color, None, True, 0.0)
+            _Line(label, [float(x) for x in xs], [float(y) for y in ys], color, True, 0.0)
         )
 
     def rule(
