@@ -23,7 +23,6 @@ from types import TracebackType
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import murmur2
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -35,6 +34,7 @@ from rich.progress import (
 )
 
 from pipeline.kafka.local_broker import ensure_topics
+from pipeline.kafka.partitioner import partition_for_key
 from pipeline.kafka.security import client_options
 from pipeline.simulate.model import LATE, SURVEYS, TICKETS, SimConfig, SimRecord, generate
 
@@ -268,7 +268,7 @@ class _Batcher:
             # A ticket's events come in a few days; the cache only saves recomputing them.
             if len(self._partition_of) > 200_000:
                 self._partition_of.clear()
-            partition = (murmur2(key) & 0x7FFFFFFF) % self.partitions[topic]
+            partition = partition_for_key(key, self.partitions[topic])
             self._partition_of[cache_key] = partition
         return partition
 

@@ -15,7 +15,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from aiokafka.partitioner import murmur2
+from pipeline.kafka.partitioner import partition_for_key
 
 __all__ = ["RecordBatches"]
 
@@ -87,4 +87,4 @@ class RecordBatches:
             count = self._partitions[topic] = len(await self._producer.partitions_for(topic))
         if key is None:
             return random.randrange(count)  # as the default partitioner: any partition
-        return int((murmur2(key) & 0x7FFFFFFF) % count)
+        return partition_for_key(key, count)
