@@ -69,16 +69,21 @@ class BatchJournal:
         """The records to write for the changes so far, per changelog partition, in the order
         they must be produced; forgets the changes."""
         changed, self.changed = self.changed, {}
-        by_partition: dict[int, list[Write]] = {}
+        partition_of = self._partition_of
+        by_partition: dict[int, list[tuple[str, bytes | None]]] = {}
         for key, raw in changed.items():
-            by_partition.setdefault(self._partition_of(key), []).append((key.encode(), raw))
+            partition = partition_of(key)
+            writes = by_partition.get(partition)
+            if writes is None:
+                writes = by_partition[partition] = []
+            writes.append((key, raw))
         framed: dict[int, list[Write]] = {}
         for partition, writes in by_partition.items():
             name = next(self._names).encode()
             journal = zlib.compress(_listing(name, writes), 1)
             framed[partition] = [
                 (f"{_JOURNAL}{partition}".encode(), journal),
-                *writes,
+                *[(key.encode(), raw) for key, raw in writes],
                 (f"{_END}{partition}".encode(), name),
             ]
         return framed
@@ -112,10 +117,12 @@ class BatchJournal:
         return interrupted
 
 
-def _listing(name: bytes, writes: list[Write]) -> bytes:
-    """``[name, [[key, value], ...]]`` as JSON, from the values already encoded."""
-    entries = b",".join(
-        b"[" + orjson.dumps(k.decode()) + b"," + (b"null" if v is None else v) + b"]"
-        for k, v in writes
-    )
-    return b'["' + name + b'",[' + entries + b"]]"
+def _listing(name: bytes, writes: list[tuple[str, bytes | None]]) -> bytes:
+    """``[name, [[key, value], ...]]`` as JSON, from the values already encoded, joined once."""
+    dumps = orjson.dumps
+    parts: list[bytes] = []
+    for key, value in writes:
+        parts += (b",[", dumps(key), b",", b"null" if value is None else value, b"]")
+    if parts:
+        parts[0] = b"["  # no comma before the first entry
+    return b"".join((b'["', name, b'",[', *parts, b"]]"))
