@@ -138,9 +138,9 @@ def write_partition(
         else:
             batch.put(key, value)
     store._db_for_partition(partition).write(batch)
+    # The store's key -> partition index (a locked LRU cache): one update for the batch's keys
+    # (each key once: a batch holds a key's newest value), rather than a lock taken per key.
     index = store._key_index
-    for key, value in writes:
-        if value is None:
-            index.pop(key, None)
-        else:
-            index[key] = partition
+    index.update(dict.fromkeys([key for key, value in writes if value is not None], partition))
+    for key in [key for key, value in writes if value is None]:
+        index.pop(key, None)
