@@ -57,8 +57,7 @@ class TableStore:
         self.recovered_batches = 0
 
     def write(self, writes: Iterable[Write]) -> None:
-        for key, value in writes:
-            self.journal.write(key, value)
+        self.journal.write_all(writes)
 
     @property
     def pending(self) -> bool:
