@@ -24,10 +24,9 @@ BATCH = 500
 
 
 def _engine(ctx: CoreContext, topics: dict[str, str]) -> tuple[Any, Any]:
-    """The engine and its window-record encoder, of this checkout or of one before the engine
-    package existed."""
+    """The engine and its window-record encoder (windows -> encoded records, as its worker
+    produces them), of this checkout or of one before."""
     try:
-        from pipeline.engine.frames import frame_records
         from pipeline.engine.runtime import Engine
     except ImportError:
         from pipeline.worker.runtime import PipelineRuntime  # type: ignore[import-not-found]
@@ -35,8 +34,21 @@ def _engine(ctx: CoreContext, topics: dict[str, str]) -> tuple[Any, Any]:
         from pipeline.core.results import window_records
         from pipeline.core.store import DictStore
 
-        return PipelineRuntime(ctx, DictStore(), topics), window_records
-    return Engine(ctx, topics), frame_records
+        return PipelineRuntime(ctx, DictStore(), topics), _dumped(window_records)
+    try:
+        from pipeline.engine.frames import frame_record_bytes
+    except ImportError:  # before records were encoded from a template
+        from pipeline.engine.frames import frame_records
+
+        return Engine(ctx, topics), _dumped(frame_records)
+    return Engine(ctx, topics), frame_record_bytes
+
+
+def _dumped(records: Any) -> Any:
+    def encode(windows: Any) -> Any:
+        return ((key, orjson.dumps(record)) for key, record in records(windows))
+
+    return encode
 
 
 def _collector() -> None:
@@ -62,12 +74,10 @@ def main() -> None:
     started, cpu_started = time.perf_counter(), time.process_time()
     window_records = 0
     for i in range(0, len(records), BATCH):
-        for _, record in encode(engine.handle_batch(records[i : i + BATCH]).windows):
-            orjson.dumps(record)
-            window_records += 1
-    for _, record in encode(engine.close_windows()):
-        orjson.dumps(record)
-        window_records += 1
+        window_records += sum(
+            1 for _ in encode(engine.handle_batch(records[i : i + BATCH]).windows)
+        )
+    window_records += sum(1 for _ in encode(engine.close_windows()))
     cpu = time.process_time() - cpu_started
     result = {
         "records": len(records),

@@ -20,7 +20,7 @@ from pipeline.core.results import WINDOW_RECORD_SCHEMA, WindowResult, iso
 from pipeline.core.scopes import Scope
 from pipeline.engine.layout import Layout
 
-__all__ = ["WindowFrame", "frame_records", "frame_results"]
+__all__ = ["WindowFrame", "frame_record_bytes", "frame_records", "frame_results"]
 
 _SEP = "\x1f"
 
@@ -173,3 +173,9 @@ def frame_results(frames: Iterable[WindowFrame]) -> Iterator[WindowResult]:
 def frame_records(frames: Iterable[WindowFrame]) -> Iterator[tuple[bytes, dict[str, Any]]]:
     for frame in frames:
         yield from frame.records()
+
+
+def frame_record_bytes(frames: Iterable[WindowFrame]) -> Iterator[tuple[bytes, bytes]]:
+    """Every frame's kpi-windows records, key and encoded value, as the worker produces them."""
+    for frame in frames:
+        yield from frame.record_bytes()

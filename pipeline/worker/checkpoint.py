@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import orjson
 
 from pipeline.alerts.records import alert_record
+from pipeline.engine.frames import frame_record_bytes
 from pipeline.engine.outputs import Outputs
 from pipeline.engine.runtime import Engine
 from pipeline.worker.batches import RecordBatches
@@ -100,10 +101,9 @@ class Checkpoint:
         for record in out.dlq:
             await batches.add(topics.dlq, record.key, record.value, headers=record.headers())
         windows = 0
-        for frame in out.windows:
-            for key, window in frame.record_bytes():
-                await batches.add(topics.windows, key, window)
-                windows += 1
+        for key, window in frame_record_bytes(out.windows):
+            await batches.add(topics.windows, key, window)
+            windows += 1
         for event in out.alerts:
             key, alert = alert_record(event)
             log.info("alert %s %s %s", alert["state"], alert["rule"], alert["episode_id"])
