@@ -3,16 +3,14 @@ values, so the evaluation from history equals the one from the live frames."""
 
 from __future__ import annotations
 
-import orjson
-
-from pipeline.engine.frames import frame_results
+from pipeline.engine.frames import frame_record_bytes, frame_results
 from pipeline.improvements.history import window_results
 from tests.improvement_sim import DAY, Desk, simulate_frames
 
 
 def test_records_give_back_the_tiling_windows_only() -> None:
     frames = simulate_frames(Desk(before_days=2, settling_days=0, after_days=2), seed=3)
-    records = [(key, orjson.dumps(value)) for f in frames for key, value in f.records()]
+    records = list(frame_record_bytes(frames))  # as the worker produces them
     back = [r for key, value in records for r in window_results(key, value, {"24h": DAY})]
     # Equal values to the bit: rates are summed as value x sample size.
     assert back == list(frame_results(frames))

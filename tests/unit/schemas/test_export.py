@@ -3,7 +3,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.engine.frames import frame_records
+import orjson
+
+from pipeline.engine.frames import frame_record_bytes
 from pipeline.schemas.export import SCHEMA_DIR, check, generate, rendered
 from pipeline.schemas.records import KpiWindowRecord
 from tests.unit.core.factories import HOUR, T0, context, survey, ticket
@@ -40,11 +42,12 @@ def test_window_records_follow_the_exported_contract() -> None:
     ):
         core.accept(ev)
         core.release()
-    records = list(frame_records(windows.close([core], frontier([core]))))
+    # The bytes the worker produces.
+    records = list(frame_record_bytes(windows.close([core], frontier([core]))))
     assert records
     keys = set()
     for key, record in records:
-        parsed = KpiWindowRecord.model_validate(record)
+        parsed = KpiWindowRecord.model_validate(orjson.loads(record))
         keys.add(key)
         assert parsed.kpis["tickets_created"].stats["value"] is not None
     assert len(keys) == len(records), "one record per window and scope"
