@@ -194,7 +194,7 @@ class PartitionCore:
             if seen is not None:
                 return Accepted.DUPLICATE if seen else Accepted.CONFLICT
         ts = event.ts
-        if ts < self.max_ts - self._lateness or ts < frontier or ts < self.released_through:
+        if ts < self.max_ts - self._lateness or ts < frontier or ts < self._released_through:
             return Accepted.LATE
         if state is None:
             state = self.keys[key] = _KeyState()
@@ -311,16 +311,23 @@ class PartitionCore:
             state.done[event.event_id] = fingerprint(event)
             return [apply_survey(event)]
         before = state.ticket
-        old_dims, was_open = (before.dims, before.open) if before is not None else (None, False)
+        if before is None:
+            old_dims, was_open = None, False
+        else:
+            old_dims, was_open = before.dims, before.open
         after, observations = apply_ticket_event(before, event, self._policy)
         state.ticket = after
-        if after is None and before is not None:  # closed: its ids outlive it for a while
-            state.done.update(before.event_ids)
-        if after is not None and after.dims is not old_dims:
-            after.dims = self.cells.shared(after.dims)
+        if after is None:
+            is_open = False
+            if before is not None:  # closed: its ids outlive it for a while
+                state.done.update(before.event_ids)
+        else:
+            is_open = after.open
+            if after.dims is not old_dims:
+                # The cell's own Dims: equal dims are then the same object.
+                after.dims = self.cells.shared(after.dims)
         # Backlog is a level: move the ticket between cells as it opens, closes or moves.
-        is_open = after is not None and after.open
-        if was_open != is_open or (is_open and after is not None and after.dims != old_dims):
+        if was_open != is_open or (is_open and after is not None and after.dims is not old_dims):
             cells = self.cells
             if was_open and old_dims is not None:
                 self.backlog[cells.cell(old_dims)] -= 1

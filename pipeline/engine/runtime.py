@@ -185,9 +185,12 @@ class Engine(ClosesWithAlerts):
     def handle_batch(self, records: Iterable[Record]) -> Outputs:
         """Process records in order; their outputs in the same order."""
         out = Outputs()
-        handle = self._handle_safely
+        handle = self._handle
         for record in records:
-            handle(out, *record)
+            try:
+                handle(out, *record)
+            except Exception as exc:  # as _handle_safely, inline: a frame less a record
+                self._failed(out, *record, exc)
         self._end_batch()
         if not self.closes_windows:
             self.publish(out)
@@ -217,13 +220,27 @@ class Engine(ClosesWithAlerts):
         try:
             self._handle(out, source, partition, offset, key, raw)
         except Exception as exc:
-            log.exception("processing %s/%d@%d failed", source, partition, offset)
-            detail = f"{type(exc).__name__}: {exc}"
-            topic = self.topics[source]
-            self._reject(
-                out,
-                DlqRecord(key, raw or b"", "processing_error", detail, topic, partition, offset),
-            )
+            self._failed(out, source, partition, offset, key, raw, exc)
+
+    def _failed(
+        self,
+        out: Outputs,
+        source: Source,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        raw: bytes | None,
+        exc: Exception,
+    ) -> None:
+        """A record that broke processing: logged with its traceback, and to the DLQ as
+        ``processing_error``."""
+        log.exception("processing %s/%d@%d failed", source, partition, offset, exc_info=exc)
+        detail = f"{type(exc).__name__}: {exc}"
+        topic = self.topics[source]
+        self._reject(
+            out,
+            DlqRecord(key, raw or b"", "processing_error", detail, topic, partition, offset),
+        )
 
     def _handle(
         self,
