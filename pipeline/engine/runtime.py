@@ -189,8 +189,8 @@ class Engine(ClosesWithAlerts):
         for record in records:
             try:
                 handle(out, *record)
-            except Exception as exc:  # as _handle_safely, inline: a frame less a record
-                self._failed(out, *record, exc)
+            except Exception as exc:
+                self._failed(out, record, exc)
         self._end_batch()
         if not self.closes_windows:
             self.publish(out)
@@ -201,39 +201,12 @@ class Engine(ClosesWithAlerts):
     ) -> Outputs:
         """Process one input record. Never raises: a record that breaks processing goes to the
         DLQ as ``processing_error`` (and is logged with its traceback), and the engine goes on."""
-        out = Outputs()
-        self._handle_safely(out, source, partition, offset, key, raw)
-        self._end_batch()
-        if not self.closes_windows:
-            self.publish(out)
-        return out
+        return self.handle_batch(((source, partition, offset, key, raw),))
 
-    def _handle_safely(
-        self,
-        out: Outputs,
-        source: Source,
-        partition: int,
-        offset: int,
-        key: bytes | None,
-        raw: bytes | None,
-    ) -> None:
-        try:
-            self._handle(out, source, partition, offset, key, raw)
-        except Exception as exc:
-            self._failed(out, source, partition, offset, key, raw, exc)
-
-    def _failed(
-        self,
-        out: Outputs,
-        source: Source,
-        partition: int,
-        offset: int,
-        key: bytes | None,
-        raw: bytes | None,
-        exc: Exception,
-    ) -> None:
+    def _failed(self, out: Outputs, record: Record, exc: Exception) -> None:
         """A record that broke processing: logged with its traceback, and to the DLQ as
         ``processing_error``."""
+        source, partition, offset, key, raw = record
         log.exception("processing %s/%d@%d failed", source, partition, offset, exc_info=exc)
         detail = f"{type(exc).__name__}: {exc}"
         topic = self.topics[source]
