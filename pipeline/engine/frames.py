@@ -126,8 +126,7 @@ class WindowFrame:
         several times as long as encoding them. Each row's numbers are encoded at once (a NaN
         is null there too) and put in the slots of a template of everything else."""
         head = orjson.dumps(self._head())[:-1]
-        template, slots = _kpis_template(self.layout)
-        pick = itemgetter(*slots)  # one number alone fills a template of one slot as well
+        template, pick = _kpis_template(self.layout)
         values = self.values.tolist()
         samples = self.samples.tolist()
         prefix, suffix = self._key_affixes()
@@ -140,10 +139,24 @@ class WindowFrame:
             yield key.encode(), b"".join((head, b",", labels, b",", template % pick(numbers)))
 
 
-def _kpis_template(layout: Layout) -> tuple[bytes, list[int]]:
+# Per layout (by identity, the layout kept alive with it): a frame holds one window's scopes,
+# often a few dozen, so making the template per frame cost more than filling it.
+_TEMPLATES: dict[int, tuple[Layout, bytes, itemgetter[Any]]] = {}
+
+
+def _kpis_template(layout: Layout) -> tuple[bytes, itemgetter[Any]]:
     """The ``"kpis"`` member of a record and the record's end, with a ``%s`` per number, and
-    which number goes in each: a KPI's sample size (its index) or a statistic (after the
-    sample sizes, by value column)."""
+    what picks the numbers for them from a row's: a KPI's sample size (its index) or a
+    statistic (after the sample sizes, by value column)."""
+    known = _TEMPLATES.get(id(layout))
+    if known is None or known[0] is not layout:
+        template, slots = _make_template(layout)
+        # One number alone fills a template of one slot as well.
+        known = _TEMPLATES[id(layout)] = (layout, template, itemgetter(*slots))
+    return known[1], known[2]
+
+
+def _make_template(layout: Layout) -> tuple[bytes, list[int]]:
     width = len(layout.kpis)
     template = bytearray(b'"kpis":{')
     slots: list[int] = []
