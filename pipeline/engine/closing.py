@@ -56,6 +56,7 @@ class WindowCloser:
         # The block range [from, to) each spec's state holds, or None (empty).
         self._covered: dict[str, tuple[int, int] | None] = {s.name: None for s in ctx.windows}
         self._blocks: dict[tuple[int, int], Block] = {}  # (step, start) -> block
+        self._finest_step = min((spec.step for spec in ctx.windows), default=0)
         # No window can close before the frontier reaches this (the earliest next end).
         self._next_due = NEVER
 
@@ -171,7 +172,15 @@ class WindowCloser:
     def _block(self, step: int, start: int, sources: Sequence[PaneSource]) -> Block:
         key = (step, start)
         block = self._blocks.get(key)
-        if block is None:
+        if block is not None:
+            return block
+        fine = self._finest_step
+        if 0 < fine < step and step % fine == 0:
+            # A longer step is the sum of the finest step's blocks, which the finest spec's
+            # window holds or will take: a few blocks summed instead of every pane again.
+            parts = [self._block(fine, s, sources) for s in range(start, start + step, fine)]
+            block = self._blocks[key] = Block.summed(parts, self._layout.width)
+        else:
             pane = self._grid.pane
             panes = [
                 p

@@ -9,7 +9,7 @@ again (a later release into the same pane, with a release tick shorter than a pa
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -183,6 +183,29 @@ class Block:
     @property
     def empty(self) -> bool:
         return len(self.rows) == 0
+
+    @classmethod
+    def summed(cls, blocks: Sequence[Block], width: int) -> Block:
+        """The block of consecutive blocks' steps together: the same arrays ``of`` makes from
+        all their panes (rows sorted, samples summed per row, slot and key), from a few
+        blocks already rolled up to scopes rather than from every pane of every partition."""
+        filled = [b for b in blocks if not b.empty]
+        if not filled:
+            return cls(_EMPTY, np.zeros((0, width), dtype=np.int64), _EMPTY, _EMPTY, _EMPTY, _EMPTY)
+        if len(filled) == 1:
+            return filled[0]
+        unique, inverse = np.unique(np.concatenate([b.rows for b in filled]), return_inverse=True)
+        counts = summed_rows(np.concatenate([b.counts for b in filled]), inverse, len(unique))
+        return cls(
+            unique,
+            counts,
+            *_summed_samples(
+                np.concatenate([b.sk_row for b in filled]),
+                np.concatenate([b.sk_slot for b in filled]),
+                np.concatenate([b.sk_key for b in filled]),
+                np.concatenate([b.sk_n for b in filled]),
+            ),
+        )
 
     @classmethod
     def of(cls, panes: Iterable[Pane], cells: Cells, width: int) -> Block:

@@ -76,3 +76,36 @@ def test_a_block_sums_repeated_samples() -> None:
     assert len(triples) == len(set(triples)) < 160  # one sample per (row, slot, bucket)
     # Every pane sample counts once in each scope row of its cell (all, service): 80 x 2.
     assert int(block.sk_n.sum()) == 160
+
+
+def test_blocks_summed_are_the_block_of_all_their_panes() -> None:
+    """A longer step's block made from the finest step's blocks holds the very arrays of the
+    block made from every pane of every partition (empty steps among them)."""
+    cells = Cells(("all", "service", "service_team"))
+    ids = np.array(
+        [cells.cell(Dims(s, t, "email", "P3")) for s in ("email", "network") for t in ("a", "b")],
+        dtype=np.int64,
+    )
+    rng = np.random.default_rng(5)
+    steps: list[list[Pane]] = []
+    for step in range(4):
+        panes = []
+        for _ in range(0 if step == 2 else 3):  # partitions; the third step has no panes
+            samples = int(rng.integers(0, 25))
+            panes.append(
+                Pane(
+                    step * 300,
+                    ids,
+                    rng.integers(0, 4, (len(ids), 6)) * (rng.random((len(ids), 6)) < 0.4),
+                    rng.integers(0, len(ids), samples),
+                    rng.integers(0, 3, samples),
+                    rng.integers(90, 96, samples),
+                    np.ones(samples, dtype=np.int64),
+                )
+            )
+        steps.append(panes)
+    whole = Block.of([p for panes in steps for p in panes], cells, 6)
+    summed = Block.summed([Block.of(panes, cells, 6) for panes in steps], 6)
+    for name in ("rows", "counts", "sk_row", "sk_slot", "sk_key", "sk_n"):
+        assert np.array_equal(getattr(summed, name), getattr(whole, name)), name
+    assert Block.summed([Block.of([], cells, 6)] * 2, 6).empty
