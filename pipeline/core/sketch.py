@@ -140,20 +140,19 @@ def quantiles_of(
     width = hi - lo
     n = len(rows)
     # Cumulative counts per row, rows made disjoint by an offset larger than any count, so one
-    # sorted search finds, for every row, the first bucket whose count passes the rank.
-    offset = np.arange(n, dtype=np.int64) << 40
-    cum = np.cumsum(sub[:, lo:hi], axis=1, dtype=np.int64)
-    cum += offset[:, None]
-    flat = cum.ravel()
-    base = np.arange(n, dtype=np.int64) * width
-    row_zeros, row_counts = zeros[rows], counts[rows]
-    for j, q in enumerate(qs):
-        rank = q * (row_counts - 1).astype(np.float64)
-        # seen = zeros + cum > rank  <=>  cum > floor(rank - zeros) for integer cum
-        need = np.floor(rank - row_zeros).astype(np.int64) + offset
-        first = np.searchsorted(flat, need, side="right") - base
-        first = np.clip(first, 0, width - 1)
-        out[rows, j] = np.where(rank < row_zeros, 0.0, _BUCKET_VALUES[lo + first])
+    # sorted search finds, for every row and quantile, the first bucket whose count passes the
+    # rank (array methods and ufuncs: numpy's function wrappers cost more than the work here).
+    offset = (np.arange(n, dtype=np.int64) << 40)[:, None]
+    cum = sub[:, lo:hi].cumsum(axis=1, dtype=np.int64)
+    cum += offset
+    row_zeros = zeros[rows][:, None]
+    rank = (counts[rows] - 1).astype(np.float64)[:, None] * np.asarray(qs, dtype=np.float64)
+    # seen = zeros + cum > rank  <=>  cum > floor(rank - zeros) for integer cum
+    need = np.floor(rank - row_zeros).astype(np.int64) + offset
+    first = cum.ravel().searchsorted(need.ravel(), side="right").reshape(need.shape)
+    first -= np.arange(n, dtype=np.int64)[:, None] * width
+    np.minimum(np.maximum(first, 0, out=first), width - 1, out=first)
+    out[rows] = np.where(rank < row_zeros, 0.0, _BUCKET_VALUES[lo + first])
     for row, extra in (overflow or {}).items():
         if extra:
             out[row] = _sparse_quantiles(buckets[row], int(zeros[row]), int(counts[row]), qs, extra)

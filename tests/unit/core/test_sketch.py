@@ -2,10 +2,18 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 from ddsketch import DDSketch
 
-from pipeline.core.sketch import RELATIVE_ACCURACY, QuantileSketch
+from pipeline.core.sketch import (
+    DENSE_KEYS,
+    KEY_MAX,
+    KEY_MIN,
+    RELATIVE_ACCURACY,
+    QuantileSketch,
+    quantiles_of,
+)
 
 
 def exact_quantile(values: list[float], q: float) -> float:
@@ -58,3 +66,38 @@ def test_round_trips_through_json_and_rejects_negatives() -> None:
     assert QuantileSketch().quantile(0.5) is None
     with pytest.raises(ValueError):
         s.add(-1.0)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_dense_quantiles_equal_the_sparse_sketch(seed: int) -> None:
+    """``quantiles_of`` (many dense rows at once) gives each row what one sparse sketch of the
+    same values gives: empty rows, rows of zeros only, and values outside the dense range."""
+    rng = np.random.default_rng(seed)
+    qs = (0.0, 0.25, 0.5, 0.9, 0.95, 0.99, 1.0)
+    sketches = []
+    for row in range(60):
+        sketch = QuantileSketch()
+        size = 0 if row % 13 == 0 else int(rng.integers(1, 400))
+        for value in rng.lognormal(7, 2.5, size):
+            sketch.add(0.0 if rng.random() < 0.1 else float(value))
+        if row % 17 == 5:
+            sketch.add(1e-3)  # below the dense range
+        if row % 11 == 4:
+            sketch = QuantileSketch()
+            for _ in range(5):
+                sketch.add(0.0)
+        sketches.append(sketch)
+    buckets = np.zeros((len(sketches), DENSE_KEYS), dtype=np.int32)
+    overflow: dict[int, dict[int, int]] = {}
+    for row, sketch in enumerate(sketches):
+        for key, n in sketch.bins.items():
+            if KEY_MIN <= key < KEY_MAX:
+                buckets[row, key - KEY_MIN] = n
+            else:
+                overflow.setdefault(row, {})[key] = n
+    zeros = np.array([s.zeros for s in sketches], dtype=np.int64)
+    counts = np.array([s.count for s in sketches], dtype=np.int64)
+    got = quantiles_of(buckets, zeros, counts, qs, overflow)
+    for row, sketch in enumerate(sketches):
+        expected = [sketch.quantile(q) for q in qs]
+        assert [None if np.isnan(v) else v for v in got[row].tolist()] == expected, row
