@@ -123,11 +123,13 @@ def quantiles_of(
     counts: npt.NDArray[np.int64],
     qs: Sequence[float],
     overflow: Mapping[int, Mapping[int, int]] | None = None,
+    first_key: int = KEY_MIN,
 ) -> npt.NDArray[np.float64]:
-    """Quantiles ``qs`` of many sketches at once: ``buckets`` (rows x DENSE_KEYS) with each
-    row's zero count and total count. Returns rows x len(qs), NaN where a row is empty.
-    ``overflow``: row -> key -> count for keys outside the dense range (rows with overflow
-    are computed one by one, exactly as a sparse sketch would)."""
+    """Quantiles ``qs`` of many sketches at once: ``buckets`` (rows x dense keys from
+    ``first_key`` on, at most up to ``KEY_MAX``) with each row's zero count and total count.
+    Returns rows x len(qs), NaN where a row is empty. ``overflow``: row -> key -> count for
+    keys outside those columns (rows with overflow are computed one by one, exactly as a
+    sparse sketch would)."""
     out = np.full((len(counts), len(qs)), np.nan)
     rows = np.flatnonzero(counts > 0)  # empty sketches stay NaN
     if len(rows) == 0:
@@ -152,15 +154,19 @@ def quantiles_of(
     first = cum.ravel().searchsorted(need.ravel(), side="right").reshape(need.shape)
     first -= np.arange(n, dtype=np.int64)[:, None] * width
     np.minimum(np.maximum(first, 0, out=first), width - 1, out=first)
-    out[rows] = np.where(rank < row_zeros, 0.0, _BUCKET_VALUES[lo + first])
+    values = _BUCKET_VALUES[first_key - KEY_MIN + lo + first]
+    out[rows] = np.where(rank < row_zeros, 0.0, values)
     for row, extra in (overflow or {}).items():
         if extra:
-            out[row] = _sparse_quantiles(buckets[row], int(zeros[row]), int(counts[row]), qs, extra)
+            out[row] = _sparse_quantiles(
+                buckets[row], first_key, int(zeros[row]), int(counts[row]), qs, extra
+            )
     return out
 
 
 def _sparse_quantiles(
     dense: npt.NDArray[np.int32],
+    first_key: int,
     zeros: int,
     count: int,
     qs: Sequence[float],
@@ -168,8 +174,8 @@ def _sparse_quantiles(
 ) -> list[float]:
     sketch = QuantileSketch()
     sketch.zeros, sketch.count = zeros, count
-    for i in np.flatnonzero(dense):
-        sketch.bins[int(i) + KEY_MIN] = int(dense[i])
+    for i in np.flatnonzero(dense).tolist():
+        sketch.bins[i + first_key] = int(dense[i])
     for key, c in extra.items():
         if c:
             sketch.bins[key] = sketch.bins.get(key, 0) + c

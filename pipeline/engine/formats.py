@@ -130,7 +130,7 @@ def decode_pane(data: dict[str, Any], layout: Layout, cells: Cells) -> Pane:
     )
     slots = stored_slots[np.array(samples["slot"], dtype=np.int64)]
     keep = slots >= 0
-    return Pane(
+    return Pane.of(
         int(data["start"]),
         cell_ids,
         counts,

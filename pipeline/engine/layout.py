@@ -109,20 +109,30 @@ class SketchView:
     """The sketches of the scopes being computed: ``matrix`` holds dense bucket rows
     (``DENSE_KEYS`` wide), ``rows[slot][i]`` is the bucket row of scope ``i``'s sketch of that
     slot, and ``overflow`` maps a bucket row to its keys outside the dense range. Rows are
-    gathered only for the sketches that have samples."""
+    gathered only for the sketches that have samples, and only the dense columns
+    ``[columns[0], columns[1])``, outside which every bucket row is empty (a desk's durations
+    span a few hundred of the dense range's keys)."""
 
     def __init__(
         self,
         matrix: npt.NDArray[np.int32],
         rows: list[npt.NDArray[np.int64]],
         overflow: dict[int, dict[int, int]] | None = None,
+        columns: tuple[int, int] = (0, DENSE_KEYS),
     ) -> None:
         self.matrix = matrix
         self.rows = rows
         self.overflow = overflow or {}
+        self.columns = columns
+
+    @property
+    def first_key(self) -> int:
+        """The bucket key of the first column ``dense`` gives."""
+        return KEY_MIN + self.columns[0]
 
     def dense(self, slot: int, which: npt.NDArray[np.int64]) -> npt.NDArray[np.int32]:
-        return self.matrix[self.rows[slot][which]]
+        lo, hi = self.columns
+        return self.matrix[self.rows[slot][which], lo:hi]
 
     def extra(self, slot: int, which: npt.NDArray[np.int64]) -> dict[int, dict[int, int]]:
         """Overflow of these scopes' sketches, by position in ``which``."""
@@ -162,6 +172,7 @@ class _View(Columns):
                 counts[filled],
                 qs,
                 self._sketches.extra(sketch, filled),
+                self._sketches.first_key,
             )
         return out
 

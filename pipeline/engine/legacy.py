@@ -127,7 +127,7 @@ def _pane(start: int, scopes: dict[str, Any], layout: Layout, cells: Cells) -> P
                 sk_key.append(int(key))
                 sk_n.append(int(n))
         counts.append(row)
-    return Pane(
+    return Pane.of(
         start,
         np.array(rows, dtype=np.int64),
         np.array(counts, dtype=np.int64).reshape(len(rows), layout.width),

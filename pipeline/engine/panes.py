@@ -10,6 +10,7 @@ again (a later release into the same pane, with a release tick shorter than a pa
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from itertools import compress, repeat
 
 import numpy as np
 import numpy.typing as npt
@@ -49,7 +50,20 @@ class Pane:
     __slots__ = ("_data", "_k", "_m", "_n", "_width", "scoped", "start")
 
     def __init__(
-        self,
+        self, start: int, shape: tuple[int, int, int, int], data: Ints, scoped: bool = False
+    ) -> None:
+        """``data`` holds the cells, the non-zero counters' flat positions and values, and the
+        sample columns, one after the other; ``shape`` is (cells, non-zero counters, samples,
+        width)."""
+        self.start = start
+        # A pane converted from format 1 holds scope rows (already rolled up), not cells.
+        self.scoped = scoped
+        self._n, self._k, self._m, self._width = shape
+        self._data = data
+
+    @classmethod
+    def of(
+        cls,
         start: int,
         cells: Ints,
         counts: Ints,
@@ -58,17 +72,15 @@ class Pane:
         sk_key: Ints,
         sk_n: Ints,
         scoped: bool = False,
-    ) -> None:
-        self.start = start
-        # A pane converted from format 1 holds scope rows (already rolled up), not cells.
-        self.scoped = scoped
+    ) -> Pane:
+        """A pane from its counters as a dense matrix (cells x width) and its sample columns."""
         flat = counts.reshape(-1)
         where = np.flatnonzero(flat)
-        self._n, self._k, self._m = len(cells), len(where), len(sk_key)
-        self._width = counts.shape[1]
-        self._data: Ints = np.concatenate(
+        shape = (len(cells), len(where), len(sk_key), counts.shape[1])
+        data = np.concatenate(
             [cells, where, flat[where], sk_cell, sk_slot, sk_key, sk_n], dtype=np.int64
         )
+        return cls(start, shape, data, scoped)
 
     @property
     def cells(self) -> Ints:
@@ -114,7 +126,7 @@ class Pane:
         unique, inverse = np.unique(cells, return_inverse=True)
         counts = summed_rows(np.concatenate([self.counts, other.counts]), inverse, len(unique))
         sk_cell = inverse[np.concatenate([self.sk_cell, other.sk_cell + len(self.cells)])]
-        return Pane(
+        return Pane.of(
             self.start,
             unique,
             counts,
@@ -145,8 +157,19 @@ class PaneBuilder:
         return row, self.samples[cell]
 
     def freeze(self) -> Pane:
-        cells = np.fromiter(self.rows, dtype=np.int64, count=len(self.rows))
-        counts = np.array(list(self.rows.values()), dtype=np.int64).reshape(len(cells), self.width)
+        # The pane's flat layout written from the rows directly (non-zero positions and values
+        # picked out in C by compress and filter): one conversion to numpy instead of a dense
+        # matrix, a search for its non-zero counters and seven arrays joined, which cost more
+        # than the few events of a typical release.
+        width = self.width
+        cells = list(self.rows)
+        where: list[int] = []
+        nonzero: list[int] = []
+        base = 0
+        for row in self.rows.values():
+            where += compress(range(base, base + width), row)
+            nonzero += filter(None, row)
+            base += width
         local: list[int] = []
         slots: list[int] = []
         keys: list[int] = []
@@ -156,15 +179,10 @@ class PaneBuilder:
                 slots.append(slot)
                 keys.append(key)
         m = len(keys)
-        return Pane(
-            self.start,
-            cells,
-            counts,
-            np.array(local, dtype=np.int64),
-            np.array(slots, dtype=np.int64),
-            np.array(keys, dtype=np.int64),
-            np.ones(m, dtype=np.int64),
-        )
+        data = cells + where + nonzero + local + slots + keys
+        data += repeat(1, m)
+        shape = (len(cells), len(where), m, width)
+        return Pane(self.start, shape, np.array(data, dtype=np.int64))
 
 
 class Block:

@@ -38,6 +38,8 @@ class WindowState:
         # Bucket rows; row 0 stays empty and stands for every (scope, slot) without samples.
         self.buckets = np.zeros((16, DENSE_KEYS), dtype=np.int32)
         self._bucket_rows_used = 1
+        # The dense columns any bucket row ever used, [lo, hi): quantiles read only those.
+        self._key_span = (DENSE_KEYS, 0)
         self._overflow: dict[int, dict[int, int]] = {}  # bucket row -> key -> count
         # Per scope row and sketch slot, its bucket row (0: none yet).
         self._bucket_of = np.zeros((64, max(1, self._sketches)), dtype=np.int64)
@@ -72,7 +74,11 @@ class WindowState:
             offset = block.sk_key - KEY_MIN
             dense = (offset >= 0) & (offset < DENSE_KEYS)
             n = block.sk_n if sign > 0 else -block.sk_n
-            np.add.at(self.buckets, (target[dense], offset[dense]), n[dense].astype(np.int32))
+            columns = offset[dense]
+            np.add.at(self.buckets, (target[dense], columns), n[dense].astype(np.int32))
+            if len(columns):
+                lo, hi = self._key_span
+                self._key_span = (min(lo, int(columns.min())), max(hi, int(columns.max()) + 1))
             if not dense.all():
                 for row, key, c in zip(
                     target[~dense].tolist(),
@@ -106,7 +112,8 @@ class WindowState:
             return
         counters = self.counts[rows]
         of = [self._bucket_of[rows, slot] for slot in range(self._sketches)]
-        view = SketchView(self.buckets, of, self._overflow)
+        lo, hi = self._key_span
+        view = SketchView(self.buckets, of, self._overflow, (lo, hi) if lo < hi else (0, 1))
         values, samples = self.layout.compute(counters, view)
         self.values[rows] = values
         self.samples[rows] = samples

@@ -7,12 +7,12 @@ import numpy as np
 
 from pipeline.core.observations import Dims
 from pipeline.engine.cells import Cells
-from pipeline.engine.panes import Block, Pane
+from pipeline.engine.panes import Block, Pane, PaneBuilder
 
 
 def _pane(rng: np.random.Generator, cells: int, width: int, samples: int) -> Pane:
     counts = rng.integers(0, 4, (cells, width)) * (rng.random((cells, width)) < 0.15)
-    return Pane(
+    return Pane.of(
         300,
         np.arange(cells, dtype=np.int64) * 3,
         counts,
@@ -28,7 +28,7 @@ def test_a_pane_reads_back_what_it_was_given() -> None:
     counts = rng.integers(-3, 9, (12, 56)) * (rng.random((12, 56)) < 0.13)
     cells = np.arange(12, dtype=np.int64) + 40
     sk = [rng.integers(0, 100, 30) for _ in range(4)]
-    pane = Pane(600, cells, counts, *sk)
+    pane = Pane.of(600, cells, counts, *sk)
     assert np.array_equal(pane.counts, counts) and pane.counts.shape == (12, 56)
     assert np.array_equal(pane.cells, cells)
     for got, given in zip((pane.sk_cell, pane.sk_slot, pane.sk_key, pane.sk_n), sk, strict=True):
@@ -39,7 +39,7 @@ def test_a_pane_reads_back_what_it_was_given() -> None:
 
 def test_an_empty_pane_keeps_its_width() -> None:
     empty = np.zeros(0, dtype=np.int64)
-    pane = Pane(0, empty, np.zeros((0, 56), dtype=np.int64), empty, empty, empty, empty)
+    pane = Pane.of(0, empty, np.zeros((0, 56), dtype=np.int64), empty, empty, empty, empty)
     assert pane.counts.shape == (0, 56) and len(pane.sk_key) == 0
 
 
@@ -59,7 +59,7 @@ def test_a_block_sums_repeated_samples() -> None:
     for _ in range(2):
         samples = 40
         panes.append(
-            Pane(
+            Pane.of(
                 300,
                 ids,
                 rng.integers(0, 4, (2, 4)),
@@ -93,7 +93,7 @@ def test_blocks_summed_are_the_block_of_all_their_panes() -> None:
         for _ in range(0 if step == 2 else 3):  # partitions; the third step has no panes
             samples = int(rng.integers(0, 25))
             panes.append(
-                Pane(
+                Pane.of(
                     step * 300,
                     ids,
                     rng.integers(0, 4, (len(ids), 6)) * (rng.random((len(ids), 6)) < 0.4),
@@ -109,3 +109,38 @@ def test_blocks_summed_are_the_block_of_all_their_panes() -> None:
     for name in ("rows", "counts", "sk_row", "sk_slot", "sk_key", "sk_n"):
         assert np.array_equal(getattr(summed, name), getattr(whole, name)), name
     assert Block.summed([Block.of([], cells, 6)] * 2, 6).empty
+
+
+def test_a_frozen_builder_is_the_pane_of_its_dense_rows() -> None:
+    """``freeze`` writes the compact layout directly: the same arrays as a pane made from the
+    dense counter matrix and the sample columns (cells with no counters or no samples too)."""
+    rng = np.random.default_rng(9)
+    builder = PaneBuilder(900, 7)
+    dense: list[list[int]] = []
+    columns: tuple[list[int], list[int], list[int]] = ([], [], [])
+    for i, cell in enumerate((4, 0, 11, 3)):
+        row, samples = builder.cell(cell)
+        for column in rng.integers(0, 7, 0 if i == 1 else 5).tolist():
+            row[column] += 1
+        for _ in range(0 if i == 2 else int(rng.integers(1, 4))):
+            sample = (int(rng.integers(0, 3)), int(rng.integers(80, 120)))
+            samples.append(sample)
+            for column, value in zip(columns, (i, *sample), strict=True):
+                column.append(value)
+        dense.append(row)
+    frozen = builder.freeze()
+    local, slots, keys = (np.array(c, dtype=np.int64) for c in columns)
+    expected = Pane.of(
+        900,
+        np.array([4, 0, 11, 3], dtype=np.int64),
+        np.array(dense, dtype=np.int64),
+        local,
+        slots,
+        keys,
+        np.ones(len(keys), dtype=np.int64),
+    )
+    assert frozen.start == 900
+    for name in ("cells", "counts", "sk_cell", "sk_slot", "sk_key", "sk_n"):
+        got, want = getattr(frozen, name), getattr(expected, name)
+        assert got.dtype == want.dtype and np.array_equal(got, want), name
+    assert frozen.nbytes == expected.nbytes

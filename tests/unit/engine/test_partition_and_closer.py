@@ -9,7 +9,7 @@ import pytest
 from pipeline.core.events import Event
 from pipeline.core.results import WindowResult
 from pipeline.core.store import DictStore
-from pipeline.engine.partition import Accepted
+from pipeline.engine.partition import Accepted, PartitionCore
 from tests.unit.core.factories import HOUR, MIN, T0, context, survey, ticket
 from tests.unit.engine.cores import StoredCore, close, closer, frontier
 
@@ -145,6 +145,10 @@ def test_release_waits_for_the_watermark_and_the_tick() -> None:
     assert sum(core.backlog_by_scope().values()) == 3  # t "a" open in all, service and service_team
 
 
+def _tickets_held(core: PartitionCore) -> int:
+    return sum(1 for state in core.keys.values() if state.ticket is not None)
+
+
 def test_state_is_restored_from_the_store() -> None:
     ctx = context()
     store = DictStore()
@@ -160,11 +164,13 @@ def test_state_is_restored_from_the_store() -> None:
     assert restored.released_through == core.released_through
     assert restored.pending_count == core.pending_count
     assert restored.backlog_by_scope() == core.backlog_by_scope()
+    assert restored.tickets == core.tickets == _tickets_held(core) > 0
     # both continue identically
     last = tickets_only[-1]
     for c in (core, restored):
         c.accept(last)
         c.release()
+        assert c.tickets == _tickets_held(c)
     a = close(closer(ctx), [core], frontier([core]))
     b = close(closer(ctx), [restored], frontier([restored]))
     assert a and sorted(map(_row, a)) == sorted(map(_row, b))

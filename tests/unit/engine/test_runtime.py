@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from itertools import pairwise
+
 import orjson
 import pytest
 
 from pipeline.engine.runtime import Engine
+from pipeline.kafka.partitioner import partition_for_key
+from pipeline.simulate import SimConfig, generate
 from tests.unit.core.factories import context
 
 TOPICS = {"tickets": "t-topic", "surveys": "s-topic"}
@@ -76,3 +81,28 @@ def test_windows_close_only_when_every_assigned_partition_is_accounted_for() -> 
     assert out.windows == []  # partition 1: end offset unknown, might hold older events
     rt.end_offsets = {("tickets", 0): 2, ("tickets", 1): 0}  # partition 1 is empty
     assert rt.close_windows()
+
+
+def test_tickets_held_are_counted_as_they_open_and_close() -> None:
+    """``kpi_tickets_tracked`` reads a count kept per partition, not a scan of its keys: on a
+    simulated stream (tickets created, closed and forgotten) the two agree all the way."""
+    config = SimConfig(
+        seed=3,
+        start=datetime(2026, 2, 2, tzinfo=UTC),
+        duration=None,
+        n_events=6000,
+        tickets_per_hour=20.0,  # days of events: tickets are closed a day after resolution
+    )
+    records = [
+        (r.topic, partition_for_key(r.key, 4), i, r.key, r.value)
+        for i, r in enumerate(generate(config))
+    ]
+    engine = Engine(context(), topics=TOPICS)
+    held = []
+    for i in range(0, len(records), 300):
+        engine.handle_batch(records[i : i + 300])
+        for core in engine.cores.values():
+            assert core.tickets == sum(1 for s in core.keys.values() if s.ticket is not None)
+        held.append(sum(core.tickets for core in engine.cores.values()))
+    # Tickets were taken in and let go of.
+    assert max(held) > 0 and any(b < a for a, b in pairwise(held))
