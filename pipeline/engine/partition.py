@@ -293,7 +293,11 @@ class PartitionCore:
             cell = ids.get(obs.dims)
             if cell is None:
                 cell = self.cells.cell(obs.dims)
-            row, samples = builder.cell(cell)
+            row = builder.rows.get(cell)
+            if row is None:
+                row, samples = builder.cell(cell)
+            else:
+                samples = builder.samples[cell]
             row[OBSERVATIONS] += 1
             for update, slots in updates[obs.kind]:
                 update(obs, row, samples, slots)

@@ -188,7 +188,7 @@ class Engine(ClosesWithAlerts):
         handle = self._handle
         for record in records:
             try:
-                handle(out, *record)
+                handle(out, record)
             except Exception as exc:
                 self._failed(out, record, exc)
         self._end_batch()
@@ -215,15 +215,8 @@ class Engine(ClosesWithAlerts):
             DlqRecord(key, raw or b"", "processing_error", detail, topic, partition, offset),
         )
 
-    def _handle(
-        self,
-        out: Outputs,
-        source: Source,
-        partition: int,
-        offset: int,
-        key: bytes | None,
-        raw: bytes | None,
-    ) -> None:
+    def _handle(self, out: Outputs, record: Record) -> None:
+        source, partition, offset, key, raw = record
         if not self._recovered:
             self._recover()
         tp = (source, partition)
@@ -243,8 +236,8 @@ class Engine(ClosesWithAlerts):
         except DecodeError as err:
             # A tombstone (no value) goes to the DLQ with an empty value.
             topic = self.topics[source]
-            record = DlqRecord(key, raw or b"", err.reason, err.detail, topic, partition, offset)
-            self._reject(out, record)
+            dead = DlqRecord(key, raw or b"", err.reason, err.detail, topic, partition, offset)
+            self._reject(out, dead)
             return
         assert raw is not None  # decoded, so it had a value
         core = self.cores.get(tp)
