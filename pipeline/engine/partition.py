@@ -231,7 +231,8 @@ class PartitionCore:
         rejections: list[ReleasedRejection] = []
         touched: set[str] = set()
         builders: dict[int, PaneBuilder] = {}
-        keys, observe, count = self.keys, self._observe, self._count
+        keys, observe = self.keys, self._observe
+        observed: list[Observation] = []  # counted at once, in this order
         due = self._due(target)
         self.pending_count -= len(due)
         for entry in due:
@@ -240,12 +241,10 @@ class PartitionCore:
             event = state.pending.pop(0)
             touched.add(key)
             try:
-                observations = observe(state, event)
+                observed += observe(state, event)
             except Rejection as rejection:
                 rejections.append(ReleasedRejection(event, rejection.reason, rejection.detail))
-                continue
-            if observations:
-                count(observations, builders)
+        self._count(observed, builders)
         for start, builder in builders.items():
             pane = builder.freeze()
             old = self.panes.get(start)
@@ -280,10 +279,9 @@ class PartitionCore:
         return due
 
     def _count(self, observations: list[Observation], builders: dict[int, PaneBuilder]) -> None:
-        """Count one event's observations in their panes, each in its cell's row. Run for every
-        event released: the pane arithmetic (``PaneGrid.pane_start``), the cell look-up and
-        ``Layout.observe`` are written out here, one call an event instead of five an
-        observation."""
+        """Count a release's observations in their panes, each in its cell's row: the pane
+        arithmetic (``PaneGrid.pane_start``), the cell look-up and ``Layout.observe`` are
+        written out here, one call a release instead of five an observation."""
         pane, ids, updates = self._grid.pane, self.cells.ids, self._layout.updates
         for obs in observations:
             start = math.floor(obs.ts / pane) * pane
