@@ -138,8 +138,9 @@ class PartitionCore:
         # window past its panes then prunes without looking at every pane.
         self._no_pane_before = -math.inf
         self.backlog: Counter[int] = Counter()  # cell -> open tickets
-        # Tickets whose lifecycle is held (kept as tickets are created and closed: /metrics
-        # reads it at every scrape, and counting the keys took a fifth of a busy worker).
+        # Tickets whose lifecycle is held, kept as tickets are created and closed: /metrics
+        # reads it at every scrape, and counting the keys there took 8% of a worker's time at
+        # 5,000 records/s scraped four times a second.
         self.tickets = 0
         self.pending_count = 0
         self.persist = persist
