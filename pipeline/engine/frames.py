@@ -142,6 +142,7 @@ class WindowFrame:
 # Per layout (by identity, the layout kept alive with it): a frame holds one window's scopes,
 # often a few dozen, so making the template per frame cost more than filling it.
 _TEMPLATES: dict[int, tuple[Layout, bytes, itemgetter[Any]]] = {}
+_MAX_TEMPLATES = 16
 
 
 def _kpis_template(layout: Layout) -> tuple[bytes, itemgetter[Any]]:
@@ -150,6 +151,8 @@ def _kpis_template(layout: Layout) -> tuple[bytes, itemgetter[Any]]:
     statistic (after the sample sizes, by value column)."""
     known = _TEMPLATES.get(id(layout))
     if known is None or known[0] is not layout:
+        if len(_TEMPLATES) >= _MAX_TEMPLATES:  # a process makes one layout per catalogue
+            _TEMPLATES.clear()
         template, slots = _make_template(layout)
         # One number alone fills a template of one slot as well.
         known = _TEMPLATES[id(layout)] = (layout, template, itemgetter(*slots))
