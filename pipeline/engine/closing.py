@@ -47,7 +47,9 @@ class WindowCloser:
         self._layout: Layout = ctx.layout
         self._cells = cells
         self.closed_through: dict[str, float] = {spec.name: NEVER for spec in ctx.windows}
-        self._frontier = NEVER
+        # Every window ending at or before this is closed: read for every input record, so
+        # kept (by ``_closed``) rather than computed.
+        self.frontier = NEVER
         # Window steps taken and the CPU time they took (the bench's closing cost per step).
         self.steps = 0
         self.step_cpu_seconds = 0.0
@@ -60,15 +62,9 @@ class WindowCloser:
         # No window can close before the frontier reaches this (the earliest next end).
         self._next_due = NEVER
 
-    @property
-    def frontier(self) -> float:
-        """Every window ending at or before this is closed."""
-        return self._frontier
-
     def _closed(self, spec: WindowSpec, through: float) -> None:
         self.closed_through[spec.name] = through
-        # Read for every input record: kept, not computed.
-        self._frontier = min(self.closed_through.values())
+        self.frontier = min(self.closed_through.values())
 
     def start_at(self, frontier: float) -> None:
         """After recovery: windows up to ``frontier`` were closed before the restart."""

@@ -209,7 +209,12 @@ class PartitionCore:
             pending.append(event)
         else:
             last = pending[-1]
-            if (last.ts, KIND_RANK[last.kind], last.event_id) <= (ts, rank, event_id):
+            last_ts = last.ts
+            # The sort keys compared, the time alone first (mostly enough: a ticket's events
+            # seldom share a second).
+            if last_ts < ts or (
+                last_ts == ts and (KIND_RANK[last.kind], last.event_id) <= (rank, event_id)
+            ):
                 pending.append(event)
             else:
                 bisect.insort(pending, event, key=_sort_key)
