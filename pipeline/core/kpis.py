@@ -227,15 +227,18 @@ def catalogue(config: KpiConfig | None = None) -> tuple[KpiDefinition, ...]:  # 
             if obs.fcr:
                 row[c[0]] += 1
 
+    # Enum members read once, not per observation (a descriptor call each on Python 3.11).
+    reopened, first_escalated = ObsKind.REOPENED, ObsKind.FIRST_ESCALATED
+
     def reopen_observe(
         obs: Observation, row: list[int], s: list[tuple[int, int]], c: tuple[int, ...]
     ) -> None:
-        row[c[0] if obs.kind is ObsKind.REOPENED else c[1]] += 1
+        row[c[0] if obs.kind is reopened else c[1]] += 1
 
     def escalation_observe(
         obs: Observation, row: list[int], s: list[tuple[int, int]], c: tuple[int, ...]
     ) -> None:
-        row[c[0] if obs.kind is ObsKind.FIRST_ESCALATED else c[1]] += 1
+        row[c[0] if obs.kind is first_escalated else c[1]] += 1
 
     def sla_observe(
         obs: Observation, row: list[int], s: list[tuple[int, int]], c: tuple[int, ...]

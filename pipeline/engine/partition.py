@@ -35,7 +35,15 @@ from pipeline.engine.layout import OBSERVATIONS
 from pipeline.engine.panes import Pane, PaneBuilder
 from pipeline.engine.progress import NEVER
 
-__all__ = ["Accepted", "PartitionCore", "ReleasedRejection"]
+__all__ = [
+    "ACCEPTED",
+    "CONFLICT",
+    "DUPLICATE",
+    "LATE",
+    "Accepted",
+    "PartitionCore",
+    "ReleasedRejection",
+]
 
 
 class Accepted(Enum):
@@ -43,6 +51,16 @@ class Accepted(Enum):
     DUPLICATE = "duplicate"  # a copy of an event already taken: not counted again
     CONFLICT = "conflict"  # an event id already taken, with other content: the first one counts
     LATE = "late"
+
+
+# The outcomes as plain names for the event path: a member read through its enum class costs a
+# descriptor call (about 80 ns on Python 3.11), twice a record.
+ACCEPTED, DUPLICATE, CONFLICT, LATE = (
+    Accepted.ACCEPTED,
+    Accepted.DUPLICATE,
+    Accepted.CONFLICT,
+    Accepted.LATE,
+)
 
 
 class ReleasedRejection:
@@ -196,10 +214,10 @@ class PartitionCore:
         if state is not None:
             seen = state.seen(event)
             if seen is not None:
-                return Accepted.DUPLICATE if seen else Accepted.CONFLICT
+                return DUPLICATE if seen else CONFLICT
         ts = event.ts
         if ts < self.max_ts - self._lateness or ts < frontier or ts < self._released_through:
-            return Accepted.LATE
+            return LATE
         if state is None:
             state = self.keys[key] = _KeyState()
         rank, event_id = KIND_RANK[event.kind], event.event_id
@@ -225,7 +243,7 @@ class PartitionCore:
         if ts > self.max_ts:
             self.max_ts = ts
             self._dirty_meta = True
-        return Accepted.ACCEPTED
+        return ACCEPTED
 
     def release(self, prune_at: float = NEVER) -> list[ReleasedRejection]:
         """Release pending events below the watermark (rounded down to the tick) in event-time

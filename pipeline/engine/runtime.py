@@ -33,7 +33,7 @@ from pipeline.engine.closing import PaneSource, WindowCloser
 from pipeline.engine.frames import WindowFrame
 from pipeline.engine.handoff import PaneUpdate, RemotePartition, encode_update
 from pipeline.engine.outputs import TP, DlqRecord, Outputs, Record, Source
-from pipeline.engine.partition import Accepted, PartitionCore
+from pipeline.engine.partition import ACCEPTED, CONFLICT, DUPLICATE, LATE, PartitionCore
 from pipeline.engine.progress import NEVER, Progress, frontier_of
 from pipeline.schemas.decode import DecodeError
 
@@ -244,17 +244,17 @@ class Engine(ClosesWithAlerts):
         if core is None:  # the partition's first record: its core is made (once)
             core = self._core(tp)
         outcome = core.accept(event, self.closer.frontier)
-        if outcome is Accepted.ACCEPTED:
+        if outcome is ACCEPTED:
             pass
-        elif outcome is Accepted.DUPLICATE:
+        elif outcome is DUPLICATE:
             self.duplicates[source] += 1
-        elif outcome is Accepted.CONFLICT:
+        elif outcome is CONFLICT:
             topic = self.topics[source]
             detail = f"event id {event.event_id!r} was taken with other content; the first counts"
             self._reject(
                 out, DlqRecord(key, raw, "conflicting_duplicate", detail, topic, partition, offset)
             )
-        elif outcome is Accepted.LATE:
+        elif outcome is LATE:
             topic = self.topics[source]
             detail = f"event time {event.ts:.0f} is behind the watermark {core.watermark:.0f}"
             self._reject(out, DlqRecord(key, raw, "late", detail, topic, partition, offset))
