@@ -186,7 +186,10 @@ def _measure(
         "max": latencies[-1] if latencies else math.nan,
         "sustained": sustained,
         "behind_at_end": behind,
-        "worker_rate": received / (produced_at + 5.0 - started),
+        # What the worker read while the producer ran: everything but what it was behind by
+        # when the producer stopped. (Read over the run and its 5 s grace, a worker that keeps
+        # up could never show the rate it was sent.)
+        "worker_rate": (stats.total - behind) / (produced_at - started),
         "poll_seconds": _POLL,
         "bound": f"scrape every {_POLL} s; batch wait + window close + render",
     }

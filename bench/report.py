@@ -152,7 +152,8 @@ def rows_from(r: dict[str, Any]) -> list[Row]:  # noqa: C901, PLR0912 (one branc
         note = f"n={lat['n']}"
         if "requested_rate" in lat:
             missed = ", ".join(
-                f"{a['rate']:,.0f} (the worker read {a['worker_rate']:,.0f}/s)"
+                f"{a['rate']:,.0f} (the worker read {a['worker_rate']:,.0f}/s, "
+                f"{a['behind_at_end']:,.0f} records behind at the end)"
                 for a in lat.get("attempts", ())
             ) or ", ".join(f"{x:,.0f}" for x in lat["not_sustained"])
             note += f"; not sustained at {missed} rec/s"
