@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from itertools import pairwise
 
 import orjson
 import pytest
 
+from pipeline.core.scopes import Scope
+from pipeline.engine.partition import PartitionCore
 from pipeline.engine.runtime import Engine
 from pipeline.kafka.partitioner import partition_for_key
 from pipeline.simulate import SimConfig, generate
@@ -84,8 +87,10 @@ def test_windows_close_only_when_every_assigned_partition_is_accounted_for() -> 
 
 
 def test_tickets_held_are_counted_as_they_open_and_close() -> None:
-    """``kpi_tickets_tracked`` reads a count kept per partition, not a scan of its keys: on a
-    simulated stream (tickets created, closed and forgotten) the two agree all the way."""
+    """``kpi_tickets_tracked`` reads a count kept per partition, not a scan of its keys, and
+    ``kpi_backlog_tickets`` a per-scope backlog computed again only when it moved: on a
+    simulated stream (tickets created, resolved, closed and forgotten) both agree with the
+    tickets held all the way."""
     config = SimConfig(
         seed=3,
         start=datetime(2026, 2, 2, tzinfo=UTC),
@@ -103,6 +108,18 @@ def test_tickets_held_are_counted_as_they_open_and_close() -> None:
         engine.handle_batch(records[i : i + 300])
         for core in engine.cores.values():
             assert core.tickets == sum(1 for s in core.keys.values() if s.ticket is not None)
+            assert core.backlog_by_scope() == _open_by_scope(core)
         held.append(sum(core.tickets for core in engine.cores.values()))
     # Tickets were taken in and let go of.
     assert max(held) > 0 and any(b < a for a, b in pairwise(held))
+
+
+def _open_by_scope(core: PartitionCore) -> Counter[Scope]:
+    """Open tickets per scope, from the tickets held."""
+    found: Counter[Scope] = Counter()
+    scopes = core.cells.scopes.scopes
+    for state in core.keys.values():
+        if state.ticket is not None and state.ticket.open:
+            for row in core.cells.scope_rows[core.cells.cell(state.ticket.dims)].tolist():
+                found[scopes[row]] += 1
+    return found
