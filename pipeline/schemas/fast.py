@@ -103,9 +103,9 @@ _decode_ticket = msgspec.json.Decoder(_Ticket).decode
 _decode_survey = msgspec.json.Decoder(_Survey).decode
 
 
-# Python refuses to convert a decimal string of more than 4,300 digits, so the models refuse such
-# a number where msgspec reads it as a float: a record this short cannot hold one, a longer one
-# goes to the models.
+# Python refuses to convert a decimal string of more than 4,300 digits, and so do the models: a
+# record this short cannot hold one, and a longer one goes to them rather than rely on msgspec
+# refusing the number for its own reason (it does, out of range, for every field here).
 _MAX_BYTES = 4300
 
 
