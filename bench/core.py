@@ -17,8 +17,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
-from aiokafka.partitioner import murmur2
-
 from bench.streams import sim_config
 from pipeline.core.context import CoreContext
 from pipeline.core.windows import WindowSpec
@@ -26,6 +24,7 @@ from pipeline.engine.frames import frame_record_bytes
 from pipeline.engine.gc_policy import tune_collector
 from pipeline.engine.outputs import Record
 from pipeline.engine.runtime import Engine
+from pipeline.kafka.partitioner import partition_for_key
 from pipeline.simulate import generate
 
 __all__ = ["CORE_CASES", "CoreResult", "run_core_case"]
@@ -84,7 +83,7 @@ def records_of(events: int, seed: int, tickets_per_hour: float, case: CoreCase) 
     offsets: dict[tuple[str, int], int] = {}
     out: list[Record] = []
     for r in generate(config):
-        tp = (r.topic, (murmur2(r.key) & 0x7FFFFFFF) % PARTITIONS)
+        tp = (r.topic, partition_for_key(r.key, PARTITIONS))
         offset = offsets.get(tp, 0)
         offsets[tp] = offset + 1
         out.append((r.topic, tp[1], offset, r.key, r.value))

@@ -38,7 +38,7 @@ def _engine(ctx: CoreContext, topics: dict[str, str]) -> tuple[Any, Any]:
     try:
         from pipeline.engine.frames import frame_record_bytes
     except ImportError:  # before records were encoded from a template
-        from pipeline.engine.frames import frame_records
+        from pipeline.engine.frames import frame_records  # type: ignore[attr-defined]
 
         return Engine(ctx, topics), _dumped(frame_records)
     return Engine(ctx, topics), frame_record_bytes

@@ -20,11 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiokafka.partitioner import murmur2
-
 from bench.live import check_alive, scrape, topic_env
 from bench.streams import LATENESS, PARTITIONS
 from pipeline.kafka import ensure_topics
+from pipeline.kafka.partitioner import partition_for_key
 from pipeline.simulate import ProducerOptions, SimConfig, generate, produce
 from pipeline.simulate.model import SimRecord
 from tests.integration.harness import running_worker
@@ -59,7 +58,7 @@ class _Tracker:
         n_tps = 2 * PARTITIONS
         for r in records:
             yield r  # the producer takes it now
-            tp = (r.topic, (murmur2(r.key) & 0x7FFFFFFF) % PARTITIONS)
+            tp = (r.topic, partition_for_key(r.key, PARTITIONS))
             ts = r.ts_ms / 1000
             if ts > self.highest.get(tp, -math.inf):
                 self.highest[tp] = ts

@@ -11,8 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from aiokafka.partitioner import murmur2
-
+from pipeline.kafka.partitioner import partition_for_key
 from pipeline.simulate import ProducerOptions, SimConfig, generate, produce
 from pipeline.simulate.model import SimRecord
 
@@ -103,7 +102,7 @@ def produce_streams(
         if r.expect is not None:
             rejects += 1
             continue
-        tp = (r.topic, (murmur2(r.key) & 0x7FFFFFFF) % PARTITIONS)
+        tp = (r.topic, partition_for_key(r.key, PARTITIONS))
         ts = r.ts_ms / 1000
         if ts > highest.get(tp, -math.inf):
             highest[tp] = ts

@@ -30,17 +30,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pipeline.core.events import Event
-from pipeline.schemas.decode import DecodeError, survey_by_model, ticket_by_model
-from pipeline.schemas.fast import fast_survey, fast_ticket
+from pipeline.schemas.decode import DECODERS, DecodeError
 
 __all__ = ["Admission"]
-
-# Per source: the fast path, and the contract's models for what it leaves to them (see
-# pipeline.schemas.decode; called here directly, one call a record less).
-_DECODERS: dict[str, tuple[Callable[[bytes, int], Event | None], Callable[[bytes, int], Event]]] = {
-    "tickets": (fast_ticket, ticket_by_model),
-    "surveys": (fast_survey, survey_by_model),
-}
 
 
 @dataclass
@@ -66,7 +58,7 @@ class Admission:
                 "record_too_large",
                 f"{len(raw)} bytes, more than the limit of {self.max_record_bytes}",
             )
-        fast, by_model = _DECODERS[source]
+        fast, by_model = DECODERS[source]
         event = fast(raw, offset) or by_model(raw, offset)
         if key is None or key != event.key.encode():
             got = "no key" if key is None else f"key {key[:100]!r}"

@@ -20,7 +20,7 @@ from pipeline.core.results import WINDOW_RECORD_SCHEMA, WindowResult, iso
 from pipeline.core.scopes import Scope
 from pipeline.engine.layout import Layout
 
-__all__ = ["WindowFrame", "frame_record_bytes", "frame_records", "frame_results"]
+__all__ = ["WindowFrame", "frame_record_bytes", "frame_results"]
 
 _SEP = "\x1f"
 
@@ -184,11 +184,6 @@ def _literal(text: bytes) -> bytes:
 def frame_results(frames: Iterable[WindowFrame]) -> Iterator[WindowResult]:
     for frame in frames:
         yield from frame.results()
-
-
-def frame_records(frames: Iterable[WindowFrame]) -> Iterator[tuple[bytes, dict[str, Any]]]:
-    for frame in frames:
-        yield from frame.records()
 
 
 def frame_record_bytes(frames: Iterable[WindowFrame]) -> Iterator[tuple[bytes, bytes]]:

@@ -62,11 +62,8 @@ class BatchJournal:
         self._names = (f"{os.urandom(6).hex()}-{n}" for n in itertools.count())
         self._finished: set[str] = set()  # interrupted batches this process has finished
 
-    def write(self, key: str, value: bytes | None) -> None:
-        self.changed[key] = value
-
-    def write_all(self, writes: Iterable[tuple[str, bytes | None]]) -> None:
-        """``write`` for each, in order (one dict update rather than a call per write)."""
+    def write(self, writes: Iterable[tuple[str, bytes | None]]) -> None:
+        """Key -> encoded value (None: deleted), in order: a later write of a key wins."""
         self.changed.update(writes)
 
     def drain(self) -> dict[int, list[Write]]:

@@ -57,7 +57,7 @@ class TableStore:
         self.recovered_batches = 0
 
     def write(self, writes: Iterable[Write]) -> None:
-        self.journal.write_all(writes)
+        self.journal.write(writes)
 
     @property
     def pending(self) -> bool:

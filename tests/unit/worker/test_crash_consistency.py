@@ -44,8 +44,7 @@ class ChangelogStore:
         self.writes = 0
 
     def write(self, writes: list[Write]) -> None:
-        for key, value in writes:
-            self.journal.write(key, value)
+        self.journal.write(writes)
 
     def flush(self) -> None:
         for records in self.journal.drain().values():
@@ -190,8 +189,8 @@ def test_a_standby_copy_of_a_batch_still_being_written_is_left_to_its_owner() ->
     # Another worker's partition 1, as its standby copy here sees it mid-batch: the journal
     # record and the first write have arrived, the rest (and the end record) not yet.
     writer = BatchJournal()
-    writer.write("tickets:1|k|a", orjson.dumps({"new": True}))
-    writer.write("tickets:1|k|b", orjson.dumps({"new": True}))
+    writer.write([("tickets:1|k|a", orjson.dumps({"new": True}))])
+    writer.write([("tickets:1|k|b", orjson.dumps({"new": True}))])
     (records,) = writer.drain().values()
     standby = dict(records[:2])
     assert standby[b"tickets:1|k|a"] == orjson.dumps({"new": True})
@@ -212,12 +211,12 @@ def test_an_interrupted_batch_is_finished_once_per_process() -> None:
     # (already drained from the journal, not yet in the restored copy): finishing it a second
     # time would queue its old values over newer writes.
     writer = BatchJournal()
-    writer.write("tickets:0|k|a", orjson.dumps(1))
+    writer.write([("tickets:0|k|a", orjson.dumps(1))])
     (records,) = writer.drain().values()
     interrupted = dict(records[:1])  # the journal record only
     journal = BatchJournal()
     assert journal.recover(interrupted) == 1
     journal.drain()
-    journal.write("tickets:0|k|a", orjson.dumps(2))
+    journal.write([("tickets:0|k|a", orjson.dumps(2))])
     assert journal.recover(interrupted) == 0
     assert journal.changed == {"tickets:0|k|a": orjson.dumps(2)}
