@@ -6,7 +6,9 @@ frontier, see ``progress.frontier_of``). For each spec the closer moves its runn
 the block ``size`` earlier leaves, and only the scopes those blocks touch are computed again.
 A step costs the same whatever the window's length: a 7-day window sliding by an hour costs what
 a 1-hour one does. Blocks are built once per step length and kept until every spec with that
-step has moved past them (they are subtracted when they leave).
+step has moved past them (they are subtracted when they leave). The values of the steps one
+close takes are computed together, from each step's snapshot (see ``windows``): a quiet desk
+closes dozens of steps per batch of input, each touching a few scopes.
 
 After a restart, ``start_at`` resumes after the last window closed before it; the first window
 is then summed from its blocks afresh, to the same integers, so to the same values.
@@ -17,9 +19,11 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from pipeline.core.context import CoreContext
 from pipeline.core.windows import WindowSpec
@@ -28,9 +32,28 @@ from pipeline.engine.frames import WindowFrame
 from pipeline.engine.layout import Layout
 from pipeline.engine.panes import Block, Pane
 from pipeline.engine.progress import NEVER
-from pipeline.engine.windows import WindowState
+from pipeline.engine.windows import Snapshot, WindowState
 
 __all__ = ["PaneSource", "WindowCloser"]
+
+# The most the snapshots of one close hold before they are computed (bytes): many scopes with
+# wide sketches make large snapshots, and a few steps of those already amortise the computing.
+_MAX_HELD = 8 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class _Taken:
+    """A window step whose values are computed with the other steps of the same close."""
+
+    end: int
+    cleared: bool  # the window was summed afresh: scopes it no longer holds lose their values
+    snapshot: Snapshot | None  # None: nothing touched, or computed already
+    ordered: npt.NDArray[np.int64]  # the scope rows of the frame, in report order
+
+    @property
+    def nbytes(self) -> int:
+        s = self.snapshot
+        return 0 if s is None else s.counters.nbytes + s.buckets.nbytes
 
 
 class PaneSource(Protocol):
@@ -97,21 +120,55 @@ class WindowCloser:
                 done = oldest
             last = spec.last_end_at(frontier)
             end = (math.floor(done / spec.step) + 1) * spec.step
+            started = time.process_time()
+            taken: list[_Taken] = []
+            held = 0  # bytes the snapshots in ``taken`` hold
             while end <= last:
-                started = time.process_time()
-                frame = self._step(spec, end, sources)
+                step = self._step(spec, end, sources, alone=not taken and end + spec.step > last)
+                taken.append(step)
+                held += step.nbytes
                 self.steps += 1
-                self.step_cpu_seconds += time.process_time() - started
-                if len(frame):
-                    frames.append(frame)
-                self.latest[spec.name] = frame
                 self._closed(spec, end)
                 end = self._next_end(spec, end, last, sources)
+                if held > _MAX_HELD:
+                    frames += self._computed(spec, taken)
+                    taken, held = [], 0
+            frames += self._computed(spec, taken)
+            self.step_cpu_seconds += time.process_time() - started
         self._drop_blocks()
         self._next_due = min(
             self.closed_through[s.name] + s.step if self.closed_through[s.name] > NEVER else NEVER
             for s in self._grid.specs
         )
+        return frames
+
+    def _computed(self, spec: WindowSpec, taken: list[_Taken]) -> list[WindowFrame]:
+        """The frames of the steps taken, their values computed at once and applied in order
+        (a scope a step did not touch keeps the value of the last step that did)."""
+        if not taken:
+            return []
+        state = self._states[spec.name]
+        pending = [t.snapshot for t in taken if t.snapshot is not None]
+        computed = iter(state.compute(pending) if pending else [])
+        scopes = self._cells.scopes.scopes
+        frames = []
+        for t in taken:
+            if t.cleared:
+                state.clear_values()
+            if t.snapshot is not None:
+                state.assign(t.snapshot.rows, *next(computed))
+            frame = WindowFrame(
+                spec.name,
+                t.end - spec.size,
+                t.end,
+                tuple(scopes[r] for r in t.ordered.tolist()),
+                state.values[t.ordered],
+                state.samples[t.ordered],
+                self._layout,
+            )
+            self.latest[spec.name] = frame
+            if len(frame):
+                frames.append(frame)
         return frames
 
     def _next_end(
@@ -129,16 +186,24 @@ class WindowCloser:
         first_holding = (upcoming // spec.step + 1) * spec.step
         return max(following, min(first_holding, last))
 
-    def _step(self, spec: WindowSpec, end: int, sources: Sequence[PaneSource]) -> WindowFrame:
+    def _step(
+        self, spec: WindowSpec, end: int, sources: Sequence[PaneSource], alone: bool
+    ) -> _Taken:
+        """Move the spec's window to ``end``; ``alone``: the only step of this close, computed
+        at once (no snapshot to take)."""
         state = self._states[spec.name]
         lo, hi = end - spec.size, end
         covered = self._covered[spec.name]
         touched: list[np.ndarray] = []
-        if covered is None or covered[1] <= lo or covered[0] > lo:
-            state.clear()
+        cleared = covered is None or covered[1] <= lo or covered[0] > lo
+        if cleared:
+            state.clear_accumulators()
+            if alone:
+                state.clear_values()
             entering = range(lo, hi, spec.step)
             leaving: range = range(0)
         else:
+            assert covered is not None
             entering = range(covered[1], hi, spec.step)
             leaving = range(covered[0], lo, spec.step)
         for start in entering:
@@ -151,19 +216,14 @@ class WindowCloser:
             touched.append(block.rows)
         scopes = self._cells.scopes
         rows = np.unique(np.concatenate(touched)) if touched else np.zeros(0, dtype=np.int64)
-        state.refresh(rows)
         present = state.present(len(scopes))
         self._covered[spec.name] = (lo, hi) if len(present) else None
         ordered = scopes.in_report_order(present)
-        return WindowFrame(
-            spec.name,
-            lo,
-            hi,
-            tuple(scopes.scopes[r] for r in ordered.tolist()),
-            state.values[ordered],
-            state.samples[ordered],
-            self._layout,
-        )
+        if alone:
+            state.refresh(rows)
+            return _Taken(end, False, None, ordered)
+        snapshot = state.snapshot(rows) if len(rows) else None
+        return _Taken(end, cleared, snapshot, ordered)
 
     def _block(self, step: int, start: int, sources: Sequence[PaneSource]) -> Block:
         key = (step, start)

@@ -111,7 +111,8 @@ class SketchView:
     slot, and ``overflow`` maps a bucket row to its keys outside the dense range. Rows are
     gathered only for the sketches that have samples, and only the dense columns
     ``[columns[0], columns[1])``, outside which every bucket row is empty (a desk's durations
-    span a few hundred of the dense range's keys)."""
+    span a few hundred of the dense range's keys). Column 0 of ``matrix`` holds the bucket key
+    ``key_of_column_0`` (the dense range's first, unless the matrix holds only part of it)."""
 
     def __init__(
         self,
@@ -119,16 +120,18 @@ class SketchView:
         rows: list[npt.NDArray[np.int64]],
         overflow: dict[int, dict[int, int]] | None = None,
         columns: tuple[int, int] = (0, DENSE_KEYS),
+        key_of_column_0: int = KEY_MIN,
     ) -> None:
         self.matrix = matrix
         self.rows = rows
         self.overflow = overflow or {}
         self.columns = columns
+        self._key_of_column_0 = key_of_column_0
 
     @property
     def first_key(self) -> int:
         """The bucket key of the first column ``dense`` gives."""
-        return KEY_MIN + self.columns[0]
+        return self._key_of_column_0 + self.columns[0]
 
     def dense(self, slot: int, which: npt.NDArray[np.int64]) -> npt.NDArray[np.int32]:
         lo, hi = self.columns

@@ -7,6 +7,11 @@ on the path (a window reached step by step equals one summed afresh after a rest
 scopes that the entering and leaving blocks touch are computed again; the others keep their
 values.
 
+Computing is deferred so that the steps of one close share it: each step takes a ``Snapshot`` of
+the accumulators of the scopes it touched, and ``compute`` turns the snapshots of many steps into
+values at once. On a small desk a step touches a few dozen scopes, and computing two dozen KPIs
+for them was mostly numpy's per-call cost, paid again at every step.
+
 Sketches are dense bucket rows (``DENSE_KEYS`` wide), one per scope and quantile KPI that ever
 had a sample, allocated on first use; keys outside the dense range are counted in an overflow
 map.
@@ -14,6 +19,7 @@ map.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,9 +29,23 @@ from pipeline.core.sketch import DENSE_KEYS, KEY_MIN
 from pipeline.engine.layout import OBSERVATIONS, Layout, SketchView
 from pipeline.engine.panes import Block
 
-__all__ = ["WindowState"]
+__all__ = ["Snapshot", "WindowState"]
 
 Ints = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One step's accumulators of the scopes it touched, as they were at that step."""
+
+    rows: Ints  # the scope rows
+    counters: Ints  # rows x counter columns
+    # rows x sketch slots: the row of ``buckets`` holding that sketch (row 0 is empty)
+    bucket_of: Ints
+    buckets: npt.NDArray[np.int32]  # bucket rows x the dense columns [first, first + width)
+    first: int
+    overflow: dict[int, dict[int, int]]  # bucket row -> keys outside the dense range
 
 
 class WindowState:
@@ -45,9 +65,15 @@ class WindowState:
         self._bucket_of = np.zeros((64, max(1, self._sketches)), dtype=np.int64)
 
     def clear(self) -> None:
+        self.clear_accumulators()
+        self.clear_values()
+
+    def clear_accumulators(self) -> None:
         self.counts[:] = 0
         self.buckets[:] = 0
         self._overflow.clear()
+
+    def clear_values(self) -> None:
         self.values[:] = np.nan
         self.samples[:] = 0
 
@@ -108,13 +134,62 @@ class WindowState:
 
     def refresh(self, rows: Ints) -> None:
         """Compute the KPIs of these scope rows again from the accumulators."""
-        if len(rows) == 0:
-            return
-        counters = self.counts[rows]
-        of = [self._bucket_of[rows, slot] for slot in range(self._sketches)]
+        if len(rows):
+            self.assign(rows, *self.compute([self.snapshot(rows)])[0])
+
+    def snapshot(self, rows: Ints) -> Snapshot:
+        """The accumulators of these scope rows as they are now, for ``compute``."""
+        bucket_of = self._bucket_of[rows, : self._sketches]
+        used = bucket_of > 0
+        taken = bucket_of[used]
         lo, hi = self._key_span
-        view = SketchView(self.buckets, of, self._overflow, (lo, hi) if lo < hi else (0, 1))
+        if lo >= hi:
+            lo, hi = 0, 1
+        buckets = np.empty((len(taken) + 1, hi - lo), dtype=np.int32)
+        buckets[0] = 0
+        buckets[1:] = self.buckets[taken, lo:hi]
+        local = np.zeros_like(bucket_of)
+        local[used] = np.arange(1, len(taken) + 1, dtype=np.int64)
+        overflow = {}
+        if self._overflow:
+            for i, b in enumerate(taken.tolist(), start=1):
+                if self._overflow.get(b):
+                    overflow[i] = dict(self._overflow[b])
+        return Snapshot(rows, self.counts[rows], local, buckets, lo, overflow)
+
+    def compute(self, snapshots: list[Snapshot]) -> list[tuple[Floats, Ints]]:
+        """Every KPI's statistics and sample sizes of each snapshot's rows, in one computation
+        for all of them."""
+        if len(snapshots) == 1:
+            one = snapshots[0]
+            view = SketchView(
+                one.buckets,
+                [one.bucket_of[:, slot] for slot in range(self._sketches)],
+                one.overflow,
+                (0, one.buckets.shape[1]),
+                KEY_MIN + one.first,
+            )
+            return [self.layout.compute(one.counters, view)]
+        counters = np.concatenate([s.counters for s in snapshots])
+        buckets, bucket_of, overflow, first = _stacked(snapshots)
+        view = SketchView(
+            buckets,
+            [bucket_of[:, slot] for slot in range(self._sketches)],
+            overflow,
+            (0, buckets.shape[1]),
+            KEY_MIN + first,
+        )
         values, samples = self.layout.compute(counters, view)
+        out = []
+        at = 0
+        for s in snapshots:
+            n = len(s.rows)
+            out.append((values[at : at + n], samples[at : at + n]))
+            at += n
+        return out
+
+    def assign(self, rows: Ints, values: Floats, samples: Ints) -> None:
+        """Computed values of these rows (``compute``) become the window's."""
         self.values[rows] = values
         self.samples[rows] = samples
 
@@ -127,3 +202,30 @@ def _grown(array: Any, rows: int, fill: float) -> Any:
     out = np.full((rows, *array.shape[1:]), fill, dtype=array.dtype)
     out[: len(array)] = array
     return out
+
+
+def _stacked(
+    snapshots: list[Snapshot],
+) -> tuple[npt.NDArray[np.int32], Ints, dict[int, dict[int, int]], int]:
+    """The bucket rows of several snapshots in one matrix over the union of their columns,
+    with every snapshot's ``bucket_of`` pointing into it."""
+    first = min(s.first for s in snapshots)
+    end = max(s.first + s.buckets.shape[1] for s in snapshots)
+    if all(s.first == first and s.first + s.buckets.shape[1] == end for s in snapshots):
+        buckets = np.concatenate([s.buckets for s in snapshots])
+    else:
+        buckets = np.zeros((sum(len(s.buckets) for s in snapshots), end - first), dtype=np.int32)
+        at = 0
+        for s in snapshots:
+            left = s.first - first
+            buckets[at : at + len(s.buckets), left : left + s.buckets.shape[1]] = s.buckets
+            at += len(s.buckets)
+    parts = []
+    overflow: dict[int, dict[int, int]] = {}
+    at = 0
+    for s in snapshots:
+        parts.append(s.bucket_of + at)  # a snapshot's own row 0 is empty as well
+        for b, extra in s.overflow.items():
+            overflow[b + at] = extra
+        at += len(s.buckets)
+    return buckets, np.concatenate(parts), overflow, first
