@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -123,58 +122,106 @@ class WindowFrame:
     def record_bytes(self) -> Iterator[tuple[bytes, bytes]]:
         """``records`` as ``orjson.dumps`` encodes them, byte for byte, without building them:
         the worker produces one per window and scope, and building the nested objects took
-        several times as long as encoding them. Each row's numbers are encoded at once (a NaN
-        is null there too) and put in the slots of a template of everything else."""
-        head = orjson.dumps(self._head())[:-1]
-        template, pick = _kpis_template(self.layout)
-        values = self.values.tolist()
-        samples = self.samples.tolist()
-        prefix, suffix = self._key_affixes()
+        several times as long as encoding them. The frame's numbers are put in the order of a
+        template of everything else and encoded in one call (a NaN is null there too); each
+        record is its scope's part and its row's numbers in the template's slots."""
+        rows = len(self.scopes)
+        if not rows:
+            return
+        head = orjson.dumps(self._head())[:-1] + b","
+        template = _kpis_template(self.layout)
+        width = template.width
+        cells = np.empty((rows, width), dtype=object)
+        cells[:, template.sample_slots] = self.samples[:, template.sample_columns].astype(object)
+        cells[:, template.value_slots] = self.values[:, template.value_columns].astype(object)
+        # Numbers only: no comma inside one.
+        numbers = orjson.dumps(cells.ravel().tolist())[1:-1].split(b",") if width else []
+        prefix, suffix = (affix.encode() for affix in self._key_affixes())
+        text = template.text
         for row, scope in enumerate(self.scopes):
-            # Numbers only: no comma inside one.
-            numbers = orjson.dumps(samples[row])[1:-1].split(b",")
-            numbers += orjson.dumps(values[row])[1:-1].split(b",")
-            labels = orjson.dumps(scope.labels())[1:-1]
-            key = prefix + scope.encode().replace(_SEP, "/") + suffix
-            yield key.encode(), b"".join((head, b",", labels, b",", template % pick(numbers)))
+            labels, name = _scope_text(scope)
+            at = row * width
+            yield (
+                prefix + name + suffix,
+                b"".join((head, labels, text % tuple(numbers[at : at + width]))),
+            )
+
+
+def _scope_text(scope: Scope) -> tuple[bytes, bytes]:
+    """A scope's labels as record members (with the comma after them) and its name in a key."""
+    known = _SCOPE_TEXT.get(scope)
+    if known is None:
+        known = (
+            orjson.dumps(scope.labels())[1:-1] + b",",
+            scope.encode().replace(_SEP, "/").encode(),
+        )
+        if len(_SCOPE_TEXT) >= _MAX_SCOPE_TEXT:
+            _SCOPE_TEXT.clear()
+        _SCOPE_TEXT[scope] = known
+    return known
+
+
+# Scopes are few (breakdowns x dimension values) and each is in many frames; bounded all the same.
+_SCOPE_TEXT: dict[Scope, tuple[bytes, bytes]] = {}
+_MAX_SCOPE_TEXT = 100_000
+
+
+@dataclass(frozen=True)
+class _Template:
+    """The ``"kpis"`` member of a record and the record's end, with a ``%s`` per number: a
+    KPI's sample size or a statistic. Slots are positions among the template's numbers,
+    columns those of the frame's samples and values."""
+
+    text: bytes
+    width: int
+    sample_slots: npt.NDArray[np.int64]
+    sample_columns: npt.NDArray[np.int64]
+    value_slots: npt.NDArray[np.int64]
+    value_columns: npt.NDArray[np.int64]
 
 
 # Per layout (by identity, the layout kept alive with it): a frame holds one window's scopes,
 # often a few dozen, so making the template per frame cost more than filling it.
-_TEMPLATES: dict[int, tuple[Layout, bytes, itemgetter[Any]]] = {}
+_TEMPLATES: dict[int, tuple[Layout, _Template]] = {}
 _MAX_TEMPLATES = 16
 
 
-def _kpis_template(layout: Layout) -> tuple[bytes, itemgetter[Any]]:
-    """The ``"kpis"`` member of a record and the record's end, with a ``%s`` per number, and
-    what picks the numbers for them from a row's: a KPI's sample size (its index) or a
-    statistic (after the sample sizes, by value column)."""
+def _kpis_template(layout: Layout) -> _Template:
     known = _TEMPLATES.get(id(layout))
     if known is None or known[0] is not layout:
         if len(_TEMPLATES) >= _MAX_TEMPLATES:  # a process makes one layout per catalogue
             _TEMPLATES.clear()
-        template, slots = _make_template(layout)
-        # One number alone fills a template of one slot as well.
-        known = _TEMPLATES[id(layout)] = (layout, template, itemgetter(*slots))
-    return known[1], known[2]
+        known = _TEMPLATES[id(layout)] = (layout, _make_template(layout))
+    return known[1]
 
 
-def _make_template(layout: Layout) -> tuple[bytes, list[int]]:
-    width = len(layout.kpis)
+def _make_template(layout: Layout) -> _Template:
     template = bytearray(b'"kpis":{')
-    slots: list[int] = []
+    samples: list[tuple[int, int]] = []  # (slot, KPI)
+    values: list[tuple[int, int]] = []  # (slot, value column)
     for k, (kpi, columns) in enumerate(zip(layout.kpis, layout.stat_columns, strict=True)):
         described = {"version": kpi.version, "class": kpi.kpi_class.value, "unit": kpi.unit}
         opening = orjson.dumps(kpi.name) + b":" + orjson.dumps(described)[:-1]
         template += (b"," if k else b"") + _literal(opening + b',"sample_size":') + b"%s"
-        slots.append(k)
+        samples.append((len(samples) + len(values), k))
         template += b',"stats":{'
         for j, (stat, column) in enumerate(columns.items()):
             template += (b"," if j else b"") + _literal(orjson.dumps(stat) + b":") + b"%s"
-            slots.append(width + column)
+            values.append((len(samples) + len(values), column))
         template += b"}}"
     template += b"}}"
-    return bytes(template), slots
+
+    def positions(pairs: list[tuple[int, int]], i: int) -> npt.NDArray[np.int64]:
+        return np.array([p[i] for p in pairs], dtype=np.int64)
+
+    return _Template(
+        bytes(template),
+        len(samples) + len(values),
+        positions(samples, 0),
+        positions(samples, 1),
+        positions(values, 0),
+        positions(values, 1),
+    )
 
 
 def _literal(text: bytes) -> bytes:
