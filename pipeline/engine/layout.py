@@ -121,12 +121,16 @@ class SketchView:
         overflow: dict[int, dict[int, int]] | None = None,
         columns: tuple[int, int] = (0, DENSE_KEYS),
         key_of_column_0: int = KEY_MIN,
+        shared: bool = False,
     ) -> None:
         self.matrix = matrix
         self.rows = rows
         self.overflow = overflow or {}
         self.columns = columns
         self._key_of_column_0 = key_of_column_0
+        # Scopes may share a bucket row (several steps' snapshots of one sketch that did not
+        # change), with the same counts: quantiles are computed once per bucket row.
+        self.shared = shared
 
     @property
     def first_key(self) -> int:
@@ -148,6 +152,21 @@ class SketchView:
                 found[i] = keys
         return found
 
+    def distinct(
+        self, slot: int, which: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None:
+        """With ``shared`` bucket rows: positions in ``which`` of one scope per bucket row, and
+        for each scope the index of its bucket row's among those; None when all differ.
+        Scopes without a bucket row (all their samples zero) never share one."""
+        if not self.shared or len(which) < 2:
+            return None
+        rows = self.rows[slot][which]
+        key = np.where(rows > 0, rows, -1 - np.arange(len(rows)))
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        if len(first) == len(rows):
+            return None
+        return first, inverse
+
 
 class _View(Columns):
     def __init__(
@@ -168,15 +187,20 @@ class _View(Columns):
         counts = self._counters[:, count]
         out = np.full((len(counts), len(qs)), np.nan)
         filled = np.flatnonzero(counts > 0)  # empty sketches stay NaN, and are not gathered
-        if len(filled):
-            out[filled] = quantiles_of(
-                self._sketches.dense(sketch, filled),
-                self._counters[filled, zeros],
-                counts[filled],
-                qs,
-                self._sketches.extra(sketch, filled),
-                self._sketches.first_key,
-            )
+        if len(filled) == 0:
+            return out
+        # With steps computed together, one sketch may stand for several rows: once each.
+        distinct = self._sketches.distinct(sketch, filled)
+        once = filled if distinct is None else filled[distinct[0]]
+        found = quantiles_of(
+            self._sketches.dense(sketch, once),
+            self._counters[once, zeros],
+            counts[once],
+            qs,
+            self._sketches.extra(sketch, once),
+            self._sketches.first_key,
+        )
+        out[filled] = found if distinct is None else found[distinct[1]]
         return out
 
 

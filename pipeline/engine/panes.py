@@ -209,7 +209,7 @@ class Block:
         blocks already rolled up to scopes rather than from every pane of every partition."""
         filled = [b for b in blocks if not b.empty]
         if not filled:
-            return cls(_EMPTY, np.zeros((0, width), dtype=np.int64), _EMPTY, _EMPTY, _EMPTY, _EMPTY)
+            return _empty_block(width)
         if len(filled) == 1:
             return filled[0]
         unique, inverse = np.unique(np.concatenate([b.rows for b in filled]), return_inverse=True)
@@ -227,18 +227,31 @@ class Block:
 
     @classmethod
     def of(cls, panes: Iterable[Pane], cells: Cells, width: int) -> Block:
-        """Every pane's accumulators rolled up to scopes: all panes at once (their cells side
-        by side, sample cell indexes renumbered), so the cost is a few array operations."""
+        """Every pane's accumulators rolled up to scopes."""
+        return cls.of_steps([panes], cells, width)[0]
+
+    @classmethod
+    def of_steps(cls, steps: Sequence[Iterable[Pane]], cells: Cells, width: int) -> list[Block]:
+        """The block of each step's panes, all at once: every pane of every step side by side
+        (sample cell indexes renumbered), each scope row numbered apart per step, so the cost
+        is a few array operations for all the steps (a quiet desk closes dozens of steps per
+        batch, each with a few cells)."""
         by_cell = _Gathered()
         by_scope = _Gathered()  # converted panes: rows are scope rows already
-        for pane in panes:
-            if len(pane.cells):
-                (by_scope if pane.scoped else by_cell).add(pane)
+        for index, panes in enumerate(steps):
+            for pane in panes:
+                if len(pane.cells):
+                    (by_scope if pane.scoped else by_cell).add(pane, index)
         if not by_cell.cells and not by_scope.cells:
-            return cls(_EMPTY, np.zeros((0, width), dtype=np.int64), _EMPTY, _EMPTY, _EMPTY, _EMPTY)
-        cell_ids, cell_counts, cell_samples = by_cell.joined(width)
+            return [_empty_block(width) for _ in steps]
+        cell_ids, cell_counts, cell_samples, cell_steps = by_cell.joined(width)
         rows, of_cell = cells.expand(cell_ids)
-        scoped_rows, scoped_counts, scoped_samples = by_scope.joined(width)
+        scoped_rows, scoped_counts, scoped_samples, scoped_steps = by_scope.joined(width)
+        # A row of step i is numbered i * apart + row: rows of different steps never merge,
+        # and sorting keeps the steps in order.
+        apart = int(max(rows.max(initial=0), scoped_rows.max(initial=0))) + 1
+        rows = rows + cell_steps[of_cell] * apart
+        scoped_rows = scoped_rows + scoped_steps * apart
         unique, inverse = np.unique(np.concatenate([rows, scoped_rows]), return_inverse=True)
         counts = summed_rows(
             np.concatenate([cell_counts[of_cell], scoped_counts]), inverse, len(unique)
@@ -252,16 +265,33 @@ class Block:
         sample = np.repeat(np.arange(len(reps)), reps)
         within = np.arange(len(sample)) - np.repeat(np.cumsum(reps) - reps, reps)
         s_local, s_slots, s_keys, s_ns = scoped_samples
-        return cls(
-            unique,
-            counts,
-            *_summed_samples(
-                np.concatenate([rows[first[local][sample] + within], scoped_rows[s_local]]),
-                np.concatenate([slots[sample], s_slots]),
-                np.concatenate([keys[sample], s_keys]),
-                np.concatenate([ns[sample], s_ns]),
-            ),
+        sk_row, sk_slot, sk_key, sk_n = _summed_samples(
+            np.concatenate([rows[first[local][sample] + within], scoped_rows[s_local]]),
+            np.concatenate([slots[sample], s_slots]),
+            np.concatenate([keys[sample], s_keys]),
+            np.concatenate([ns[sample], s_ns]),
         )
+        if len(steps) == 1:
+            return [cls(unique, counts, sk_row, sk_slot, sk_key, sk_n)]
+        bounds = np.arange(len(steps) + 1, dtype=np.int64) * apart
+        row_at = np.searchsorted(unique, bounds).tolist()
+        sample_at = np.searchsorted(sk_row, bounds).tolist()
+        step_rows, step_sk_rows = unique % apart, sk_row % apart
+        return [
+            cls(
+                step_rows[row_at[i] : row_at[i + 1]],
+                counts[row_at[i] : row_at[i + 1]],
+                step_sk_rows[sample_at[i] : sample_at[i + 1]],
+                sk_slot[sample_at[i] : sample_at[i + 1]],
+                sk_key[sample_at[i] : sample_at[i + 1]],
+                sk_n[sample_at[i] : sample_at[i + 1]],
+            )
+            for i in range(len(steps))
+        ]
+
+
+def _empty_block(width: int) -> Block:
+    return Block(_EMPTY, np.zeros((0, width), dtype=np.int64), _EMPTY, _EMPTY, _EMPTY, _EMPTY)
 
 
 def _summed_samples(rows: Ints, slots: Ints, keys: Ints, ns: Ints) -> tuple[Ints, Ints, Ints, Ints]:
@@ -281,22 +311,27 @@ def _summed_samples(rows: Ints, slots: Ints, keys: Ints, ns: Ints) -> tuple[Ints
 
 
 class _Gathered:
-    """Panes side by side: cells, counter rows and samples (with renumbered cell indexes)."""
+    """Panes side by side: cells, counter rows and samples (with renumbered cell indexes), and
+    the step each cell belongs to."""
 
     def __init__(self) -> None:
         self.cells: list[Ints] = []
         self.counts: list[Ints] = []
         self.samples: list[tuple[Ints, Ints, Ints, Ints]] = []
+        self.steps: list[tuple[int, int]] = []  # (step index, cells)
         self._offset = 0
 
-    def add(self, pane: Pane) -> None:
+    def add(self, pane: Pane, step: int) -> None:
         self.cells.append(pane.cells)
         self.counts.append(pane.counts)
         self.samples.append((pane.sk_cell + self._offset, pane.sk_slot, pane.sk_key, pane.sk_n))
+        self.steps.append((step, len(pane.cells)))
         self._offset += len(pane.cells)
 
-    def joined(self, width: int) -> tuple[Ints, Ints, tuple[Ints, Ints, Ints, Ints]]:
+    def joined(self, width: int) -> tuple[Ints, Ints, tuple[Ints, Ints, Ints, Ints], Ints]:
         if not self.cells:
-            return _EMPTY, np.zeros((0, width), dtype=np.int64), (_EMPTY,) * 4
+            return _EMPTY, np.zeros((0, width), dtype=np.int64), (_EMPTY,) * 4, _EMPTY
         samples = tuple(np.concatenate([s[i] for s in self.samples]) for i in range(4))
-        return np.concatenate(self.cells), np.concatenate(self.counts), samples  # type: ignore[return-value]
+        index, n = np.array(self.steps, dtype=np.int64).T
+        steps = np.repeat(index, n)
+        return np.concatenate(self.cells), np.concatenate(self.counts), samples, steps  # type: ignore[return-value]

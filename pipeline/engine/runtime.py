@@ -85,6 +85,8 @@ class Engine(ClosesWithAlerts):
         self._recovered = False
         self._dirty_offsets: set[TP] = set()
         self._closing_dirty = False  # the closing state changed since it was last saved
+        # The frontier moved while handling the batch: its windows are to be flushed.
+        self._closing_moved = False
         # Windows ending at or before this are on kpi-windows for sure (acknowledged by the
         # broker): in memory, and as saved. Panes are kept until then, and after a crash
         # closing resumes from the saved mark, so a window emitted but lost with the process is
@@ -192,6 +194,7 @@ class Engine(ClosesWithAlerts):
             except Exception as exc:
                 self._failed(out, record, exc)
         self._end_batch()
+        self._flush_windows(out)
         if not self.closes_windows:
             self.publish(out)
         return out
@@ -293,12 +296,24 @@ class Engine(ClosesWithAlerts):
         if core.released_through != before and not self.closes_windows:
             self._to_publish.add(tp)
         elif core.released_through != before:
-            closed = self.close_windows()
-            if closed or self.pending_alerts:
-                out.windows += closed
-                out.alerts += self.evaluate(closed)
-                self._closing_dirty = True
-            out.closed_through = max(out.closed_through, self.closer.frontier)
+            # Windows close as the frontier moves (what is late from here on depends on it);
+            # their values are computed once per batch (``_flush_windows``).
+            frontier = self.frontier()
+            if self.closer.closes_at(frontier):
+                self.closer.advance(self._sources(), frontier)
+            self._closing_moved = True
+
+    def _flush_windows(self, out: Outputs) -> None:
+        """The windows closed while handling a batch, and the alert transitions they cause."""
+        if not self._closing_moved:
+            return
+        self._closing_moved = False
+        closed = self.closer.flush()
+        if closed or self.pending_alerts:
+            out.windows += closed
+            out.alerts += self.evaluate(closed)
+            self._closing_dirty = True
+        out.closed_through = max(out.closed_through, self.closer.frontier)
 
     def _prune_at(self, tp: TP) -> float:
         """Panes of ``tp`` may go behind this: once the windows holding them are closed (and
@@ -306,7 +321,8 @@ class Engine(ClosesWithAlerts):
         values are on the pane topic."""
         if not self.closes_windows:
             return self._panes_acked.get(tp, NEVER)
-        frontier = self.closer.frontier
+        # Windows closed in this batch are stepped (their panes read) when it ends.
+        frontier = self.closer.stepped_frontier
         if self.confirms_delivery:
             return min(frontier, self._saved_delivered)
         return frontier
@@ -401,12 +417,16 @@ class Engine(ClosesWithAlerts):
             core = self._core(tp)
             core.idle_until(watermark)
             self._release(out, tp, core)
+        self._flush_windows(out)
         return out
 
     def close_windows(self) -> list[WindowFrame]:
+        return self.closer.close(self._sources(), self.frontier())
+
+    def _sources(self) -> list[PaneSource]:
         sources: list[PaneSource] = [self.cores[tp] for tp in sorted(self.cores)]
         sources += [self.remote[tp] for tp in sorted(self.remote)]
-        return self.closer.close(sources, self.frontier())
+        return sources
 
     def frontier(self) -> float:
         """Every window ending at or before this may close (see ``progress``)."""

@@ -7,10 +7,12 @@ on the path (a window reached step by step equals one summed afresh after a rest
 scopes that the entering and leaving blocks touch are computed again; the others keep their
 values.
 
-Computing is deferred so that the steps of one close share it: each step takes a ``Snapshot`` of
-the accumulators of the scopes it touched, and ``compute`` turns the snapshots of many steps into
+Computing is deferred so that the steps of one flush share it: each step takes a ``Snapshot``
+of the counters of the scopes it touched, and ``compute`` turns the snapshots of many steps into
 values at once. On a small desk a step touches a few dozen scopes, and computing two dozen KPIs
-for them was mostly numpy's per-call cost, paid again at every step.
+for them was mostly numpy's per-call cost, paid again at every step. A sketch is copied for the
+snapshots only when it changed since its last copy (a step changes a few of the sketches of the
+scopes it touches), and its quantiles are computed once per copy.
 
 Sketches are dense bucket rows (``DENSE_KEYS`` wide), one per scope and quantile KPI that ever
 had a sample, allocated on first use; keys outside the dense range are counted in an overflow
@@ -37,15 +39,12 @@ Floats = npt.NDArray[np.float64]
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """One step's accumulators of the scopes it touched, as they were at that step."""
+    """One step's counters of the scopes it touched, as they were at that step, and where
+    their sketches' copies are (see ``WindowState.snapshot``)."""
 
     rows: Ints  # the scope rows
     counters: Ints  # rows x counter columns
-    # rows x sketch slots: the row of ``buckets`` holding that sketch (row 0 is empty)
-    bucket_of: Ints
-    buckets: npt.NDArray[np.int32]  # bucket rows x the dense columns [first, first + width)
-    first: int
-    overflow: dict[int, dict[int, int]]  # bucket row -> keys outside the dense range
+    copies: Ints  # rows x sketch slots: the copy of that sketch (0: no sketch)
 
 
 class WindowState:
@@ -63,6 +62,16 @@ class WindowState:
         self._overflow: dict[int, dict[int, int]] = {}  # bucket row -> key -> count
         # Per scope row and sketch slot, its bucket row (0: none yet).
         self._bucket_of = np.zeros((64, max(1, self._sketches)), dtype=np.int64)
+        # Per sketch slot, the counter column counting its samples (zeros included): a sketch
+        # changed in a step exactly where that column did.
+        self._sample_columns = np.array([c for c, _ in layout.sketch_columns], dtype=np.int64)
+        # Sketches copied for the snapshots not computed yet: chunks of bucket rows (with the
+        # dense column each starts at), their overflow, and per bucket row its copy (0: not
+        # copied since it last changed). Copy 0 is the empty sketch.
+        self._copies: list[tuple[npt.NDArray[np.int32], int]] = []
+        self._copied = 1
+        self._copy_overflow: dict[int, dict[int, int]] = {}
+        self._copy_of = np.zeros(len(self.buckets), dtype=np.int64)
 
     def clear(self) -> None:
         self.clear_accumulators()
@@ -72,6 +81,7 @@ class WindowState:
         self.counts[:] = 0
         self.buckets[:] = 0
         self._overflow.clear()
+        self._copy_of[:] = 0
 
     def clear_values(self) -> None:
         self.values[:] = np.nan
@@ -95,6 +105,10 @@ class WindowState:
             self.counts[block.rows] += block.counts
         else:
             self.counts[block.rows] -= block.counts
+        if self._sketches:
+            # Sketches whose samples change here are copied again for the next snapshot.
+            changed = block.counts[:, self._sample_columns] != 0
+            self._copy_of[self._bucket_of[block.rows, : self._sketches][changed]] = 0
         if len(block.sk_row):
             target = self._bucket_rows(block.sk_row, block.sk_slot)
             offset = block.sk_key - KEY_MIN
@@ -130,6 +144,7 @@ class WindowState:
         self._bucket_rows_used += 1
         if row >= len(self.buckets):
             self.buckets = _grown(self.buckets, 2 * len(self.buckets), 0)
+            self._copy_of = _grown(self._copy_of, len(self.buckets), 0)
         return row
 
     def refresh(self, rows: Ints) -> None:
@@ -138,47 +153,46 @@ class WindowState:
             self.assign(rows, *self.compute([self.snapshot(rows)])[0])
 
     def snapshot(self, rows: Ints) -> Snapshot:
-        """The accumulators of these scope rows as they are now, for ``compute``."""
+        """The counters of these scope rows as they are now, and their sketches: those that
+        changed since they were last copied are copied now. Every snapshot taken until the
+        next ``compute`` must be computed by it (the copies are let go of there)."""
         bucket_of = self._bucket_of[rows, : self._sketches]
-        used = bucket_of > 0
-        taken = bucket_of[used]
-        lo, hi = self._key_span
-        if lo >= hi:
-            lo, hi = 0, 1
-        buckets = np.empty((len(taken) + 1, hi - lo), dtype=np.int32)
-        buckets[0] = 0
-        buckets[1:] = self.buckets[taken, lo:hi]
-        local = np.zeros_like(bucket_of)
-        local[used] = np.arange(1, len(taken) + 1, dtype=np.int64)
-        overflow = {}
-        if self._overflow:
-            for i, b in enumerate(taken.tolist(), start=1):
-                if self._overflow.get(b):
-                    overflow[i] = dict(self._overflow[b])
-        return Snapshot(rows, self.counts[rows], local, buckets, lo, overflow)
+        copies = self._copy_of[bucket_of]
+        fresh = (copies == 0) & (bucket_of > 0)
+        if fresh.any():
+            new = np.unique(bucket_of[fresh])
+            lo, hi = self._key_span
+            if lo >= hi:
+                lo, hi = 0, 1
+            self._copies.append((self.buckets[new, lo:hi], lo))
+            first = self._copied
+            self._copy_of[new] = np.arange(first, first + len(new), dtype=np.int64)
+            self._copied += len(new)
+            if self._overflow:
+                for i, b in enumerate(new.tolist(), start=first):
+                    if self._overflow.get(b):
+                        self._copy_overflow[i] = dict(self._overflow[b])
+            copies = self._copy_of[bucket_of]
+        return Snapshot(rows, self.counts[rows], copies)
 
     def compute(self, snapshots: list[Snapshot]) -> list[tuple[Floats, Ints]]:
         """Every KPI's statistics and sample sizes of each snapshot's rows, in one computation
-        for all of them."""
-        if len(snapshots) == 1:
-            one = snapshots[0]
-            view = SketchView(
-                one.buckets,
-                [one.bucket_of[:, slot] for slot in range(self._sketches)],
-                one.overflow,
-                (0, one.buckets.shape[1]),
-                KEY_MIN + one.first,
-            )
-            return [self.layout.compute(one.counters, view)]
-        counters = np.concatenate([s.counters for s in snapshots])
-        buckets, bucket_of, overflow, first = _stacked(snapshots)
+        for all of them; the snapshots must be all those taken since the last call."""
+        buckets, first = self._copied_buckets()
+        overflow, self._copy_overflow = self._copy_overflow, {}
+        self._copies, self._copied = [], 1
+        self._copy_of[:] = 0
+        one = len(snapshots) == 1
+        copies = snapshots[0].copies if one else np.concatenate([s.copies for s in snapshots])
         view = SketchView(
             buckets,
-            [bucket_of[:, slot] for slot in range(self._sketches)],
+            [copies[:, slot] for slot in range(self._sketches)],
             overflow,
             (0, buckets.shape[1]),
             KEY_MIN + first,
+            shared=not one,
         )
+        counters = snapshots[0].counters if one else np.concatenate([s.counters for s in snapshots])
         values, samples = self.layout.compute(counters, view)
         out = []
         at = 0
@@ -187,6 +201,27 @@ class WindowState:
             out.append((values[at : at + n], samples[at : at + n]))
             at += n
         return out
+
+    def _copied_buckets(self) -> tuple[npt.NDArray[np.int32], int]:
+        """Every copy in one matrix, over the union of their dense columns (a copy is empty
+        outside its own: the columns any sketch used when it was made), and the dense column
+        of its first."""
+        if not self._copies:
+            return np.zeros((1, 1), dtype=np.int32), 0
+        first = min(lo for _, lo in self._copies)
+        end = max(lo + chunk.shape[1] for chunk, lo in self._copies)
+        buckets = np.zeros((self._copied, end - first), dtype=np.int32)
+        at = 1
+        for chunk, lo in self._copies:
+            left = lo - first
+            buckets[at : at + len(chunk), left : left + chunk.shape[1]] = chunk
+            at += len(chunk)
+        return buckets, first
+
+    @property
+    def copied_bytes(self) -> int:
+        """What the sketches copied for snapshots not computed yet hold."""
+        return sum(chunk.nbytes for chunk, _ in self._copies)
 
     def assign(self, rows: Ints, values: Floats, samples: Ints) -> None:
         """Computed values of these rows (``compute``) become the window's."""
@@ -202,30 +237,3 @@ def _grown(array: Any, rows: int, fill: float) -> Any:
     out = np.full((rows, *array.shape[1:]), fill, dtype=array.dtype)
     out[: len(array)] = array
     return out
-
-
-def _stacked(
-    snapshots: list[Snapshot],
-) -> tuple[npt.NDArray[np.int32], Ints, dict[int, dict[int, int]], int]:
-    """The bucket rows of several snapshots in one matrix over the union of their columns,
-    with every snapshot's ``bucket_of`` pointing into it."""
-    first = min(s.first for s in snapshots)
-    end = max(s.first + s.buckets.shape[1] for s in snapshots)
-    if all(s.first == first and s.first + s.buckets.shape[1] == end for s in snapshots):
-        buckets = np.concatenate([s.buckets for s in snapshots])
-    else:
-        buckets = np.zeros((sum(len(s.buckets) for s in snapshots), end - first), dtype=np.int32)
-        at = 0
-        for s in snapshots:
-            left = s.first - first
-            buckets[at : at + len(s.buckets), left : left + s.buckets.shape[1]] = s.buckets
-            at += len(s.buckets)
-    parts = []
-    overflow: dict[int, dict[int, int]] = {}
-    at = 0
-    for s in snapshots:
-        parts.append(s.bucket_of + at)  # a snapshot's own row 0 is empty as well
-        for b, extra in s.overflow.items():
-            overflow[b + at] = extra
-        at += len(s.buckets)
-    return buckets, np.concatenate(parts), overflow, first

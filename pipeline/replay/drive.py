@@ -71,7 +71,7 @@ class ReplayCore:
         # position, not the stop, counts: transaction markers take offsets but are never read).
         engine.end_offsets = {tp: engine.next_offsets.get(tp, 0) for tp in engine.end_offsets}
         through = self.report_to + self.ctx.allowed_lateness
-        frontier = engine.closer.frontier
+        frontier = engine.closer.stepped_frontier
         for core in engine.cores.values():
             if not core.has_data:
                 continue  # nothing to release; it does not hold closing back either

@@ -144,3 +144,42 @@ def test_a_frozen_builder_is_the_pane_of_its_dense_rows() -> None:
         got, want = getattr(frozen, name), getattr(expected, name)
         assert got.dtype == want.dtype and np.array_equal(got, want), name
     assert frozen.nbytes == expected.nbytes
+
+
+def test_blocks_of_several_steps_at_once_are_each_steps_block() -> None:
+    """``of_steps`` numbers each step's scope rows apart and splits them again: the very arrays
+    ``of`` makes of each step's panes alone, empty steps and panes already in scope rows
+    included."""
+    cells = Cells(("all", "service", "service_team"))
+    ids = np.array(
+        [cells.cell(Dims(s, t, "email", "P3")) for s in ("email", "network") for t in ("a", "b")],
+        dtype=np.int64,
+    )
+    scope_rows = np.unique(cells.expand(ids)[0])
+    rng = np.random.default_rng(9)
+    steps: list[list[Pane]] = []
+    for step in range(5):
+        panes = []
+        for part in range(0 if step == 1 else 3):
+            samples = int(rng.integers(0, 25))
+            scoped = part == 2  # a pane already rolled up to scope rows
+            rows = scope_rows if scoped else ids
+            panes.append(
+                Pane.of(
+                    step * 300,
+                    rows,
+                    rng.integers(0, 4, (len(rows), 6)) * (rng.random((len(rows), 6)) < 0.4),
+                    rng.integers(0, len(rows), samples),
+                    rng.integers(0, 3, samples),
+                    rng.integers(90, 96, samples),
+                    np.ones(samples, dtype=np.int64),
+                    scoped,
+                )
+            )
+        steps.append(panes)
+    together = Block.of_steps(steps, cells, 6)
+    assert len(together) == len(steps) and together[1].empty
+    for panes, block in zip(steps, together, strict=True):
+        alone = Block.of(panes, cells, 6)
+        for name in ("rows", "counts", "sk_row", "sk_slot", "sk_key", "sk_n"):
+            assert np.array_equal(getattr(block, name), getattr(alone, name)), name

@@ -5,6 +5,7 @@ same kpi-windows records as one closing a step at a time."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -70,16 +71,15 @@ def test_steps_computed_together_equal_steps_computed_one_by_one(seed: int) -> N
         one_by_one.refresh(rows)
         expected.append((one_by_one.values[rows].copy(), one_by_one.samples[rows].copy()))
         snapshots.append(together.snapshot(rows))
-    assert len({s.buckets.shape[1] for s in snapshots}) > 1  # the columns did widen
-    assert any(s.overflow for s in snapshots)
     computed = together.compute(snapshots)
     for (values, samples), (want_values, want_samples) in zip(computed, expected, strict=True):
         np.testing.assert_array_equal(values, want_values)  # NaN where no value, on both
         np.testing.assert_array_equal(samples, want_samples)
-    # And each step's snapshot alone gives the same as well.
-    alone = [together.compute([s])[0] for s in snapshots]
-    for (values, _), (want_values, _) in zip(alone, expected, strict=True):
-        np.testing.assert_array_equal(values, want_values)
+    # Sketches that did not change between two steps were copied once for both.
+    assert any(
+        np.intersect1d(a.copies[a.copies > 0], b.copies[b.copies > 0]).size
+        for a, b in pairwise(snapshots)
+    )
 
 
 def _records(tickets_per_hour: float, n: int) -> list[tuple[str, int, int, bytes, bytes]]:
