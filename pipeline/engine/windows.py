@@ -148,9 +148,14 @@ class WindowState:
         return row
 
     def refresh(self, rows: Ints) -> None:
-        """Compute the KPIs of these scope rows again from the accumulators."""
-        if len(rows):
-            self.assign(rows, *self.compute([self.snapshot(rows)])[0])
+        """Compute the KPIs of these scope rows again from the accumulators, now (a step
+        alone: read in place, nothing copied)."""
+        if len(rows) == 0:
+            return
+        of = [self._bucket_of[rows, slot] for slot in range(self._sketches)]
+        lo, hi = self._key_span
+        view = SketchView(self.buckets, of, self._overflow, (lo, hi) if lo < hi else (0, 1))
+        self.assign(rows, *self.layout.compute(self.counts[rows], view))
 
     def snapshot(self, rows: Ints) -> Snapshot:
         """The counters of these scope rows as they are now, and their sketches: those that
