@@ -54,7 +54,6 @@ class _Taken:
     """A window step whose values are computed with the other steps of the same close."""
 
     end: int
-    cleared: bool  # the window was summed afresh: scopes it no longer holds lose their values
     snapshot: Snapshot | None  # None: nothing touched, or computed already
     ordered: npt.NDArray[np.int64]  # the scope rows of the frame, in report order
     frame: WindowFrame | None  # computed at once (the only step until the next flush)
@@ -225,8 +224,6 @@ class WindowCloser:
             if t.frame is not None:
                 frames.append(t.frame)
                 continue
-            if t.cleared:
-                state.clear_values()
             if t.snapshot is not None:
                 state.assign(t.snapshot.rows, *next(computed))
             frames.append(self._frame(spec, t.end, t.ordered))
@@ -269,15 +266,11 @@ class WindowCloser:
         lo, hi = end - spec.size, end
         covered = self._covered[spec.name]
         touched: list[np.ndarray] = []
-        cleared = covered is None or covered[1] <= lo or covered[0] > lo
-        if cleared:
-            state.clear_accumulators()
-            if alone:
-                state.clear_values()
+        if covered is None or covered[1] <= lo or covered[0] > lo:
+            state.clear()  # summed afresh
             entering = range(lo, hi, spec.step)
             leaving: range = range(0)
         else:
-            assert covered is not None
             entering = range(covered[1], hi, spec.step)
             leaving = range(covered[0], lo, spec.step)
         for start in entering:
@@ -295,9 +288,9 @@ class WindowCloser:
         ordered = scopes.in_report_order(present)
         if alone:
             state.refresh(rows)
-            return _Taken(end, False, None, ordered, self._frame(spec, end, ordered))
+            return _Taken(end, None, ordered, self._frame(spec, end, ordered))
         snapshot = state.snapshot(rows) if len(rows) else None
-        return _Taken(end, cleared, snapshot, ordered, None)
+        return _Taken(end, snapshot, ordered, None)
 
     def _block(self, step: int, start: int, sources: Sequence[PaneSource]) -> Block:
         key = (step, start)

@@ -250,8 +250,9 @@ class Block:
         # A row of step i is numbered i * apart + row: rows of different steps never merge,
         # and sorting keeps the steps in order.
         apart = int(max(rows.max(initial=0), scoped_rows.max(initial=0))) + 1
-        rows = rows + cell_steps[of_cell] * apart
-        scoped_rows = scoped_rows + scoped_steps * apart
+        if len(steps) > 1:
+            rows = rows + cell_steps[of_cell] * apart
+            scoped_rows = scoped_rows + scoped_steps * apart
         unique, inverse = np.unique(np.concatenate([rows, scoped_rows]), return_inverse=True)
         counts = summed_rows(
             np.concatenate([cell_counts[of_cell], scoped_counts]), inverse, len(unique)

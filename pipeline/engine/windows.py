@@ -70,22 +70,18 @@ class WindowState:
         # copied since it last changed). Copy 0 is the empty sketch.
         self._copies: list[tuple[npt.NDArray[np.int32], int]] = []
         self._copied = 1
+        self.copied_bytes = 0  # what the copies hold
         self._copy_overflow: dict[int, dict[int, int]] = {}
         self._copy_of = np.zeros(len(self.buckets), dtype=np.int64)
 
     def clear(self) -> None:
-        self.clear_accumulators()
-        self.clear_values()
-
-    def clear_accumulators(self) -> None:
+        """Empty the accumulators (the window is summed afresh). The values stay: a scope is
+        in a frame only while it is in the window, and every scope that enters is computed
+        when it does; steps not computed yet still read the values they left."""
         self.counts[:] = 0
         self.buckets[:] = 0
         self._overflow.clear()
         self._copy_of[:] = 0
-
-    def clear_values(self) -> None:
-        self.values[:] = np.nan
-        self.samples[:] = 0
 
     def _grow(self, rows: int) -> None:
         if rows <= len(self.counts):
@@ -169,7 +165,9 @@ class WindowState:
             lo, hi = self._key_span
             if lo >= hi:
                 lo, hi = 0, 1
-            self._copies.append((self.buckets[new, lo:hi], lo))
+            chunk = self.buckets[new, lo:hi]
+            self._copies.append((chunk, lo))
+            self.copied_bytes += chunk.nbytes
             first = self._copied
             self._copy_of[new] = np.arange(first, first + len(new), dtype=np.int64)
             self._copied += len(new)
@@ -185,7 +183,7 @@ class WindowState:
         for all of them; the snapshots must be all those taken since the last call."""
         buckets, first = self._copied_buckets()
         overflow, self._copy_overflow = self._copy_overflow, {}
-        self._copies, self._copied = [], 1
+        self._copies, self._copied, self.copied_bytes = [], 1, 0
         self._copy_of[:] = 0
         one = len(snapshots) == 1
         copies = snapshots[0].copies if one else np.concatenate([s.copies for s in snapshots])
@@ -222,11 +220,6 @@ class WindowState:
             buckets[at : at + len(chunk), left : left + chunk.shape[1]] = chunk
             at += len(chunk)
         return buckets, first
-
-    @property
-    def copied_bytes(self) -> int:
-        """What the sketches copied for snapshots not computed yet hold."""
-        return sum(chunk.nbytes for chunk, _ in self._copies)
 
     def assign(self, rows: Ints, values: Floats, samples: Ints) -> None:
         """Computed values of these rows (``compute``) become the window's."""

@@ -23,6 +23,30 @@ def _pane(rng: np.random.Generator, cells: int, width: int, samples: int) -> Pan
     )
 
 
+def _four_cells(cells: Cells) -> np.ndarray:
+    return np.array(
+        [cells.cell(Dims(s, t, "email", "P3")) for s in ("email", "network") for t in ("a", "b")],
+        dtype=np.int64,
+    )
+
+
+def _step_pane(
+    rng: np.random.Generator, start: int, rows: np.ndarray, scoped: bool = False
+) -> Pane:
+    """A pane of a few counters (6 wide) and up to 24 samples over ``rows``."""
+    samples = int(rng.integers(0, 25))
+    return Pane.of(
+        start,
+        rows,
+        rng.integers(0, 4, (len(rows), 6)) * (rng.random((len(rows), 6)) < 0.4),
+        rng.integers(0, len(rows), samples),
+        rng.integers(0, 3, samples),
+        rng.integers(90, 96, samples),
+        np.ones(samples, dtype=np.int64),
+        scoped,
+    )
+
+
 def test_a_pane_reads_back_what_it_was_given() -> None:
     rng = np.random.default_rng(7)
     counts = rng.integers(-3, 9, (12, 56)) * (rng.random((12, 56)) < 0.13)
@@ -82,28 +106,13 @@ def test_blocks_summed_are_the_block_of_all_their_panes() -> None:
     """A longer step's block made from the finest step's blocks holds the very arrays of the
     block made from every pane of every partition (empty steps among them)."""
     cells = Cells(("all", "service", "service_team"))
-    ids = np.array(
-        [cells.cell(Dims(s, t, "email", "P3")) for s in ("email", "network") for t in ("a", "b")],
-        dtype=np.int64,
-    )
+    ids = _four_cells(cells)
     rng = np.random.default_rng(5)
-    steps: list[list[Pane]] = []
-    for step in range(4):
-        panes = []
-        for _ in range(0 if step == 2 else 3):  # partitions; the third step has no panes
-            samples = int(rng.integers(0, 25))
-            panes.append(
-                Pane.of(
-                    step * 300,
-                    ids,
-                    rng.integers(0, 4, (len(ids), 6)) * (rng.random((len(ids), 6)) < 0.4),
-                    rng.integers(0, len(ids), samples),
-                    rng.integers(0, 3, samples),
-                    rng.integers(90, 96, samples),
-                    np.ones(samples, dtype=np.int64),
-                )
-            )
-        steps.append(panes)
+    steps = [
+        # partitions; the third step has no panes
+        [_step_pane(rng, step * 300, ids) for _ in range(0 if step == 2 else 3)]
+        for step in range(4)
+    ]
     whole = Block.of([p for panes in steps for p in panes], cells, 6)
     summed = Block.summed([Block.of(panes, cells, 6) for panes in steps], 6)
     for name in ("rows", "counts", "sk_row", "sk_slot", "sk_key", "sk_n"):
@@ -151,32 +160,20 @@ def test_blocks_of_several_steps_at_once_are_each_steps_block() -> None:
     ``of`` makes of each step's panes alone, empty steps and panes already in scope rows
     included."""
     cells = Cells(("all", "service", "service_team"))
-    ids = np.array(
-        [cells.cell(Dims(s, t, "email", "P3")) for s in ("email", "network") for t in ("a", "b")],
-        dtype=np.int64,
-    )
+    ids = _four_cells(cells)
     scope_rows = np.unique(cells.expand(ids)[0])
     rng = np.random.default_rng(9)
-    steps: list[list[Pane]] = []
-    for step in range(5):
-        panes = []
-        for part in range(0 if step == 1 else 3):
-            samples = int(rng.integers(0, 25))
-            scoped = part == 2  # a pane already rolled up to scope rows
-            rows = scope_rows if scoped else ids
-            panes.append(
-                Pane.of(
-                    step * 300,
-                    rows,
-                    rng.integers(0, 4, (len(rows), 6)) * (rng.random((len(rows), 6)) < 0.4),
-                    rng.integers(0, len(rows), samples),
-                    rng.integers(0, 3, samples),
-                    rng.integers(90, 96, samples),
-                    np.ones(samples, dtype=np.int64),
-                    scoped,
-                )
-            )
-        steps.append(panes)
+    steps = [
+        # the third pane of a step is already rolled up to scope rows; the second step is empty
+        [
+            _step_pane(rng, step * 300, ids),
+            _step_pane(rng, step * 300, ids),
+            _step_pane(rng, step * 300, scope_rows, scoped=True),
+        ]
+        if step != 1
+        else []
+        for step in range(5)
+    ]
     together = Block.of_steps(steps, cells, 6)
     assert len(together) == len(steps) and together[1].empty
     for panes, block in zip(steps, together, strict=True):
