@@ -19,16 +19,16 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from pipeline.alerts.engine import AlertEngine
-from pipeline.core.scopes import DIMENSIONS
 from pipeline.engine.closing import WindowCloser
 from pipeline.engine.outputs import OUTPUTS
 from pipeline.engine.progress import NEVER
 from pipeline.engine.runtime import Engine
+from pipeline.metrics import kpi_text
 from pipeline.metrics.alerts import alert_metrics
 
 __all__ = ["Closing", "ClosingLookup", "PipelineCollector", "WindowCollector"]
 
-_SCOPE_LABELS = ["breakdown", *DIMENSIONS]
+_SCOPE_LABELS = list(kpi_text.SCOPE_LABELS)
 
 
 class Closing(Protocol):
@@ -47,7 +47,8 @@ ClosingLookup = Callable[[], "Closing | None"]
 
 class WindowCollector(Collector):
     """The KPIs of the newest closed window of each spec: they change only when windows close,
-    so the worker renders them once per close (see pipeline.metrics.page)."""
+    so the worker renders them once per close, as text written directly
+    (pipeline.metrics.kpi_text, held equal to this collector's families)."""
 
     def __init__(self, closing: ClosingLookup) -> None:
         self.closing = closing
@@ -57,20 +58,13 @@ class WindowCollector(Collector):
         if closing is None:
             return
         value = GaugeMetricFamily(
-            "kpi_value",
-            "KPI value of the newest closed window (unit per KPI: seconds, ratio 0..1, score, "
-            "tickets, currency)",
-            labels=["kpi", "stat", "window", *_SCOPE_LABELS],
+            kpi_text.VALUE, kpi_text.VALUE_HELP, labels=["kpi", "stat", "window", *_SCOPE_LABELS]
         )
         sample = GaugeMetricFamily(
-            "kpi_sample_size",
-            "Sample size behind kpi_value: the denominator, or the count for quantiles",
-            labels=["kpi", "window", *_SCOPE_LABELS],
+            kpi_text.SAMPLE, kpi_text.SAMPLE_HELP, labels=["kpi", "window", *_SCOPE_LABELS]
         )
         window_end = GaugeMetricFamily(
-            "kpi_window_end_timestamp_seconds",
-            "End (event time) of the newest closed window exported in kpi_value",
-            labels=["window"],
+            kpi_text.WINDOW_END, kpi_text.WINDOW_END_HELP, labels=["window"]
         )
         for window, frame in closing.closer.latest.items():
             if not len(frame):
