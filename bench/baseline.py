@@ -74,4 +74,9 @@ def compare_with(
                 f"{case}: {before['cpu_rate']:,.0f} -> {after['cpu_rate']:,.0f} records/CPU-s "
                 f"({out[case]['cpu_ratio']:.2f}x)"
             )
+            if "render_ms" in before and "render_ms" in after:
+                log(
+                    f"{case}: /metrics KPI series ({after['metric_lines']:,} lines) "
+                    f"{before['render_ms']:.1f} -> {after['render_ms']:.1f} ms CPU a render"
+                )
     return out

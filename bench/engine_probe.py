@@ -62,6 +62,41 @@ def _collector() -> None:
     tune_collector()
 
 
+def _kpi_page(engine: Any) -> Any:
+    """What renders the KPI series of /metrics from the newest closed windows, as the worker's
+    page does: the text written directly, or ``generate_latest`` before it was; None for an
+    engine without either."""
+    closer = getattr(engine, "closer", None)
+    if closer is None:
+        return None
+    try:
+        from pipeline.metrics.kpi_text import render_windows
+    except ImportError:
+        try:
+            from prometheus_client import CollectorRegistry, generate_latest
+
+            from pipeline.metrics.collector import WindowCollector
+        except ImportError:
+            return None
+        registry = CollectorRegistry()
+        registry.register(WindowCollector(lambda: engine))
+        return lambda: generate_latest(registry)
+    return lambda: render_windows(closer.latest.items())
+
+
+def _render_cost(engine: Any, times: int = 5) -> dict[str, Any]:
+    """CPU milliseconds of one render of the KPI series (after a first one, as a worker renders
+    them after every window close) and the lines it writes."""
+    render = _kpi_page(engine)
+    if render is None:
+        return {}
+    lines = render().count(b"\n")
+    started = time.process_time()
+    for _ in range(times):
+        render()
+    return {"render_ms": (time.process_time() - started) / times * 1000, "metric_lines": lines}
+
+
 def main() -> None:
     records = pickle.loads(open(sys.argv[1], "rb").read())  # noqa: SIM115 (our own file)
     windows = tuple(WindowSpec(n, s, t) for n, s, t in json.loads(sys.argv[2]))
@@ -84,6 +119,7 @@ def main() -> None:
         "seconds": time.perf_counter() - started,
         "cpu_seconds": cpu,
         "window_records": window_records,
+        **_render_cost(engine),
     }
     print(json.dumps(result))
 

@@ -230,6 +230,16 @@ def _baseline_rows(baseline: dict[str, Any] | None) -> list[Row]:
                 f"{after['window_records']:,} window records each",
             )
         )
+        if "render_ms" in before and "render_ms" in after:
+            rows.append(
+                Row(
+                    f"0d {name}: /metrics KPI series, a render, engine of "
+                    f"{baseline['rev'][:10]} -> this one",
+                    f"{before['render_ms']:.1f} -> {after['render_ms']:.1f} ms CPU",
+                    f"{before['render_ms'] / max(after['render_ms'], 1e-9):.1f}x faster",
+                    f"{after['metric_lines']:,} lines",
+                )
+            )
     return rows
 
 
