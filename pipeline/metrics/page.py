@@ -1,7 +1,7 @@
 """The /metrics page of the worker: KPI values rendered once per closed window, the rest at
 every scrape.
 
-Rendering every KPI series (13 KPIs x their stats x every scope of two window specs) took tens
+Rendering every KPI series (every KPI, statistic and scope of two window specs) took tens
 of milliseconds of the worker's only thread through ``generate_latest``; they change only when a
 window closes, while Prometheus (or a dashboard poller) may scrape many times in between. They
 are written directly (pipeline.metrics.kpi_text), a few milliseconds, and only after a close.
