@@ -22,6 +22,8 @@ from collections.abc import Iterable
 from enum import Enum
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import orjson
 
 from pipeline.core.context import CoreContext
@@ -156,9 +158,9 @@ class PartitionCore:
         # window past its panes then prunes without looking at every pane.
         self._no_pane_before = -math.inf
         self.backlog: Counter[int] = Counter()  # cell -> open tickets
-        # ``backlog_by_scope`` as last computed, None once the backlog moved: /metrics asks at
+        # ``backlog_rows`` as last computed, None once the backlog moved: /metrics asks at
         # every scrape, the backlog moves at releases.
-        self._scope_backlog: Counter[Scope] | None = None
+        self._scope_backlog: npt.NDArray[np.int64] | None = None
         # Tickets whose lifecycle is held, kept as tickets are created and closed: /metrics
         # reads it at every scrape, and counting the keys there took 8% of a worker's time at
         # 5,000 records/s scraped four times a second.
@@ -391,19 +393,26 @@ class PartitionCore:
 
     # --- reading --------------------------------------------------------------------------------
 
-    def backlog_by_scope(self) -> Counter[Scope]:
-        """Open tickets per scope, at this partition's watermark (computed again only after
-        the backlog moved; not to be changed by the caller)."""
+    def backlog_rows(self) -> npt.NDArray[np.int64]:
+        """Open tickets per scope row (as many rows as there were scopes when computed), at this
+        partition's watermark: computed again only after the backlog moved, with a few array
+        operations over the cells holding open tickets; not to be changed by the caller."""
         if self._scope_backlog is not None:
             return self._scope_backlog
-        total: Counter[Scope] = Counter()
+        open_cells = [(cell, n) for cell, n in self.backlog.items() if n]
+        cells = np.array([cell for cell, _ in open_cells], dtype=np.int64)
+        counts = np.array([n for _, n in open_cells], dtype=np.int64)
+        rows, of_cell = self.cells.expand(cells)
+        totals = np.zeros(len(self.cells.scopes.scopes), dtype=np.int64)
+        np.add.at(totals, rows, counts[of_cell])
+        self._scope_backlog = totals
+        return totals
+
+    def backlog_by_scope(self) -> Counter[Scope]:
+        """Open tickets per scope with any, at this partition's watermark."""
         scopes = self.cells.scopes.scopes
-        for cell, n in self.backlog.items():
-            if n:
-                for row in self.cells.scope_rows[cell].tolist():
-                    total[scopes[row]] += n
-        self._scope_backlog = total
-        return total
+        rows = self.backlog_rows()
+        return Counter({scopes[r]: int(rows[r]) for r in np.flatnonzero(rows).tolist()})
 
     # --- persistence ----------------------------------------------------------------------------
 

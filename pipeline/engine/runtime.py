@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 
+import numpy as np
 import orjson
 
 from pipeline.alerts.engine import AlertEngine
@@ -512,10 +513,14 @@ class Engine(ClosesWithAlerts):
         return {tp: core.watermark for tp, core in self.cores.items() if core.has_data}
 
     def backlog(self) -> Counter[Scope]:
-        """Open tickets per scope, at the partitions' watermarks."""
-        total: Counter[Scope] = Counter()
+        """Open tickets per scope (those with any), at the partitions' watermarks: summed per
+        scope row over the partitions, then named."""
+        scopes = self.cells.scopes.scopes
+        rows = np.zeros(len(scopes), dtype=np.int64)
         for core in self.cores.values():
-            total.update(core.backlog_by_scope())
+            core_rows = core.backlog_rows()  # fewer rows if scopes appeared since
+            rows[: len(core_rows)] += core_rows
+        total = Counter({scopes[r]: int(rows[r]) for r in np.flatnonzero(rows).tolist()})
         for remote in self.remote.values():
             for text, n in remote.progress.backlog.items() if remote.progress else ():
                 total[Scope.decode(text)] += n

@@ -106,9 +106,12 @@ def test_tickets_held_are_counted_as_they_open_and_close() -> None:
     held = []
     for i in range(0, len(records), 300):
         engine.handle_batch(records[i : i + 300])
+        everywhere: Counter[Scope] = Counter()
         for core in engine.cores.values():
             assert core.tickets == sum(1 for s in core.keys.values() if s.ticket is not None)
             assert core.backlog_by_scope() == _open_by_scope(core)
+            everywhere += _open_by_scope(core)
+        assert engine.backlog() == everywhere
         held.append(sum(core.tickets for core in engine.cores.values()))
     # Tickets were taken in and let go of.
     assert max(held) > 0 and any(b < a for a, b in pairwise(held))
