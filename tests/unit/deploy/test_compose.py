@@ -864,12 +864,16 @@ def documented_queries(markdown: str) -> list[str]:
 
 
 def exported_metric_names() -> set[str]:
-    """Series names the worker exports (read from the collector's source: building a runtime
-    to scrape is the integration tests' job) and those the recording rules create."""
-    source = (REPO / "pipeline" / "metrics" / "collector.py").read_text(encoding="utf-8")
+    """Series names the worker exports (read from the sources of the collector and of the KPI
+    series' text, which names the KPI gauges: building a runtime to scrape is the integration
+    tests' job) and those the recording rules create."""
+    metrics = REPO / "pipeline" / "metrics"
+    source = (metrics / "collector.py").read_text(encoding="utf-8")
     names = set()
     for kind, name in re.findall(r"(Counter|Gauge)MetricFamily\(\s*\"(\w+)\"", source):
         names.add(name + "_total" if kind == "Counter" else name)
+    kpi_text = (metrics / "kpi_text.py").read_text(encoding="utf-8")
+    names.update(re.findall(r'^[A-Z_]+ = "(kpi_\w+)"$', kpi_text, flags=re.MULTILINE))
     for rule_file in RULE_FILES:
         for group in load_yaml(rule_file.read_text(encoding="utf-8"))["groups"]:
             names.update(rule["record"] for rule in group["rules"] if "record" in rule)
