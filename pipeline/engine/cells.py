@@ -10,6 +10,8 @@ stored state names cells by their values, never by these numbers.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import numpy.typing as npt
 
@@ -36,6 +38,11 @@ class Scopes:
             row = self.rows[scope] = len(self.scopes)
             self.scopes.append(scope)
         return row
+
+    def counted(self, per_row: npt.NDArray[np.int64]) -> Counter[Scope]:
+        """A count per scope row (as many rows as there were scopes when counted), as a
+        Counter of the scopes with any."""
+        return Counter({self.scopes[r]: int(per_row[r]) for r in np.flatnonzero(per_row).tolist()})
 
     def in_report_order(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """``rows`` sorted by their scopes' encoded names (the order of every output)."""

@@ -410,9 +410,7 @@ class PartitionCore:
 
     def backlog_by_scope(self) -> Counter[Scope]:
         """Open tickets per scope with any, at this partition's watermark."""
-        scopes = self.cells.scopes.scopes
-        rows = self.backlog_rows()
-        return Counter({scopes[r]: int(rows[r]) for r in np.flatnonzero(rows).tolist()})
+        return self.cells.scopes.counted(self.backlog_rows())
 
     # --- persistence ----------------------------------------------------------------------------
 

@@ -300,7 +300,7 @@ class Engine(ClosesWithAlerts):
             # Windows close as the frontier moves (what is late from here on depends on it);
             # their values are computed once per batch (``_flush_windows``).
             frontier = self.frontier()
-            if self.closer.closes_at(frontier):
+            if self.closer.closes_at(frontier):  # the sources are gathered only then
                 self.closer.advance(self._sources(), frontier)
             self._closing_moved = True
 
@@ -515,12 +515,11 @@ class Engine(ClosesWithAlerts):
     def backlog(self) -> Counter[Scope]:
         """Open tickets per scope (those with any), at the partitions' watermarks: summed per
         scope row over the partitions, then named."""
-        scopes = self.cells.scopes.scopes
-        rows = np.zeros(len(scopes), dtype=np.int64)
+        rows = np.zeros(len(self.cells.scopes), dtype=np.int64)
         for core in self.cores.values():
             core_rows = core.backlog_rows()  # fewer rows if scopes appeared since
             rows[: len(core_rows)] += core_rows
-        total = Counter({scopes[r]: int(rows[r]) for r in np.flatnonzero(rows).tolist()})
+        total = self.cells.scopes.counted(rows)
         for remote in self.remote.values():
             for text, n in remote.progress.backlog.items() if remote.progress else ():
                 total[Scope.decode(text)] += n

@@ -149,9 +149,13 @@ class WindowState:
         if len(rows) == 0:
             return
         of = [self._bucket_of[rows, slot] for slot in range(self._sketches)]
-        lo, hi = self._key_span
-        view = SketchView(self.buckets, of, self._overflow, (lo, hi) if lo < hi else (0, 1))
+        view = SketchView(self.buckets, of, self._overflow, self._dense_columns())
         self.assign(rows, *self.layout.compute(self.counts[rows], view))
+
+    def _dense_columns(self) -> tuple[int, int]:
+        """The dense columns any sketch has used (one column before any has)."""
+        lo, hi = self._key_span
+        return (lo, hi) if lo < hi else (0, 1)
 
     def snapshot(self, rows: Ints) -> Snapshot:
         """The counters of these scope rows as they are now, and their sketches: those that
@@ -162,9 +166,7 @@ class WindowState:
         fresh = (copies == 0) & (bucket_of > 0)
         if fresh.any():
             new = np.unique(bucket_of[fresh])
-            lo, hi = self._key_span
-            if lo >= hi:
-                lo, hi = 0, 1
+            lo, hi = self._dense_columns()
             chunk = self.buckets[new, lo:hi]
             self._copies.append((chunk, lo))
             self.copied_bytes += chunk.nbytes
