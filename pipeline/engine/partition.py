@@ -7,9 +7,11 @@ watermark (else it is late), so released events can never be preceded by a new o
 depend on arrival order within the allowed lateness. Releases happen in ticks of watermark
 progress; the tick is one pane by default, so each pane is filled by one release and then frozen.
 
-A core with ``persist`` set records which keys, panes and progress changed; ``drain_writes``
-encodes each once (at the end of a batch) for the state store, and ``restore`` rebuilds the
-core from what was stored.
+A core with ``persist`` set records which keys, panes and progress changed and which events it
+accepted; ``drain_writes`` encodes each once (at the end of a batch) for the state store, and
+``restore`` rebuilds the core from what was stored. Pending events are stored apart from their
+keys, a batch's together (see ``formats``): a key is then written when its events are released,
+not again each time one is accepted.
 """
 
 from __future__ import annotations
@@ -109,9 +111,14 @@ class _KeyState:
             return known_print in (0, fingerprint(event))
         return None
 
+    @property
+    def stored(self) -> bool:
+        """Whether the key has anything stored under it (its pending events are stored with the
+        batches that accepted them)."""
+        return self.ticket is not None or bool(self.done)
+
     def to_json(self) -> dict[str, Any]:
         return {
-            "pending": [formats.encode_event(e) for e in self.pending],
             "ticket": self.ticket.to_json() if self.ticket else None,
             "done": self.done,
             # A key whose ids are kept but that is not finished yet has no horizon.
@@ -121,7 +128,8 @@ class _KeyState:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> _KeyState:
         state = cls()
-        state.pending = [formats.decode_event(e) for e in data["pending"]]
+        # Written before pending events were stored apart: ``restore`` stores them apart.
+        state.pending = [formats.decode_event(e) for e in data.get("pending", ())]
         state.ticket = TicketState.from_json(data["ticket"]) if data["ticket"] else None
         state.done = {str(k): int(v) for k, v in data["done"].items()}
         until = data["until"]
@@ -171,6 +179,12 @@ class PartitionCore:
         self._dirty_panes: set[int] = set()
         self._dirty_meta = False
         self._legacy_keys: list[str] = []  # format-1 keys to delete once converted
+        # Events accepted since the last ``drain_writes``, in order; and (newest event time,
+        # number) of every stored ``accepted`` record, the oldest first: deleted once
+        # released past.
+        self._accepted: list[Event] = []
+        self._accepted_records: list[tuple[float, int]] = []
+        self._next_record = 0
         # Panes changed since ``take_changed_panes`` (for a closer in another process).
         self.changed_panes: set[int] = set()
 
@@ -244,7 +258,7 @@ class PartitionCore:
         self.pending_count += 1
         self._queue.append((ts, rank, event_id, key))
         if self.persist:
-            self._dirty_keys.add(key)
+            self._accepted.append(event)
         if ts > self.max_ts:
             self.max_ts = ts
             self._dirty_meta = True
@@ -422,8 +436,9 @@ class PartitionCore:
         tag = self.tag
         for key in self._dirty_keys:
             state = self.keys.get(key)
-            value = None if state is None else orjson.dumps(state.to_json())
+            value = None if state is None or not state.stored else orjson.dumps(state.to_json())
             writes.append((formats.key_key(tag, key), value))
+        self._drain_accepted(writes)
         for start in self._dirty_panes:
             pane = self.panes.get(start)
             value = None if pane is None else formats.pane_bytes(pane, self._layout, self.cells)
@@ -437,17 +452,38 @@ class PartitionCore:
         self._dirty_keys, self._dirty_panes, self._dirty_meta = set(), set(), False
         return writes
 
+    def _drain_accepted(self, writes: list[tuple[str, bytes | None]]) -> None:
+        """Store the events accepted since the last drain that are still pending, as one
+        record; delete the records whose events are all released."""
+        released = self._released_through
+        pending = [e for e in self._accepted if e.ts >= released]
+        self._accepted = []
+        records = self._accepted_records
+        if pending:
+            number = self._next_record
+            self._next_record += 1
+            heapq.heappush(records, (max(e.ts for e in pending), number))
+            writes.append(
+                (formats.accepted_key(self.tag, number), formats.encode_accepted(pending))
+            )
+        while records and records[0][0] < released:
+            _, number = heapq.heappop(records)
+            writes.append((formats.accepted_key(self.tag, number), None))
+
     def restore(self, items: Iterable[tuple[str, Any]]) -> None:
         """Rebuild memory from this partition's stored items (keys carrying this tag, values
         decoded from JSON). Format-1 items are converted and written again in this format."""
         prefix = self.tag + "|"
         old: list[tuple[str, Any]] = []
+        accepted: list[list[Event]] = []
         for key, value in items:
             if not key.startswith(prefix):
                 continue
             kind, _, rest = key[len(prefix) :].partition("|")
             if kind == "key":
-                self.keys[rest] = _KeyState.from_json(value)
+                self._restore_key(rest, value)
+            elif kind == "accepted":
+                accepted.append(self._restore_accepted(int(rest), value))
             elif kind == "pane":
                 self.panes[int(rest)] = formats.decode_pane(value, self._layout, self.cells)
                 self._no_pane_before = -math.inf
@@ -458,6 +494,23 @@ class PartitionCore:
                 old.append((key, value))
         if old:
             self._convert(old)
+        self._pend(accepted)
+        self._index_keys()
+
+    def _restore_key(self, record_key: str, value: dict[str, Any]) -> None:
+        state = self.keys[record_key] = _KeyState.from_json(value)
+        if state.pending:  # stored with the key before: stored apart from now on
+            self._accepted += state.pending
+            self._dirty_keys.add(record_key)
+
+    def _restore_accepted(self, number: int, value: dict[str, Any]) -> list[Event]:
+        events = formats.decode_accepted(value)
+        heapq.heappush(self._accepted_records, (max(e.ts for e in events), number))
+        self._next_record = max(self._next_record, number + 1)
+        return events
+
+    def _index_keys(self) -> None:
+        """The queue, expiry heap, ticket count and backlog of the restored keys."""
         for key, state in self.keys.items():
             for event in state.pending:
                 self._queue.append((*_sort_key(event), key))
@@ -473,6 +526,23 @@ class PartitionCore:
                     self.backlog[self.cells.cell(ticket.dims)] += 1
                     self._scope_backlog = None
 
+    def _pend(self, accepted: list[list[Event]]) -> None:
+        """Put the stored accepted events not yet released back into their keys' pending
+        lists, in release order (a key's list is kept sorted)."""
+        released = self._released_through
+        touched: set[str] = set()
+        for events in accepted:
+            for event in events:
+                if event.ts < released:
+                    continue
+                state = self.keys.get(event.key)
+                if state is None:
+                    state = self.keys[event.key] = _KeyState()
+                state.pending.append(event)
+                touched.add(event.key)
+        for key in touched:
+            self.keys[key].pending.sort(key=_sort_key)
+
     def _convert(self, items: list[tuple[str, Any]]) -> None:
         converted = legacy.convert(self.tag, items, self._layout, self.cells)
         for record_key, state in converted.keys.items():
@@ -480,6 +550,7 @@ class PartitionCore:
             ks.pending, ks.ticket, ks.done, ks.until = state
             self.keys[record_key] = ks
             self._dirty_keys.add(record_key)
+            self._accepted += ks.pending
         for start, pane in converted.panes.items():
             self.panes[start] = pane
             self._dirty_panes.add(start)
