@@ -118,3 +118,14 @@ def _pending(core: PartitionCore) -> dict[str, list[str]]:
 
 def _stored_events(store: DictStore, key: str) -> list:  # type: ignore[type-arg]
     return formats.decode_accepted(orjson.loads(store[key]))
+
+
+def test_accepted_events_are_read_by_their_field_names() -> None:
+    events = [ticket("created", "t1", T0 + MIN), ticket("agent_reply", "t1", T0 + 2 * MIN)]
+    stored = orjson.loads(formats.encode_accepted(events))
+    assert stored["format"] == formats.ACCEPTED_FORMAT
+    assert formats.decode_accepted(stored) == events
+    # Fields in another order (a later version may add or move some): read by name.
+    stored["fields"] = stored["fields"][::-1]
+    stored["events"] = [row[::-1] for row in stored["events"]]
+    assert formats.decode_accepted(stored) == events
