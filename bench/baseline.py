@@ -79,4 +79,13 @@ def compare_with(
                     f"{case}: /metrics KPI series ({after['metric_lines']:,} lines) "
                     f"{before['render_ms']:.1f} -> {after['render_ms']:.1f} ms CPU a render"
                 )
+            if "state_bytes_per_record" in before and "state_bytes_per_record" in after:
+                log(
+                    f"{case}: state per input record {before['state_writes_per_record']:.2f} -> "
+                    f"{after['state_writes_per_record']:.2f} writes, "
+                    f"{before['state_bytes_per_record']:,.0f} -> "
+                    f"{after['state_bytes_per_record']:,.0f} bytes, "
+                    f"{before['state_us_per_record']:.1f} -> "
+                    f"{after['state_us_per_record']:.1f} µs CPU handing them over"
+                )
     return out

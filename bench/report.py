@@ -240,6 +240,20 @@ def _baseline_rows(baseline: dict[str, Any] | None) -> list[Row]:
                     f"{after['metric_lines']:,} lines",
                 )
             )
+        if "state_bytes_per_record" in before and "state_bytes_per_record" in after:
+            rows.append(
+                Row(
+                    f"0e {name}: state handed to the store per input record, engine of "
+                    f"{baseline['rev'][:10]} -> this one",
+                    f"{before['state_bytes_per_record']:,.0f} -> "
+                    f"{after['state_bytes_per_record']:,.0f} bytes",
+                    f"{before['state_writes_per_record']:.2f} -> "
+                    f"{after['state_writes_per_record']:.2f} writes; "
+                    f"{before['state_us_per_record']:.1f} -> "
+                    f"{after['state_us_per_record']:.1f} µs CPU",
+                    f"batches of {after['state_batch']} records, encoding included",
+                )
+            )
     return rows
 
 
