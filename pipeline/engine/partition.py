@@ -472,7 +472,8 @@ class PartitionCore:
 
     def restore(self, items: Iterable[tuple[str, Any]]) -> None:
         """Rebuild memory from this partition's stored items (keys carrying this tag, values
-        decoded from JSON). Format-1 items are converted and written again in this format."""
+        decoded from JSON). Format-1 items, and keys stored with their pending events, are
+        converted and written again in this format with the next drain."""
         prefix = self.tag + "|"
         old: list[tuple[str, Any]] = []
         accepted: list[list[Event]] = []
@@ -505,7 +506,8 @@ class PartitionCore:
 
     def _restore_accepted(self, number: int, value: dict[str, Any]) -> list[Event]:
         events = formats.decode_accepted(value)
-        heapq.heappush(self._accepted_records, (max(e.ts for e in events), number))
+        newest = max((e.ts for e in events), default=NEVER)
+        heapq.heappush(self._accepted_records, (newest, number))
         self._next_record = max(self._next_record, number + 1)
         return events
 

@@ -30,7 +30,9 @@ def test_a_restart_reads_only_the_changelog_tail(kafka_broker: LocalBroker, tmp_
         _wait_for(worker, first)
         assert worker.scrape()[TAIL] == 0  # nothing to restore yet
     changelog = _records_in(bootstrap, f"{PREFIX}-worker-kpi-state-changelog")
-    assert changelog > 1_000, changelog
+    # Enough state for the tail below to be a small part of it (about 900 records: keys are
+    # written when their events are released, each batch's pending events in one record).
+    assert changelog > 500, changelog
 
     # More input while it is down; the same worker (same data directory) starts again.
     second = _produce(bootstrap, seed=8, start=start + timedelta(hours=3))
