@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import orjson
 
+from pipeline.core.events import Event
 from pipeline.core.store import DictStore
 from pipeline.engine import formats
 from pipeline.engine.partition import PartitionCore
@@ -116,7 +117,7 @@ def _pending(core: PartitionCore) -> dict[str, list[str]]:
     return {k: [e.event_id for e in s.pending] for k, s in core.keys.items() if s.pending}
 
 
-def _stored_events(store: DictStore, key: str) -> list:  # type: ignore[type-arg]
+def _stored_events(store: DictStore, key: str) -> list[Event]:
     return formats.decode_accepted(orjson.loads(store[key]))
 
 
