@@ -52,7 +52,6 @@ __all__ = [
     "decode_event",
     "decode_pane",
     "encode_accepted",
-    "encode_event",
     "encode_pane",
     "key_key",
     "meta_key",
@@ -93,12 +92,8 @@ def parse_offset_key(key: str) -> tuple[str, int]:
     return source, int(partition)
 
 
-def encode_event(event: Event) -> dict[str, Any]:
-    """A pending event, every field by name (None fields left out)."""
-    return {name: v for name, v in zip(_EVENT_FIELDS, event, strict=True) if v is not None}
-
-
 def decode_event(data: dict[str, Any]) -> Event:
+    """A pending event as keys held it before ``accepted`` records: every field by name."""
     return Event(**data)
 
 
