@@ -23,15 +23,23 @@ _ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_ceiling(
-    bootstrap: str, topics: dict[str, str], total: int, loop: str, log: Path, timeout: float
+    bootstrap: str,
+    topics: dict[str, str],
+    total: int,
+    loop: str,
+    log: Path,
+    timeout: float,
+    delivery: str = "faust",
 ) -> dict[str, Any]:
-    group = f"bench-noop-{loop}"
+    """``delivery``: ``faust`` (Faust's own) or ``lean`` (as the worker hands records on)."""
+    group = f"bench-noop-{loop}-{delivery}"
     env = dict(os.environ)
     env.update(
         NOOP_APP_ID=group,
         NOOP_BOOTSTRAP=bootstrap,
         NOOP_TOPICS=",".join(topics.values()),
         NOOP_LOOP=loop,
+        NOOP_DELIVERY=delivery,
         # ``bench`` is not an installed package: the agent imports it from the checkout.
         PYTHONPATH=os.pathsep.join(p for p in (str(_ROOT), env.get("PYTHONPATH")) if p),
     )
@@ -52,6 +60,7 @@ def run_ceiling(
         stop(process)
     return {
         "loop": loop,
+        "delivery": delivery,
         "records": total,
         "seconds": seconds,
         "rate": total / seconds,

@@ -4,7 +4,9 @@ variables; the bench starts it and times it from its committed offsets, as it do
 
 Same consumer settings as the worker where they matter: raw bytes, ``take_events`` batches,
 commits every second, no web server or table, the worker's collector setting
-(pipeline.engine.gc_policy). ``NOOP_LOOP=uvloop`` runs it on uvloop.
+(pipeline.engine.gc_policy). ``NOOP_LOOP=uvloop`` runs it on uvloop; ``NOOP_DELIVERY=lean`` hands
+records on as the worker does (pipeline.kafka.internals, ``lean_delivery``) rather than as Faust
+does.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import mode.loop
 import orjson
 
 from pipeline.engine.gc_policy import tune_collector
+from pipeline.kafka import internals
 
 __all__ = ["main"]
 
@@ -41,6 +44,9 @@ def main() -> None:
         key_serializer="raw",
         value_serializer="raw",
     )
+
+    if os.environ.get("NOOP_DELIVERY", "faust") == "lean":
+        internals.lean_delivery(app.consumer)  # as the worker delivers
 
     @app.agent(topic, concurrency=1)
     async def decode(stream: Any) -> None:

@@ -73,7 +73,9 @@ def rows_from(r: dict[str, Any]) -> list[Row]:  # noqa: C901, PLR0912 (one branc
                 f"1b no-op Faust agent, JSON decode only ({loop})",
                 _rates(run),
                 _ratio(run, limit, "limit"),
-                "Faust's stream path: a few event-loop iterations and tasks per record",
+                "Faust's stream path: a few event-loop iterations and tasks per record"
+                if run.get("delivery", "faust") == "faust"
+                else "Faust's stream path, records handed on in place (no tasks per record)",
             )
         )
     if worker:

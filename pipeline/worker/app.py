@@ -162,6 +162,7 @@ class WorkerApp:
         self.page = MetricsPage(self.engine, self.registry, closing=self._closing)
         self.sequence = InputSequence(self._saved_offset)
         internals.install(self.app.consumer, self.sequenced)
+        internals.lean_delivery(self.app.consumer)
         self.checkpoint = Checkpoint(
             self.engine,
             (self.store, self.merge_store),

@@ -3,6 +3,7 @@ fetch code (faust-streaming is pinned exactly)."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import inspect
 from pathlib import Path
@@ -11,6 +12,8 @@ from typing import Any
 import faust
 from aiokafka import AIOKafkaConsumer
 from faust.stores import rocksdb
+from faust.transport.conductor import ConductorCompiler
+from faust.transport.consumer import Consumer
 from faust.types import TP
 
 from pipeline.kafka import internals
@@ -136,3 +139,124 @@ async def test_a_batch_lands_in_its_partitions_database(tmp_path: Path) -> None:
     assert reopened._db_for_partition(2).get(b"a") == b"10"
     assert reopened._db_for_partition(2).get(b"gone") is None
     assert reopened.persisted_offset(tp) == 41
+
+
+def _counting_tasks(monkeypatch: Any) -> list[Any]:
+    """The awaitables wrapped in tasks from now on (Faust's ``wait_first`` makes its tasks
+    through ``asyncio.ensure_future``)."""
+    made: list[Any] = []
+    ensure_future = asyncio.ensure_future
+
+    def counting(awaitable: Any, **kwargs: Any) -> Any:
+        made.append(awaitable)
+        return ensure_future(awaitable, **kwargs)
+
+    monkeypatch.setattr(asyncio, "ensure_future", counting)
+    return made
+
+
+def test_faust_hands_each_record_on_through_wait_first_and_pauses_full_buffers() -> None:
+    # What lean_delivery relies on, in the pinned version's own code: the fetch loop's one
+    # call with the callback and the suspension, the conductor reading the consumer's
+    # on_buffer_full when it builds a partition's handler, and the second-long sleep once every
+    # partition is paused.
+    drain = " ".join(inspect.getsource(Consumer._drain_messages).split())
+    assert "await self.wait_first( callback(message), self.suspend_flow.wait() )" in drain
+    assert "consumer_on_buffer_full = app.consumer.on_buffer_full" in inspect.getsource(
+        ConductorCompiler.build
+    )
+    waiting = inspect.getsource(Consumer._wait_next_records)
+    assert "await self.sleep(1)" in waiting
+    assert isinstance(_consumer().suspend_flow, asyncio.Event)
+
+
+async def test_a_record_the_buffer_takes_is_handed_on_without_a_task(monkeypatch: Any) -> None:
+    delivered: list[int] = []
+
+    async def callback(n: int) -> None:
+        delivered.append(n)
+
+    made = _counting_tasks(monkeypatch)
+    faust_consumer = _consumer()
+    await faust_consumer.wait_first(callback(1), faust_consumer.suspend_flow.wait())
+    assert len(made) == 4  # Faust: the callback, the suspension, stopped and crashed
+
+    consumer = _consumer()
+    internals.lean_delivery(consumer)
+    made.clear()
+    await consumer.wait_first(callback(2), consumer.suspend_flow.wait())
+    assert delivered == [1, 2]
+    assert made == []
+
+
+async def test_a_record_that_waits_for_room_is_handed_on_once_there_is(monkeypatch: Any) -> None:
+    consumer = _consumer()
+    internals.lean_delivery(consumer)
+    room = asyncio.get_running_loop().create_future()
+    delivered: list[str] = []
+
+    async def callback() -> str:
+        delivered.append("started")
+        delivered.append(await room)
+        return "done"
+
+    made = _counting_tasks(monkeypatch)
+    waiting = asyncio.ensure_future(consumer.wait_first(callback(), consumer.suspend_flow.wait()))
+    await asyncio.sleep(0.01)
+    assert delivered == ["started"] and not waiting.done()
+    room.set_result("handed on")
+    results = await asyncio.wait_for(waiting, 1)
+    assert delivered == ["started", "handed on"]
+    assert results.results == ["done"] and not results.stopped
+    assert len(made) == 5  # the test's own task, then Faust's four for the rest
+
+
+async def test_a_record_that_waits_for_room_gives_way_when_flow_is_suspended() -> None:
+    consumer = _consumer()
+    internals.lean_delivery(consumer)
+    never = asyncio.get_running_loop().create_future()
+    seen: list[str] = []
+
+    async def callback() -> None:
+        try:
+            await never
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    waiting = asyncio.ensure_future(consumer.wait_first(callback(), consumer.suspend_flow.wait()))
+    await asyncio.sleep(0.01)
+    consumer.suspend_flow.set()  # a rebalance
+    results = await asyncio.wait_for(waiting, 1)
+    assert results.results == [True]  # what the suspension's wait returned, and nothing else
+    await asyncio.sleep(0)
+    assert seen == ["cancelled"]
+
+
+async def test_while_flow_is_suspended_records_go_the_way_faust_hands_them_on(
+    monkeypatch: Any,
+) -> None:
+    consumer = _consumer()
+    internals.lean_delivery(consumer)
+    consumer.suspend_flow.set()
+
+    async def callback() -> None:
+        pass
+
+    made = _counting_tasks(monkeypatch)
+    await consumer.wait_first(callback(), consumer.suspend_flow.wait())
+    assert len(made) == 4
+
+
+def test_a_full_buffer_leaves_its_partition_in_the_fetch() -> None:
+    faust_consumer = _consumer()
+    faust_consumer._active_partitions = {TICKETS}
+    faust_consumer.on_buffer_full(TICKETS)
+    assert TICKETS not in faust_consumer._active_partitions  # Faust pauses it
+
+    consumer = _consumer()
+    internals.lean_delivery(consumer)
+    consumer._active_partitions = {TICKETS}
+    consumer.on_buffer_full(TICKETS)
+    assert consumer._active_partitions == {TICKETS}
+    assert not consumer._buffered_partitions
