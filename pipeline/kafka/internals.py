@@ -210,6 +210,9 @@ def lean_delivery(consumer: Any) -> None:
             except StopIteration:
                 suspended.close()  # never started: nothing to wait for or cancel
                 return None  # the fetch loop ignores what it returns
+            except BaseException:
+                suspended.close()
+                raise  # as Faust's own wait_first raises the callback's exception
             return await original(_Resumed(callback, pending), suspended)
         return await original(*coros, timeout=timeout)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+import pytest
 from aiokafka import AIOKafkaConsumer
 from faust.stores import rocksdb
 from faust.transport.conductor import ConductorCompiler
@@ -187,6 +188,21 @@ async def test_a_record_the_buffer_takes_is_handed_on_without_a_task(monkeypatch
     await consumer.wait_first(callback(2), consumer.suspend_flow.wait())
     assert delivered == [1, 2]
     assert made == []
+
+
+async def test_a_callback_that_fails_at_once_raises_as_with_faust() -> None:
+    async def callback() -> None:
+        raise ValueError("broken record")
+
+    for lean in (False, True):
+        consumer = _consumer()
+        if lean:
+            internals.lean_delivery(consumer)
+        suspended = consumer.suspend_flow.wait()
+        with pytest.raises(ValueError, match="broken record"):
+            await consumer.wait_first(callback(), suspended)
+        if lean:
+            assert suspended.cr_frame is None  # closed, never left un-awaited
 
 
 async def test_a_record_that_waits_for_room_is_handed_on_once_there_is(monkeypatch: Any) -> None:
