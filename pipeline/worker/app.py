@@ -118,7 +118,7 @@ class WorkerApp:
             options=table_options(settings.store),
         )  # fmt: skip
         self.sources = {topics.tickets: "tickets", topics.surveys: "surveys"}
-        # Partitions kept in offset order by the worker (see _in_sequence).
+        # Partitions kept in offset order by the worker (see in_sequence).
         self.sequenced = {**self.sources, topics.panes: PANE_SOURCE[0]}
         persistent = is_persistent(settings.store)
         self.store = TableStore(
@@ -161,6 +161,8 @@ class WorkerApp:
         self.recovery = RecoveryTimer(self.registry)
         self.page = MetricsPage(self.engine, self.registry, closing=self._closing)
         self.sequence = InputSequence(self._saved_offset)
+        # Records of input partitions no longer owned when they reached the agent (dropped).
+        self.foreign_records = 0
         internals.install(self.app.consumer, self.sequenced)
         internals.lean_delivery(self.app.consumer)
         self.checkpoint = Checkpoint(
@@ -184,7 +186,7 @@ class WorkerApp:
             # i.e. after the checkpoint handed its state and outputs to the producer.
             async for events in stream.take_events(tuning.batch_size, tuning.batch_within):
                 started = time.perf_counter()
-                records = await self._in_sequence(events)
+                records = await self.in_sequence(events)
                 if not records:
                     continue
                 batch_out = engine.handle_batch(records)
@@ -199,7 +201,7 @@ class WorkerApp:
             # Runs where the pane topic's only partition is owned: the panes and progress of
             # partitions other workers process reach this worker's closer.
             async for events in stream.take_events(tuning.batch_size, tuning.batch_within):
-                records = await self._in_sequence(events)
+                records = await self.in_sequence(events)
                 if not records or not engine.closes_windows:
                     continue
                 layout, cells = engine.ctx.layout, engine.cells
@@ -336,15 +338,25 @@ class WorkerApp:
             found += [(source, p) for p in range(count)]
         return found
 
-    async def _in_sequence(self, events: list[Any]) -> list[Record]:
+    async def in_sequence(self, events: list[Any]) -> list[Record]:
         """The batch's records that continue their partitions without a hole (see
         pipeline.worker.sequence); seeks the consumer back where one starts further on."""
         self.engine.recover()  # the saved offsets come with the state
         consumer = self.app.consumer
+        engine, panes = self.engine, PANE_SOURCE[0]
         records: list[Record] = []
+        foreign = 0
         for event in events:
             message = event.message
             source = self.sequenced[message.topic]
+            if source != panes and (source, message.partition) not in engine.assigned:
+                # Fetched before a rebalance gave its partition to another worker, handed on
+                # after it: a record that waited for room in a full buffer is handed on once
+                # there is room, whenever that is. Its new owner reads it from the committed
+                # offset; counted here too, it would be counted twice.
+                internals.forget(consumer, message)
+                foreign += 1
+                continue
             verdict = self.sequence.judge((source, message.partition), message.offset)
             if verdict is Verdict.PROCESS:
                 records.append(
@@ -362,6 +374,9 @@ class WorkerApp:
                 if self.sequence.resumes_saved_state((source, message.partition)):
                     # Records before it that a previous process handled and did not commit.
                     await internals.covered(consumer, message.tp, awaited)
+        if foreign:
+            self.foreign_records += foreign
+            log.info("dropped %d records of input partitions this worker no longer owns", foreign)
         for (source, partition), first, last in self.sequence.take_skipped():
             topic = next(t for t, s in self.sequenced.items() if s == source)
             await internals.skip(consumer, TP(topic, partition), first, last)
