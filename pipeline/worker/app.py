@@ -161,8 +161,6 @@ class WorkerApp:
         self.recovery = RecoveryTimer(self.registry)
         self.page = MetricsPage(self.engine, self.registry, closing=self._closing)
         self.sequence = InputSequence(self._saved_offset)
-        # Records of input partitions no longer owned when they reached the agent (dropped).
-        self.foreign_records = 0
         internals.install(self.app.consumer, self.sequenced)
         internals.lean_delivery(self.app.consumer)
         self.checkpoint = Checkpoint(
@@ -349,7 +347,8 @@ class WorkerApp:
         for event in events:
             message = event.message
             source = self.sequenced[message.topic]
-            if source != panes and (source, message.partition) not in engine.assigned:
+            tp = (source, message.partition)
+            if source != panes and tp not in engine.assigned:
                 # Fetched before a rebalance gave its partition to another worker, handed on
                 # after it: a record that waited for room in a full buffer is handed on once
                 # there is room, whenever that is. Its new owner reads it from the committed
@@ -357,7 +356,7 @@ class WorkerApp:
                 internals.forget(consumer, message)
                 foreign += 1
                 continue
-            verdict = self.sequence.judge((source, message.partition), message.offset)
+            verdict = self.sequence.judge(tp, message.offset)
             if verdict is Verdict.PROCESS:
                 records.append(
                     (source, message.partition, message.offset, message.key, message.value)
@@ -367,15 +366,14 @@ class WorkerApp:
             # acknowledged offset past the hole would let the committed offset jump it.
             internals.forget(consumer, message)
             if verdict is Verdict.REWIND:
-                awaited = self.sequence.awaited((source, message.partition))
+                awaited = self.sequence.awaited(tp)
                 # In the consumer's own thread: the client's position must not move under
                 # the fetcher that runs there.
                 await consumer.seek_wait({message.tp: awaited})
-                if self.sequence.resumes_saved_state((source, message.partition)):
+                if self.sequence.resumes_saved_state(tp):
                     # Records before it that a previous process handled and did not commit.
                     await internals.covered(consumer, message.tp, awaited)
         if foreign:
-            self.foreign_records += foreign
             log.info("dropped %d records of input partitions this worker no longer owns", foreign)
         for (source, partition), first, last in self.sequence.take_skipped():
             topic = next(t for t, s in self.sequenced.items() if s == source)
