@@ -32,6 +32,7 @@ __all__ = ["InputSequence", "Verdict"]
 log = logging.getLogger(__name__)
 
 TP = tuple[str, int]
+_DROPS_WORTH_A_WARNING = 1_000
 
 
 class Verdict(Enum):
@@ -49,6 +50,7 @@ class InputSequence:
         self._next: dict[TP, int] = {}
         # tp -> (offset awaited, offset of the record that showed the hole)
         self._rewinding: dict[TP, tuple[int, int]] = {}
+        self._dropped: dict[TP, int] = {}  # records dropped while rewinding, per partition
         self._skipped: list[tuple[TP, int, int]] = []
         self._from_saved: dict[TP, bool] = {}
         self.rewinds = 0
@@ -57,6 +59,7 @@ class InputSequence:
         """A new assignment: the consumer seeks every partition again, and the state of the
         partitions comes from their changelogs again."""
         self._rewinding.clear()
+        self._dropped.clear()
         self._next.clear()
 
     def awaited(self, tp: TP) -> int:
@@ -85,8 +88,15 @@ class InputSequence:
         if rewinding is not None:
             awaited, hole = rewinding
             if offset > hole:
+                self._drop(tp, awaited)
                 return Verdict.DROP
             del self._rewinding[tp]
+            log.info(
+                "%s/%d: read again from offset %d (%d records fetched past the hole dropped)",
+                *tp,
+                offset,
+                self._dropped.pop(tp, 0),
+            )
             if offset > awaited:
                 self._skip(tp, awaited, offset)
             return Verdict.PROCESS
@@ -106,6 +116,18 @@ class InputSequence:
         self.rewinds += 1
         return Verdict.REWIND
 
+    def _drop(self, tp: TP, awaited: int) -> None:
+        # Records fetched before the seek took effect: a fetch's worth, normally. Many more
+        # mean the records sought back are not coming; said at every power of ten from 1,000.
+        dropped = self._dropped[tp] = self._dropped.get(tp, 0) + 1
+        if dropped >= _DROPS_WORTH_A_WARNING and _is_power_of_ten(dropped):
+            log.warning(
+                "%s/%d: still waiting for offset %d after dropping %d records fetched past it",
+                *tp,
+                awaited,
+                dropped,
+            )
+
     def _skip(self, tp: TP, awaited: int, offset: int) -> None:
         log.info(
             "%s/%d: offsets %d..%d are not in the log (transaction markers, or deleted by "
@@ -116,3 +138,9 @@ class InputSequence:
             offset,
         )
         self._skipped.append((tp, awaited, offset - 1))
+
+
+def _is_power_of_ten(n: int) -> bool:
+    while n % 10 == 0:
+        n //= 10
+    return n == 1

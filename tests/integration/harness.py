@@ -131,7 +131,24 @@ def wait_until(
                 return
         time.sleep(0.5)
     tail = worker.log_tail() if worker else ""
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{tail}")
+    state = _pipeline_series(worker) if worker else ""
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{state}{tail}")
+
+
+def _pipeline_series(worker: WorkerProcess) -> str:
+    """The worker's own series on /metrics (not the KPIs): what it received, rejected and
+    closed when a wait timed out, which its log at INFO does not say."""
+    try:
+        text = worker.scrape_text()
+    except OSError as exc:
+        return f"(/metrics not readable: {exc})\n"
+    lines = [
+        line
+        for line in text.splitlines()
+        if line.startswith("kpi_")
+        and not line.startswith(("kpi_value", "kpi_target", "kpi_gap", "kpi_backlog"))
+    ]
+    return "/metrics, the pipeline's own series:\n" + "\n".join(lines[:200]) + "\n"
 
 
 async def read_all(

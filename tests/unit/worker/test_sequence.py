@@ -66,3 +66,40 @@ def test_the_sequence_follows_the_records_it_lets_through() -> None:
     assert not seq.resumes_saved_state(TP)  # 10..19 are this process's own records
     assert seq.judge(TP, 26) is Verdict.DROP
     assert seq.judge(TP, 20) is Verdict.PROCESS
+
+
+def test_a_rewind_says_when_the_records_come_back_and_how_many_were_dropped(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seq = InputSequence({TP: 1013}.get)
+    assert seq.judge(TP, 1489) is Verdict.REWIND
+    for o in range(1490, 1495):
+        seq.judge(TP, o)
+    with caplog.at_level("INFO", logger="pipeline.worker.sequence"):
+        assert seq.judge(TP, 1013) is Verdict.PROCESS
+    assert "tickets/2: read again from offset 1013 (5 records fetched past the hole dropped)" in (
+        caplog.text
+    )
+
+
+def test_a_rewind_that_keeps_dropping_warns_at_each_power_of_ten(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seq = InputSequence({TP: 10}.get)
+    assert seq.judge(TP, 20) is Verdict.REWIND
+    with caplog.at_level("WARNING", logger="pipeline.worker.sequence"):
+        for o in range(21, 21 + 999):
+            assert seq.judge(TP, o) is Verdict.DROP
+        assert "still waiting" not in caplog.text
+        seq.judge(TP, 5000)
+        assert caplog.text.count("still waiting") == 1
+        assert "tickets/2: still waiting for offset 10 after dropping 1000 records" in caplog.text
+        for o in range(5001, 5001 + 9000):
+            seq.judge(TP, o)
+        assert caplog.text.count("still waiting") == 2  # 10,000
+    seq.assigned()  # a new assignment starts the count again
+    assert seq.judge(TP, 30) is Verdict.REWIND
+    with caplog.at_level("INFO", logger="pipeline.worker.sequence"):
+        seq.judge(TP, 31)
+        seq.judge(TP, 10)
+    assert "(1 records fetched past the hole dropped)" in caplog.text
