@@ -457,6 +457,25 @@ class Engine(ClosesWithAlerts):
             return Progress(True, core.released_through, False)
         return Progress(False, NEVER, self._unread(tp))
 
+    def unread_and_quiet(self, quiet_for: float) -> dict[TP, int]:
+        """Partitions with records left to read that have delivered none for ``quiet_for``
+        seconds of wall clock, with the offset to read from. Faust's fetch loop can drop a
+        partition's records (see pipeline.worker.sequence), and a hole is seen at the next
+        record; when the dropped ones were the partition's last, no next record comes, and the
+        partition would hold closing back until one does."""
+        if not self._recovered:
+            return {}
+        now = self.clock()
+        quiet: dict[TP, int] = {}
+        for tp in sorted(self.assigned):
+            offset = self.next_offsets.get(tp)
+            if offset is None or not self._unread(tp):
+                continue
+            if now - self._last_record.setdefault(tp, now) >= quiet_for:
+                quiet[tp] = offset
+                self._last_record[tp] = now  # asked again only after as long
+        return quiet
+
     def _unread(self, tp: TP) -> bool:
         """Records left to read in ``tp`` (or its end is not known yet)."""
         end = self.end_offsets.get(tp)

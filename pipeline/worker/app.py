@@ -52,6 +52,9 @@ __all__ = ["MERGE_TABLE", "PANE_SOURCE", "WorkerApp", "create_app"]
 MERGE_TABLE = "kpi-merge"  # the closer's table (its changelog: <app id>-kpi-merge-changelog)
 # The pane topic's only partition, as the sequence check names partitions.
 PANE_SOURCE = ("panes", 0)
+# A partition with unread records that delivered none for this long is sought back: far longer
+# than a fetch takes, even while the worker works through a backlog.
+UNREAD_QUIET_S = 10.0
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +225,7 @@ class WorkerApp:
                 }
             if not engine.assigned and not engine.closes_windows:
                 return
+            await self._read_again_where_quiet()
             out = engine.idle()
             if engine.closes_windows:
                 out.extend(engine.close())
@@ -335,6 +339,24 @@ class WorkerApp:
             count = self.app.consumer.topic_partitions(topic) or self.settings.topics.partitions
             found += [(source, p) for p in range(count)]
         return found
+
+    async def _read_again_where_quiet(self) -> None:
+        """Seek back partitions whose unread records stopped coming (their last records were
+        dropped by Faust's fetch loop: no later record shows the hole)."""
+        consumer = self.app.consumer
+        for (source, partition), offset in self.engine.unread_and_quiet(UNREAD_QUIET_S).items():
+            if self.sequence.rewinding((source, partition)):
+                continue  # its own seek back is under way
+            log.warning(
+                "%s/%d: records from offset %d on are unread and none came for %.0f s; "
+                "seeking back",
+                source,
+                partition,
+                offset,
+                UNREAD_QUIET_S,
+            )
+            topic = next(t for t, s in self.sequenced.items() if s == source)
+            await consumer.seek_wait({TP(topic, partition): offset})
 
     async def in_sequence(self, events: list[Any]) -> list[Record]:
         """The batch's records that continue their partitions without a hole (see

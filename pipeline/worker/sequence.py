@@ -19,6 +19,10 @@ state, since a previous process may have lost records and nothing else tells.
 After a seek back the first record may still lie beyond the awaited offset: those offsets are
 really not in the log. It is processed (it is not beyond the record that showed the hole;
 everything fetched before the seek is), and the hole is reported as skipped.
+
+A hole at a partition's end has no next record to show it (its last records dropped, or every
+record fetched during a slow start): the worker's refresh timer seeks back a partition that
+has unread records and delivers none for a while (``Engine.unread_and_quiet``).
 """
 
 from __future__ import annotations
@@ -61,6 +65,10 @@ class InputSequence:
         self._rewinding.clear()
         self._dropped.clear()
         self._next.clear()
+
+    def rewinding(self, tp: TP) -> bool:
+        """A seek back of ``tp`` is under way (its records are awaited)."""
+        return tp in self._rewinding
 
     def awaited(self, tp: TP) -> int:
         """The offset to seek back to after a REWIND verdict."""

@@ -52,9 +52,12 @@ def _closed_and_delivered(worker: WorkerProcess, last_end: float) -> bool:
     return closed["1h"] == last_end and delivered == min(closed.values())
 
 
-async def _commit_ahead(bootstrap: str, group: str, topic: str, partition: int, by: int) -> int:
-    """Move the group's committed offset of one partition ``by`` records ahead (the group has
-    no members now); returns the new offset."""
+async def _move_commit(
+    bootstrap: str, group: str, topic: str, partition: int, by: int | None
+) -> int:
+    """Move the group's committed offset of one partition ``by`` records ahead, or to the
+    partition's end when ``by`` is None (the group has no members now); returns the new
+    offset."""
     tp = TopicPartition(topic, partition)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
@@ -62,10 +65,14 @@ async def _commit_ahead(bootstrap: str, group: str, topic: str, partition: int, 
     await consumer.start()
     consumer.assign([tp])  # manual assignment: commits without joining the group
     try:
-        committed = await consumer.committed(tp)
-        assert committed is not None and committed > 0
-        await consumer.commit({tp: OffsetAndMetadata(committed + by, "")})
-        return committed + by
+        if by is None:
+            offset = int((await consumer.end_offsets([tp]))[tp])
+        else:
+            committed = await consumer.committed(tp)
+            assert committed is not None and committed > 0
+            offset = committed + by
+        await consumer.commit({tp: OffsetAndMetadata(offset, "")})
+        return offset
     finally:
         await consumer.stop()
 
@@ -84,27 +91,41 @@ def _stream(prefix: str, seed: int) -> tuple[list[SimRecord], dict[str, str], Ex
     return records, topics, expected
 
 
-def test_a_consumer_starting_beyond_the_saved_state_is_sought_back(
-    kafka_broker: LocalBroker, tmp_path: Path
-) -> None:
-    prefix = "sequence"
-    records, topics, expected = _stream(prefix, seed=23)
+def _first_half_processed(
+    kafka_broker: LocalBroker, tmp_path: Path, prefix: str, seed: int
+) -> tuple[dict[str, str], Expected]:
+    """A worker processes the first half of a stream and stops; then the second half is
+    produced (so records exist past wherever the next worker's consumer starts)."""
+    records, topics, expected = _stream(prefix, seed)
     half = len(records) // 2
     bootstrap = kafka_broker.bootstrap_servers
     options = ProducerOptions(bootstrap_servers=bootstrap, topics=topics, partitions=PARTITIONS)
-
     asyncio.run(produce(records[:half], options))
     with running_worker(bootstrap, prefix, tmp_path / "first", PARTITIONS) as worker:
         wait_until(lambda: _received(worker) >= half, 180, "the first half", worker)
-    # The second half is there before the next start, so the skipped records exist.
     asyncio.run(produce(records[half:], options))
-    ahead = asyncio.run(_commit_ahead(bootstrap, f"{prefix}-worker", topics["tickets"], 1, SKIPPED))
+    return topics, expected
 
+
+def _second_run(bootstrap: str, prefix: str, tmp_path: Path, expected: Expected) -> str:
+    """A second worker runs until the final windows are closed and delivered; its log."""
     with running_worker(
         bootstrap, prefix, tmp_path / "second", PARTITIONS, KPI_LOG_LEVEL="info"
     ) as worker:
         _wait_for_final_windows(worker, expected)
-        log = worker.log.read_text()
+        return worker.log.read_text()
+
+
+def test_a_consumer_starting_beyond_the_saved_state_is_sought_back(
+    kafka_broker: LocalBroker, tmp_path: Path
+) -> None:
+    prefix = "sequence"
+    topics, expected = _first_half_processed(kafka_broker, tmp_path, prefix, seed=23)
+    bootstrap = kafka_broker.bootstrap_servers
+    group = f"{prefix}-worker"
+    ahead = asyncio.run(_move_commit(bootstrap, group, topics["tickets"], 1, SKIPPED))
+
+    log = _second_run(bootstrap, prefix, tmp_path, expected)
     assert f"tickets/1: offset {ahead} was delivered while processing stopped before" in log
     assert_windows_match(bootstrap, f"{prefix}-kpi-windows", expected, min_compared=5_000)
 
@@ -177,3 +198,19 @@ def test_offsets_taken_by_transaction_markers_are_passed_and_committed_past(
         log = worker.log.read_text()
     assert "are not in the log (transaction markers" in log
     assert_windows_match(bootstrap, f"{prefix}-kpi-windows", expected, min_compared=2_000)
+
+
+def test_a_partition_started_past_its_last_records_is_sought_back_when_nothing_comes(
+    kafka_broker: LocalBroker, tmp_path: Path
+) -> None:
+    # What Faust's fetch loop can do to a quiet partition at start-up: drop its last records
+    # (fetched while a table recovery ran), so that the position is past them and no later
+    # record shows the hole. The partition would hold window closing back for good.
+    prefix = "quiet-tail"
+    topics, expected = _first_half_processed(kafka_broker, tmp_path, prefix, seed=31)
+    bootstrap = kafka_broker.bootstrap_servers
+    end = asyncio.run(_move_commit(bootstrap, f"{prefix}-worker", topics["surveys"], 2, None))
+
+    log = _second_run(bootstrap, prefix, tmp_path, expected)
+    assert "surveys/2: records from offset" in log, f"no seek back below offset {end}"
+    assert_windows_match(bootstrap, f"{prefix}-kpi-windows", expected, min_compared=5_000)
