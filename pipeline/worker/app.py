@@ -123,6 +123,7 @@ class WorkerApp:
         self.sources = {topics.tickets: "tickets", topics.surveys: "surveys"}
         # Partitions kept in offset order by the worker (see in_sequence).
         self.sequenced = {**self.sources, topics.panes: PANE_SOURCE[0]}
+        self.topic_of = {source: topic for topic, source in self.sequenced.items()}
         persistent = is_persistent(settings.store)
         self.store = TableStore(
             self.table,
@@ -355,7 +356,7 @@ class WorkerApp:
                 offset,
                 UNREAD_QUIET_S,
             )
-            topic = next(t for t, s in self.sequenced.items() if s == source)
+            topic = self.topic_of[source]
             await consumer.seek_wait({TP(topic, partition): offset})
 
     async def in_sequence(self, events: list[Any]) -> list[Record]:
@@ -398,7 +399,7 @@ class WorkerApp:
         if foreign:
             log.info("dropped %d records of input partitions this worker no longer owns", foreign)
         for (source, partition), first, last in self.sequence.take_skipped():
-            topic = next(t for t, s in self.sequenced.items() if s == source)
+            topic = self.topic_of[source]
             await internals.skip(consumer, TP(topic, partition), first, last)
         return records
 
