@@ -226,7 +226,7 @@ class WorkerApp:
                 }
             if not engine.assigned and not engine.closes_windows:
                 return
-            await self._read_again_where_quiet()
+            await self.read_again_where_quiet()
             out = engine.idle()
             if engine.closes_windows:
                 out.extend(engine.close())
@@ -341,23 +341,26 @@ class WorkerApp:
             found += [(source, p) for p in range(count)]
         return found
 
-    async def _read_again_where_quiet(self) -> None:
+    async def read_again_where_quiet(self) -> None:
         """Seek back partitions whose unread records stopped coming (their last records were
         dropped by Faust's fetch loop: no later record shows the hole)."""
         consumer = self.app.consumer
-        for (source, partition), offset in self.engine.unread_and_quiet(UNREAD_QUIET_S).items():
-            if self.sequence.rewinding((source, partition)):
+        for tp, offset in self.engine.unread_and_quiet(UNREAD_QUIET_S).items():
+            if self.sequence.rewinding(tp):
                 continue  # its own seek back is under way
             log.warning(
                 "%s/%d: records from offset %d on are unread and none came for %.0f s; "
                 "seeking back",
-                source,
-                partition,
+                *tp,
                 offset,
                 UNREAD_QUIET_S,
             )
-            topic = self.topic_of[source]
-            await consumer.seek_wait({TP(topic, partition): offset})
+            kafka_tp = TP(self.topic_of[tp[0]], tp[1])
+            await consumer.seek_wait({kafka_tp: offset})
+            if not self.sequence.delivered(tp):
+                # Nothing read since the assignment: the committed offset may lie before where
+                # the saved state ends, and the records between are not read again.
+                await internals.covered(consumer, kafka_tp, offset)
 
     async def in_sequence(self, events: list[Any]) -> list[Record]:
         """The batch's records that continue their partitions without a hole (see

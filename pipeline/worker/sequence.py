@@ -66,6 +66,10 @@ class InputSequence:
         self._dropped.clear()
         self._next.clear()
 
+    def delivered(self, tp: TP) -> bool:
+        """A record of ``tp`` was let through since the last assignment."""
+        return tp in self._next
+
     def rewinding(self, tp: TP) -> bool:
         """A seek back of ``tp`` is under way (its records are awaited)."""
         return tp in self._rewinding
@@ -120,7 +124,7 @@ class InputSequence:
             want,
         )
         self._rewinding[tp] = (want, offset)
-        self._from_saved[tp] = tp not in self._next
+        self._from_saved[tp] = not self.delivered(tp)
         self.rewinds += 1
         return Verdict.REWIND
 
