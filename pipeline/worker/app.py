@@ -32,7 +32,7 @@ from pipeline.engine.handoff import decode_update
 from pipeline.engine.outputs import Outputs, Record
 from pipeline.engine.runtime import Engine
 from pipeline.kafka import internals
-from pipeline.kafka.security import faust_options
+from pipeline.kafka.security import client_options, faust_options
 from pipeline.metrics.collector import PipelineCollector
 from pipeline.metrics.improvements import ImprovementCollector
 from pipeline.metrics.page import MetricsPage
@@ -41,6 +41,7 @@ from pipeline.worker.caught_up import CaughtUp
 from pipeline.worker.checkpoint import Checkpoint
 from pipeline.worker.context import core_context
 from pipeline.worker.improvements import ImprovementsFile
+from pipeline.worker.log_probe import LogProbe
 from pipeline.worker.recovery import RecoveryTimer
 from pipeline.worker.sequence import InputSequence, Verdict
 from pipeline.worker.stores import is_persistent, table_options
@@ -165,6 +166,7 @@ class WorkerApp:
         self.recovery = RecoveryTimer(self.registry)
         self.page = MetricsPage(self.engine, self.registry, closing=self._closing)
         self.sequence = InputSequence(self._saved_offset)
+        self.log_probe = LogProbe(settings.kafka.bootstrap_servers, client_options(settings.kafka))
         internals.install(self.app.consumer, self.sequenced)
         internals.lean_delivery(self.app.consumer)
         self.checkpoint = Checkpoint(
@@ -291,6 +293,11 @@ class WorkerApp:
 
         app.on_rebalance_complete.connect(on_restored)  # type: ignore[arg-type]
 
+        async def on_shutdown(sender: Any, *args: Any, **kwargs: Any) -> None:
+            await self.log_probe.close()
+
+        app.on_before_shutdown.connect(on_shutdown)  # type: ignore[arg-type]
+
         @app.page("/metrics")
         async def metrics(web: Any, request: Any) -> Any:
             # aiohttp refuses a charset in content_type=, so the full header goes in headers=.
@@ -383,6 +390,11 @@ class WorkerApp:
                 foreign += 1
                 continue
             verdict = self.sequence.judge(tp, message.offset)
+            if verdict is Verdict.CHECK:
+                first = await self.log_probe.first_offset(
+                    message.topic, message.partition, self.sequence.awaited(tp)
+                )
+                verdict = self.sequence.checked(tp, message.offset, first)
             if verdict is Verdict.PROCESS:
                 records.append(
                     (source, message.partition, message.offset, message.key, message.value)

@@ -16,9 +16,12 @@ the records fetched after it are dropped until the re-fetched ones arrive. The f
 a partition after an assignment is compared with the next offset saved with the partition's
 state, since a previous process may have lost records and nothing else tells.
 
-After a seek back the first record may still lie beyond the awaited offset: those offsets are
-really not in the log. It is processed (it is not beyond the record that showed the hole;
-everything fetched before the seek is), and the hole is reported as skipped.
+After a seek back the first record may still lie beyond the awaited offset (it is not beyond
+the record that showed the hole: everything fetched before the seek is). Either those offsets
+hold no record, or Faust dropped the re-fetched records again (a seek made while the partition
+was not yet active after a table recovery). The verdict is then CHECK: the worker asks the log
+itself (``pipeline.worker.log_probe``) and hands the answer to ``checked``. A hole confirmed by
+the log is passed and reported as skipped; otherwise the partition is sought back again.
 
 A hole at a partition's end has no next record to show it (its last records dropped, or every
 record fetched during a slow start): the worker's refresh timer seeks back a partition that
@@ -43,6 +46,9 @@ class Verdict(Enum):
     PROCESS = "process"
     REWIND = "rewind"  # seek the partition back to the expected offset, drop this record
     DROP = "drop"  # fetched after the hole, before the seek took effect
+    # The first record after a seek back lies beyond the offset awaited: ask the log whether
+    # the offsets between hold records (then ``checked``).
+    CHECK = "check"
 
 
 class InputSequence:
@@ -92,8 +98,11 @@ class InputSequence:
     def judge(self, tp: TP, offset: int) -> Verdict:
         verdict = self._judge(tp, offset)
         if verdict is Verdict.PROCESS:
-            self._next[tp] = max(self._next.get(tp, offset + 1), offset + 1)
+            self._processed(tp, offset)
         return verdict
+
+    def _processed(self, tp: TP, offset: int) -> None:
+        self._next[tp] = max(self._next.get(tp, offset + 1), offset + 1)
 
     def _judge(self, tp: TP, offset: int) -> Verdict:
         rewinding = self._rewinding.get(tp)
@@ -102,15 +111,9 @@ class InputSequence:
             if offset > hole:
                 self._drop(tp, awaited)
                 return Verdict.DROP
-            del self._rewinding[tp]
-            log.info(
-                "%s/%d: read again from offset %d (%d records fetched past the hole dropped)",
-                *tp,
-                offset,
-                self._dropped.pop(tp, 0),
-            )
             if offset > awaited:
-                self._skip(tp, awaited, offset)
+                return Verdict.CHECK
+            self._read_again(tp, offset)
             return Verdict.PROCESS
         want = self._next.get(tp)
         if want is None:
@@ -127,6 +130,43 @@ class InputSequence:
         self._from_saved[tp] = not self.delivered(tp)
         self.rewinds += 1
         return Verdict.REWIND
+
+    def checked(self, tp: TP, offset: int, first_in_log: int | None) -> Verdict:
+        """After a CHECK verdict for the record at ``offset``: ``first_in_log`` is the first
+        offset the log holds at or after the one awaited (None: the log could not be read).
+        PROCESS when the offsets before ``offset`` hold no record (reported as skipped);
+        REWIND when they do (dropped again on the way) or the log did not say."""
+        awaited = self._rewinding[tp][0]
+        if first_in_log is not None and first_in_log >= offset:
+            self._read_again(tp, offset)
+            self._skip(tp, awaited, offset)
+            self._processed(tp, offset)
+            return Verdict.PROCESS
+        if first_in_log is None:
+            said = "the log could not be read to tell a hole from records dropped again"
+        else:
+            said = f"the log holds offset {first_in_log}: records were dropped again"
+        log.warning(
+            "%s/%d: the first record after seeking back to %d was %d, and %s; seeking back again",
+            *tp,
+            awaited,
+            offset,
+            said,
+        )
+        self._rewinding[tp] = (awaited, offset)
+        # The offsets before a saved state's end were marked committable at the first seek.
+        self._from_saved[tp] = False
+        self.rewinds += 1
+        return Verdict.REWIND
+
+    def _read_again(self, tp: TP, offset: int) -> None:
+        del self._rewinding[tp]
+        log.info(
+            "%s/%d: read again from offset %d (%d records fetched past the hole dropped)",
+            *tp,
+            offset,
+            self._dropped.pop(tp, 0),
+        )
 
     def _drop(self, tp: TP, awaited: int) -> None:
         # Records fetched before the seek took effect: a fetch's worth, normally. Many more

@@ -29,18 +29,42 @@ def test_a_hole_rewinds_and_drops_until_the_expected_offset_comes_back() -> None
     assert seq.rewinds == 1
 
 
-def test_a_real_hole_is_accepted_from_the_first_record_after_the_seek() -> None:
+def test_a_hole_the_log_confirms_is_passed_from_the_first_record_after_the_seek() -> None:
     expected = {TP: 100}
     seq = InputSequence(expected.get)
     assert seq.judge(TP, 500) is Verdict.REWIND  # 100..499 were deleted by retention
     assert seq.judge(TP, 501) is Verdict.DROP  # fetched before the seek
+    # Fetched again after it, and still beyond 100: the log is asked.
+    assert seq.judge(TP, 500) is Verdict.CHECK
     assert seq.take_skipped() == []
-    assert seq.judge(TP, 500) is Verdict.PROCESS  # fetched again after it: go on from here
+    assert seq.checked(TP, 500, first_in_log=500) is Verdict.PROCESS  # go on from here
     assert seq.take_skipped() == [(TP, 100, 499)]  # may be committed past
     assert seq.take_skipped() == []
     expected[TP] = 501
     assert seq.judge(TP, 501) is Verdict.PROCESS
     assert seq.rewinds == 1
+
+
+@pytest.mark.parametrize("first_in_log", [1504, 1530, None])
+def test_records_dropped_again_after_the_seek_are_sought_back_again(
+    first_in_log: int | None,
+) -> None:
+    # Seen in a SIGKILL run: the state ended at 1504, the first record delivered was 1746, and
+    # after the seek back the first was 1578; Faust had dropped 1504..1577 again. Taken for a
+    # hole, they were lost.
+    seq = InputSequence({TP: 1504}.get)
+    assert seq.judge(TP, 1746) is Verdict.REWIND
+    assert seq.resumes_saved_state(TP)
+    assert seq.judge(TP, 1578) is Verdict.CHECK
+    assert seq.checked(TP, 1578, first_in_log) is Verdict.REWIND
+    assert seq.awaited(TP) == 1504
+    # Marked committable at the first seek back already: not twice.
+    assert not seq.resumes_saved_state(TP)
+    assert seq.judge(TP, 1579) is Verdict.DROP  # fetched before the second seek took effect
+    assert seq.judge(TP, 1504) is Verdict.PROCESS
+    assert seq.take_skipped() == []
+    assert seq.judge(TP, 1505) is Verdict.PROCESS
+    assert seq.rewinds == 2
 
 
 @pytest.mark.parametrize("first", [1013, 1012])
