@@ -10,7 +10,8 @@ record there is.
 
 It reads as the worker's consumer does: at-least-once processing reads uncommitted records
 (aiokafka's default isolation), so both see the records of aborted transactions and skip the
-markers alike.
+markers alike; and an offset that retention deleted reads from the log's start, as Faust's
+consumer resets it (``auto_offset_reset="earliest"``), not from its end.
 """
 
 from __future__ import annotations
@@ -41,12 +42,10 @@ class LogProbe:
         self._bootstrap_servers = bootstrap_servers
         self._client = client  # security options (pipeline.kafka.security.client_options)
         self._consumer: AIOKafkaConsumer | None = None
-        self.probes = 0
 
     async def first_offset(self, topic: str, partition: int, offset: int) -> int | None:
         """The offset of the first record at or after ``offset``; None when the broker did not
         say (unreachable, or no record within the timeout)."""
-        self.probes += 1
         tp = TopicPartition(topic, partition)
         try:
             consumer = self._consumer = self._consumer or await self._open()
@@ -69,6 +68,7 @@ class LogProbe:
             bootstrap_servers=self._bootstrap_servers,
             group_id=None,  # joins no group, commits nothing
             enable_auto_commit=False,
+            auto_offset_reset="earliest",
             client_id="kpi-pipeline-log-probe",
             **self._client,
         )

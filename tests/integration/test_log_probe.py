@@ -1,13 +1,15 @@
 """The log probe reports the first record a partition's log holds from an offset on, as the
 worker's consumer reads it: transaction markers are passed, the records of an aborted
-transaction are there (at-least-once processing reads uncommitted records)."""
+transaction are there (at-least-once processing reads uncommitted records), and records deleted
+by retention read from the log's start."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 
 from pipeline.kafka import LocalBroker
 from pipeline.kafka.local_broker import ensure_topics
@@ -43,10 +45,19 @@ async def _produce(bootstrap: str) -> None:
         await plain.stop()
 
 
-async def _probe(bootstrap: str) -> list[int | None]:
+async def _delete_before(bootstrap: str, offset: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_records({TopicPartition(TOPIC, 0): RecordsToDelete(offset)})
+    finally:
+        await admin.close()
+
+
+async def _probe(bootstrap: str, offsets: range) -> list[int | None]:
     probe = LogProbe(bootstrap, {})
     try:
-        return [await probe.first_offset(TOPIC, 0, offset) for offset in range(10)]
+        return [await probe.first_offset(TOPIC, 0, offset) for offset in offsets]
     finally:
         await probe.close()
 
@@ -54,4 +65,6 @@ async def _probe(bootstrap: str) -> list[int | None]:
 def test_the_probe_passes_markers_and_finds_every_record(kafka_broker: LocalBroker) -> None:
     bootstrap = kafka_broker.bootstrap_servers
     asyncio.run(_produce(bootstrap))
-    assert asyncio.run(_probe(bootstrap)) == [0, 1, 3, 3, 4, 6, 6, 7, 9, 9]
+    assert asyncio.run(_probe(bootstrap, range(10))) == [0, 1, 3, 3, 4, 6, 6, 7, 9, 9]
+    asyncio.run(_delete_before(bootstrap, 4))
+    assert asyncio.run(_probe(bootstrap, range(6))) == [4, 4, 4, 4, 4, 6]
