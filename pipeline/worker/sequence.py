@@ -135,8 +135,12 @@ class InputSequence:
         """After a CHECK verdict for the record at ``offset``: ``first_in_log`` is the first
         offset the log holds at or after the one awaited (None: the log could not be read).
         PROCESS when the offsets before ``offset`` hold no record (reported as skipped);
-        REWIND when they do (dropped again on the way) or the log did not say."""
-        awaited = self._rewinding[tp][0]
+        REWIND when they do (dropped again on the way) or the log did not say; DROP when a new
+        assignment came while the log was read (the consumer seeks every partition again)."""
+        rewinding = self._rewinding.get(tp)
+        if rewinding is None:
+            return Verdict.DROP
+        awaited = rewinding[0]
         if first_in_log is not None and first_in_log >= offset:
             self._read_again(tp, offset)
             self._skip(tp, awaited, offset)

@@ -67,6 +67,16 @@ def test_records_dropped_again_after_the_seek_are_sought_back_again(
     assert seq.rewinds == 2
 
 
+def test_a_new_assignment_while_the_log_is_read_drops_the_record() -> None:
+    seq = InputSequence({TP: 1504}.get)
+    assert seq.judge(TP, 1746) is Verdict.REWIND
+    assert seq.judge(TP, 1578) is Verdict.CHECK
+    seq.assigned()  # a rebalance while the worker awaited the log
+    assert seq.checked(TP, 1578, 1504) is Verdict.DROP
+    assert seq.take_skipped() == []
+    assert seq.judge(TP, 1504) is Verdict.PROCESS
+
+
 @pytest.mark.parametrize("first", [1013, 1012])
 def test_no_rewind_without_a_hole(first: int) -> None:
     seq = InputSequence({TP: 1013}.get)
