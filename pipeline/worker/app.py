@@ -377,6 +377,9 @@ class WorkerApp:
         engine, panes = self.engine, PANE_SOURCE[0]
         records: list[Record] = []
         foreign = 0
+        # Per record: the verdicts as locals (an enum member read through its class is a
+        # descriptor call).
+        judge, process, check = self.sequence.judge, Verdict.PROCESS, Verdict.CHECK
         for event in events:
             message = event.message
             source = self.sequenced[message.topic]
@@ -389,13 +392,13 @@ class WorkerApp:
                 internals.forget(consumer, message)
                 foreign += 1
                 continue
-            verdict = self.sequence.judge(tp, message.offset)
-            if verdict is Verdict.CHECK:
+            verdict = judge(tp, message.offset)
+            if verdict is check:
                 first = await self.log_probe.first_offset(
                     message.topic, message.partition, self.sequence.awaited(tp)
                 )
                 verdict = self.sequence.checked(tp, message.offset, first)
-            if verdict is Verdict.PROCESS:
+            if verdict is process:
                 records.append(
                     (source, message.partition, message.offset, message.key, message.value)
                 )
